@@ -1,0 +1,1 @@
+"""TFX-style components (installed as emorecog.components): ExampleGen, Trainer, Evaluator, Pusher."""

@@ -1,0 +1,66 @@
+"""The `emorecog` command line: a thin click layer; each command lives in `emorecog.commands.<name>`.
+
+Commands are imported only when they run, so `emorecog --help` answers without TensorFlow.
+"""
+
+import importlib
+import os
+
+# TensorFlow reads these at import: silence its CUDA/oneDNN start-up chatter on CPU-only machines.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
+import click  # noqa: E402
+
+# name -> (module under emorecog.commands, one-line help shown by `emorecog --help`)
+COMMANDS = {
+    "synth": ("synth", "Write a synthetic dataset in DEAP's on-disk layout with a planted signal."),
+    "inspect": ("inspect", "Read every trial of a DEAP directory through the safe reader and summarise it."),
+    "ingest": ("ingest", "ExampleGen: DEAP directory -> EEG band images + face crops as TFRecords (Beam)."),
+    "show-images": ("show_images", "Write PNGs of EEG band images and face crops from TFRecords."),
+    "train": ("train", "Trainer: fit the model on Split-train, select by eval F1, checkpoint, resume."),
+    "evaluate": ("evaluate", "Evaluator: metrics.json and plots of a run on a split; decides the blessing."),
+    "export": ("export", "Pusher: write a blessed run as a SavedModel version for TF Serving."),
+    "predict": ("predict", "Run a SavedModel on one trial (DEAP directory or TFRecord), or write a REST body."),
+    "cv": ("cv", "Cross-validation (leave-one-subject-out or k folds): mean and spread of the metrics."),
+    "pipeline": ("pipeline", "Run ExampleGen -> Trainer -> Evaluator -> Pusher, skipping unchanged steps."),
+    "demo": ("demo", "Synthetic DEAP -> ingest -> train -> evaluate -> export -> serve check, then a table."),
+}
+
+
+class LazyCommandGroup(click.Group):
+    """A click group that imports a command's module only when that command is invoked."""
+
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        if name not in COMMANDS:
+            return None
+        module_name, _ = COMMANDS[name]
+        try:
+            module = importlib.import_module(f"emorecog.commands.{module_name}")
+        except ModuleNotFoundError as error:
+            if error.name != f"emorecog.commands.{module_name}":
+                raise
+            return None
+        return module.command
+
+    def format_commands(self, ctx, formatter):
+        rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="emorecog")
+def main():
+    """emorecog: valence/arousal recognition from face video + EEG (DEAP layout).
+
+    Typical use: `emorecog ingest --deap DIR --out tfrecords/`, `emorecog train --data tfrecords/`,
+    `emorecog evaluate --run runs/NAME`, `emorecog export --run runs/NAME`.
+    """
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""emorecog.datasets"""

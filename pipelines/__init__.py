@@ -1,0 +1,1 @@
+"""Pipelines (installed as emorecog.pipelines): wiring of the components, nothing else."""
