@@ -9,6 +9,8 @@ import os
 # TensorFlow reads these at import: silence its CUDA/oneDNN start-up chatter on CPU-only machines.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+# MediaPipe logs through glog/absl: keep its INFO/WARNING start-up lines out of the user's terminal.
+os.environ.setdefault("GLOG_minloglevel", "2")
 
 import click  # noqa: E402
 
