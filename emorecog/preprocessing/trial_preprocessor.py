@@ -1,0 +1,356 @@
+"""One trial (EEG + face video) -> one emorecog sample keyed as in `emorecog.features`, plus a report.
+
+EEG path (paper section III.B):
+    baseline + trial joined -> `wavelet_denoise` -> `band_energy` (zero-phase theta/alpha/beta filters,
+    energy per 1/fps segment, baseline normalisation) -> `InterpolationOperator` (azimuthal projection,
+    Clough-Tocher) -> eeg float32 [T, H, W, 3].
+Face path:
+    `probe_video` (frames counted by decoding) -> `select_frame_indices` (by timestamp, trial aligned to the
+    video's end by default) -> `iter_frames` -> `crop_faces` (BlazeFace, square crop, JPEG)
+    -> face: T JPEG byte strings, face_present int64 [T]. A trial without video gets T black JPEGs and
+    face_present all 0 (EEG-only).
+
+T = floor(EEG samples * fps / sampling_rate): 480 for DEAP's 60 s at 8 fps. The video is cut to the same
+T frames (duration T / fps).
+
+`TrialPreprocessor` is built once per worker (Beam `DoFn.setup`): it keeps the interpolation operator
+(one per channel order) and the MediaPipe detector across trials. It pickles as its config only.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+import time
+
+import numpy as np
+
+from emorecog import features
+from emorecog.preprocessing.band_energy import NORMALISATIONS, band_energy
+from emorecog.preprocessing.eeg_images import FILL_RULES, InterpolationOperator
+from emorecog.preprocessing.video_frames import ALIGNMENTS
+from emorecog.preprocessing.wavelet_denoise import THRESHOLD_RULES, wavelet_denoise
+
+# Bump when the preprocessing code changes what it writes for the same config: the config hash changes
+# with it, so an ExampleGen cache made by older code is not reused.
+PREPROCESSING_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class PreprocessConfig:
+    """Every setting that changes a preprocessed sample (all of them enter `config_hash`).
+
+    Args:
+        fps: frames per second of the sample (the paper resamples the face video to 8 fps).
+        image_size: H = W of the EEG band images (32, as in EEGLearn).
+        face_size: S of the face crops (64 for a CPU; the paper's 227 is a preset).
+        denoise_rule: wavelet threshold rule, "artifact" (default), "universal" or "none"
+            (see `wavelet_denoise`).
+        denoise_wavelet: PyWavelets wavelet name.
+        denoise_level: wavelet decomposition depth (5 at 128 Hz: approximation 0-2 Hz).
+        denoise_max_hz: artifact rule: levels starting at or above this frequency are left untouched.
+        band_filter_order: Butterworth order of each one-way band filter.
+        baseline_normalisation: "relative_db" (default), "zscore", "log_db" or "none" (see `band_energy`).
+        outside_hull_fill: EEG image pixels outside the electrodes' hull: "zero" or "nearest".
+        montage: MNE standard montage for electrode positions (spherical, centred).
+        face_margin: crop side / largest side of the detected face box.
+        face_max_gap_frames: missed detections that reuse the last box before face_present drops to 0.
+        face_min_confidence: BlazeFace detection threshold.
+        jpeg_quality: JPEG quality of the face crops (1..100).
+        video_alignment: how the trial maps onto its video: "end" (the last T / fps seconds) or "start".
+        video_fps: the camera's true frame rate (DEAP: 50), or None to use the container's.
+    """
+
+    fps: int = 8
+    image_size: int = 32
+    face_size: int = 64
+    denoise_rule: str = "artifact"
+    denoise_wavelet: str = "db4"
+    denoise_level: int = 5
+    denoise_max_hz: float = 8.0
+    band_filter_order: int = 4
+    baseline_normalisation: str = "relative_db"
+    outside_hull_fill: str = "zero"
+    montage: str = "biosemi32"
+    face_margin: float = 1.4
+    face_max_gap_frames: int = 4
+    face_min_confidence: float = 0.5
+    jpeg_quality: int = 90
+    video_alignment: str = "end"
+    video_fps: float = None
+
+    def __post_init__(self):
+        for name in ("fps", "image_size", "face_size", "denoise_level", "band_filter_order"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"PreprocessConfig.{name} must be a positive int, got {value!r}")
+        if self.image_size < 2:
+            raise ValueError(f"PreprocessConfig.image_size must be >= 2, got {self.image_size}")
+        choices = {
+            "denoise_rule": THRESHOLD_RULES,
+            "baseline_normalisation": NORMALISATIONS,
+            "outside_hull_fill": FILL_RULES,
+            "video_alignment": ALIGNMENTS,
+        }
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ValueError(f"PreprocessConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        if not isinstance(self.face_max_gap_frames, int) or self.face_max_gap_frames < 0:
+            raise ValueError(
+                f"PreprocessConfig.face_max_gap_frames must be an int >= 0, got {self.face_max_gap_frames!r}")
+        if not 1 <= self.jpeg_quality <= 100:
+            raise ValueError(f"PreprocessConfig.jpeg_quality must be in 1..100, got {self.jpeg_quality!r}")
+        if not self.face_margin >= 1.0:
+            raise ValueError(f"PreprocessConfig.face_margin must be >= 1, got {self.face_margin!r}")
+        if not 0.0 <= self.face_min_confidence <= 1.0:
+            raise ValueError(
+                f"PreprocessConfig.face_min_confidence must be in [0, 1], got {self.face_min_confidence!r}")
+        if self.video_fps is not None and not (math.isfinite(self.video_fps) and self.video_fps > 0):
+            raise ValueError(f"PreprocessConfig.video_fps must be None or a positive number, got {self.video_fps!r}")
+        if self.denoise_max_hz is not None and not self.denoise_max_hz > 0:
+            raise ValueError(f"PreprocessConfig.denoise_max_hz must be None or positive, got {self.denoise_max_hz!r}")
+
+    def config_hash(self):
+        """16 hex digits identifying this config and `PREPROCESSING_VERSION` (stable across runs/machines)."""
+        payload = {"preprocessing_version": PREPROCESSING_VERSION, "config": dataclasses.asdict(self)}
+        canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+    def sample_shape(self, trial_seconds=60.0, sampling_rate=128):
+        """The `features.SampleShape` of samples from trials of `trial_seconds` at `sampling_rate`."""
+        samples = int(round(trial_seconds * sampling_rate))
+        num_frames = int(math.floor(samples * self.fps / sampling_rate + 1e-9))
+        return features.SampleShape(num_frames=num_frames, image_size=self.image_size, face_size=self.face_size)
+
+
+class TrialPreprocessor:
+    """Turns trials into samples ready for `features.encode_example`.
+
+    Args:
+        config: a `PreprocessConfig` (default: `PreprocessConfig()`).
+
+    The trial is duck-typed (`emorecog.datasets.deap_trial.DeapTrial` fits): it needs `subject`,
+    `trial`, `eeg` [C, samples], `eeg_baseline` [C, baseline samples] (or None), `eeg_channels` (C names),
+    `sampling_rate`, `ratings` (valence, arousal, dominance, liking), `labels` ((valence, arousal) or a
+    mapping by target) and `face_video` (path or None).
+
+    Use as a context manager or call `close()` (the face detector holds native resources).
+
+    Example:
+        >>> with TrialPreprocessor(PreprocessConfig(fps=8)) as preprocessor:
+        ...     sample, report = preprocessor.process(trial, dataset="deap")
+        ...     record = features.encode_example(sample)
+    """
+
+    def __init__(self, config=None):
+        self.config = PreprocessConfig() if config is None else config
+        self._operators = {}
+        self._detector = None
+        self._blank_jpeg = None
+
+    def config_hash(self):
+        """The config hash written into every sample (`config_hash` key) and used by ExampleGen."""
+        return self.config.config_hash()
+
+    def interpolation_operator(self, channel_names):
+        """The `InterpolationOperator` for this channel order, built on first use and then kept."""
+        key = tuple(str(name) for name in channel_names)
+        if key not in self._operators:
+            self._operators[key] = InterpolationOperator(
+                key, image_size=self.config.image_size, outside_hull=self.config.outside_hull_fill,
+                montage=self.config.montage)
+        return self._operators[key]
+
+    def process(self, trial, dataset="deap"):
+        """Preprocess one trial.
+
+        Args:
+            trial: a trial object (see the class docstring).
+            dataset: the dataset name written into the sample ("deap" or "synthetic-deap").
+
+        Returns:
+            (sample, report): `sample` is keyed exactly as in `emorecog.features` (eeg float32
+            [T, H, W, 3], face list of T JPEG bytes, face_present int64 [T], subject, trial, ratings
+            float32 [4], label_valence, label_arousal, fps, num_frames, dataset, config_hash);
+            `report` is a JSON-ready dict (detection rate, frames with a face, denoising, timings, ...).
+
+        Raises:
+            ValueError / FileNotFoundError: bad input, with the subject and trial in the message.
+        """
+        where = f"subject {trial.subject} trial {trial.trial}"
+        ratings = np.asarray(trial.ratings, dtype=np.float32).reshape(-1)
+        if ratings.shape != (len(features.RATING_NAMES),) or not np.all(np.isfinite(ratings)):
+            raise ValueError(f"{where}: field 'ratings' must hold {len(features.RATING_NAMES)} finite values "
+                             f"{features.RATING_NAMES}, got {trial.ratings!r}")
+        labels = self._labels(trial, where)
+
+        started = time.perf_counter()
+        eeg_images, eeg_report = _with_context(where, lambda: self.process_eeg(
+            trial.eeg, getattr(trial, "eeg_baseline", None), trial.sampling_rate, trial.eeg_channels))
+        eeg_seconds = time.perf_counter() - started
+        num_frames = eeg_images.shape[0]
+
+        started = time.perf_counter()
+        video = getattr(trial, "face_video", None)
+        if video is None:
+            face_jpegs, face_present, face_report = self._no_face(num_frames)
+        else:
+            face_jpegs, face_present, face_report = _with_context(
+                where, lambda: self.process_face(video, num_frames))
+        face_seconds = time.perf_counter() - started
+
+        sample = {
+            features.EEG_KEY: eeg_images,
+            features.FACE_KEY: face_jpegs,
+            features.FACE_PRESENT_KEY: face_present,
+            features.SUBJECT_KEY: str(trial.subject),
+            features.TRIAL_KEY: int(trial.trial),
+            features.RATINGS_KEY: ratings,
+            features.label_key("valence"): labels["valence"],
+            features.label_key("arousal"): labels["arousal"],
+            features.FPS_KEY: self.config.fps,
+            features.NUM_FRAMES_KEY: num_frames,
+            features.DATASET_KEY: str(dataset),
+            features.CONFIG_HASH_KEY: self.config_hash(),
+        }
+        report = {"subject": str(trial.subject), "trial": int(trial.trial), "num_frames": num_frames,
+                  **eeg_report, **face_report,
+                  "seconds": {"eeg": round(eeg_seconds, 4), "face": round(face_seconds, 4)}}
+        return sample, report
+
+    def process_eeg(self, eeg, baseline, sampling_rate, channel_names):
+        """EEG [C, samples] (+ baseline [C, baseline samples]) -> band images float32 [T, H, W, 3], report.
+
+        Raises:
+            ValueError: shapes that disagree with the channel names, non-finite samples, unknown channels.
+        """
+        config = self.config
+        eeg = _finite_channels_by_samples(eeg, "eeg", channel_names)
+        baseline_samples = 0
+        if baseline is not None:
+            baseline = _finite_channels_by_samples(baseline, "eeg_baseline", channel_names)
+            baseline_samples = baseline.shape[1]
+        operator = self.interpolation_operator(channel_names)
+
+        joined = eeg if baseline is None else np.concatenate([baseline, eeg], axis=1)
+        denoised = wavelet_denoise(
+            joined, sampling_rate, wavelet=config.denoise_wavelet, level=config.denoise_level,
+            threshold_rule=config.denoise_rule, artifact_max_hz=config.denoise_max_hz).astype(np.float64)
+        joined_energy = float(np.sum(np.square(joined, dtype=np.float64)))
+        removed_energy = float(np.sum(np.square(joined - denoised)))
+
+        energies = band_energy(
+            denoised[:, baseline_samples:], sampling_rate, config.fps,
+            baseline=denoised[:, :baseline_samples] if baseline_samples else None,
+            normalisation=config.baseline_normalisation, filter_order=config.band_filter_order)
+        images = operator(energies)
+        report = {
+            "eeg_seconds": eeg.shape[1] / sampling_rate,
+            "baseline_seconds": baseline_samples / sampling_rate,
+            "denoise_energy_removed": removed_energy / joined_energy if joined_energy > 0 else 0.0,
+        }
+        return images, report
+
+    def process_face(self, video_path, num_frames):
+        """Face crops of the `num_frames` frames (at `config.fps`) that the trial covers in `video_path`.
+
+        Returns:
+            (jpegs list [T], face_present int64 [T], report dict).
+
+        Raises:
+            FileNotFoundError / ValueError: missing, unreadable, corrupt or too short video (file named).
+        """
+        from emorecog.preprocessing.face_crops import crop_faces
+        from emorecog.preprocessing.video_frames import iter_frames, probe_video, select_frame_indices
+
+        config = self.config
+        video_path = str(video_path)
+        info = probe_video(video_path, source_fps=config.video_fps)
+        indices = select_frame_indices(
+            info.num_frames, info.source_fps, config.fps, num_frames / config.fps,
+            alignment=config.video_alignment, path=video_path)
+        crops = crop_faces(
+            iter_frames(video_path, indices), self._face_detector(), face_size=config.face_size,
+            margin=config.face_margin, max_gap_frames=config.face_max_gap_frames,
+            jpeg_quality=config.jpeg_quality)
+        report = {
+            "has_face_video": True,
+            "face_video": video_path,
+            "video_frames": info.num_frames,
+            "video_fps": info.source_fps,
+            "video_seconds": round(info.duration_seconds, 3),
+            "detection_rate": crops.detection_rate,
+            "frames_detected": int(crops.detected.sum()),
+            "frames_with_face": crops.frames_with_face,
+            "frames_gap_filled": crops.frames_gap_filled,
+        }
+        return list(crops.jpegs), crops.face_present, report
+
+    def close(self):
+        if self._detector is not None:
+            self._detector.close()
+            self._detector = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __getstate__(self):
+        # the detector is a native MediaPipe graph and the operators are cheap to rebuild
+        return {"config": self.config}
+
+    def __setstate__(self, state):
+        self.__init__(state["config"])
+
+    def _face_detector(self):
+        if self._detector is None:
+            from emorecog.preprocessing.face_detector import FaceDetector
+
+            self._detector = FaceDetector(min_confidence=self.config.face_min_confidence)
+        return self._detector
+
+    def _no_face(self, num_frames):
+        if self._blank_jpeg is None:
+            from emorecog.preprocessing.face_crops import blank_face_jpeg
+
+            self._blank_jpeg = blank_face_jpeg(self.config.face_size, self.config.jpeg_quality)
+        report = {"has_face_video": False, "face_video": None, "detection_rate": 0.0, "frames_detected": 0,
+                  "frames_with_face": 0, "frames_gap_filled": 0}
+        return [self._blank_jpeg] * num_frames, np.zeros(num_frames, dtype=np.int64), report
+
+    @staticmethod
+    def _labels(trial, where):
+        labels = trial.labels
+        if isinstance(labels, dict):
+            values = [labels.get(target) for target in features.TARGETS]
+        else:
+            values = list(labels) if labels is not None else []
+        if len(values) != len(features.TARGETS) or any(value not in (0, 1) for value in values):
+            raise ValueError(f"{where}: field 'labels' must give 0/1 labels for {features.TARGETS}, got {labels!r}")
+        return {target: int(value) for target, value in zip(features.TARGETS, values)}
+
+
+def _finite_channels_by_samples(array, field, channel_names):
+    """Check a [C, samples] EEG field against the channel names and for NaN/inf; return float64."""
+    array = np.asarray(array, dtype=np.float64)
+    if array.ndim != 2 or array.shape[0] != len(channel_names):
+        raise ValueError(
+            f"field {field!r} must be [{len(channel_names)} channels, samples] to match eeg_channels, "
+            f"got shape {array.shape}")
+    bad = ~np.isfinite(array)
+    if bad.any():
+        channels = [channel_names[index] for index in np.flatnonzero(bad.any(axis=1))]
+        raise ValueError(f"field {field!r} has {int(bad.sum())} NaN or infinite samples in channels {channels}")
+    return array
+
+
+def _with_context(where, step):
+    """Run `step()`; prefix a ValueError / FileNotFoundError message with the trial it concerns."""
+    try:
+        return step()
+    except FileNotFoundError as error:
+        raise FileNotFoundError(f"{where}: {error}") from error
+    except ValueError as error:
+        raise ValueError(f"{where}: {error}") from error

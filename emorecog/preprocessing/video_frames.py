@@ -1,0 +1,176 @@
+"""Face-video frames at the EEG frame rate, chosen by timestamp (OpenCV decoding).
+
+Time model. Source frame i is on screen during [i / src_fps, (i + 1) / src_fps). `src_fps` is the
+camera rate you pass (DEAP: 50) or, by default, the container's rate; the frame count is always counted by
+decoding the whole file (`probe_video`), never taken from the container header, which truncated or
+re-muxed files get wrong. So the video lasts num_frames / src_fps seconds.
+
+Trial alignment. A trial of D seconds (DEAP: 60) maps onto the video as
+    "end" (default)  the last D seconds: offset = num_frames / src_fps - D. DEAP's face videos start
+                     before the stimulus (fixation cross / baseline) and end with it, as the EEG trial
+                     does, so the two ends line up;
+    "start"          the first D seconds: offset = 0.
+
+Selection. Output frame k (k = 0 .. T-1, T = round(D * fps)) stands for trial time [k / fps, (k+1) / fps);
+it takes the source frame on screen at the centre of that interval:
+
+    i_k = floor((offset + (k + 0.5) / fps) * src_fps)
+
+For 50 -> 8 fps the steps alternate between 6 and 7 source frames (6.25 on average): 3, 9, 15, 21, 28, ...
+A source slower than `fps` repeats frames. A video may be at most one source frame shorter than the trial
+(indices are then clipped to the last frame); anything shorter is an error naming the file.
+"""
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+ALIGNMENTS = ("end", "start")
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoInfo:
+    """What `probe_video` learned about a video file.
+
+    Args:
+        path: the file.
+        num_frames: frames that decode, counted by decoding.
+        source_fps: the rate used for timestamps (given, or the container's).
+        container_fps: the rate in the container header (0 if absent).
+        container_frame_count: the frame count in the container header (may be wrong).
+        width, height: frame size in pixels.
+    """
+
+    path: str
+    num_frames: int
+    source_fps: float
+    container_fps: float
+    container_frame_count: int
+    width: int
+    height: int
+
+    @property
+    def duration_seconds(self):
+        return self.num_frames / self.source_fps
+
+
+def probe_video(path, source_fps=None):
+    """Open a video, count its frames by decoding them, and read its header.
+
+    Args:
+        path: video file (any container/codec the OpenCV FFmpeg backend reads, e.g. DEAP's AVI).
+        source_fps: the true camera rate in frames per second, or None to use the container's.
+
+    Returns:
+        A `VideoInfo`.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be opened as a video, no frame decodes, or no frame rate is known.
+    """
+    import cv2
+
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"face video {path} does not exist")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise ValueError(f"face video {path} cannot be opened: unreadable, corrupt or not a video file")
+        container_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        container_frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        num_frames = 0
+        # grab() demuxes and decodes without the colour conversion of retrieve(): the cheapest honest count
+        while capture.grab():
+            num_frames += 1
+    finally:
+        capture.release()
+    if num_frames == 0:
+        raise ValueError(f"face video {path}: no frame could be decoded (corrupt or empty file)")
+    rate = container_fps if source_fps is None else float(source_fps)
+    if not math.isfinite(rate) or rate <= 0:
+        raise ValueError(
+            f"face video {path}: no usable frame rate (container says {container_fps}); pass source_fps")
+    return VideoInfo(path, num_frames, rate, container_fps, container_frame_count, width, height)
+
+
+def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, alignment="end", path="video"):
+    """Source frame index for every output frame (see the module docstring for the rule).
+
+    Args:
+        num_source_frames: frames in the video.
+        source_fps: source frame rate.
+        fps: output frame rate.
+        duration_seconds: trial duration D.
+        alignment: "end" (default) or "start".
+        path: the file name, for error messages.
+
+    Returns:
+        int64 [round(D * fps)], non-decreasing, in [0, num_source_frames).
+
+    Raises:
+        ValueError: the video is shorter than the trial (by more than one source frame), bad arguments.
+    """
+    if alignment not in ALIGNMENTS:
+        raise ValueError(f"unknown video alignment {alignment!r}: expected one of {ALIGNMENTS}")
+    if fps <= 0 or source_fps <= 0 or duration_seconds <= 0:
+        raise ValueError(
+            f"fps ({fps}), source_fps ({source_fps}) and duration ({duration_seconds} s) must be positive")
+    video_seconds = num_source_frames / source_fps
+    if video_seconds + 1.0 / source_fps < duration_seconds - 1e-9:
+        raise ValueError(
+            f"face video {path} is shorter than the trial: {num_source_frames} frames at {source_fps:g} fps "
+            f"= {video_seconds:.2f} s, the trial needs {duration_seconds:.2f} s (truncated or corrupt file?)")
+    num_frames = int(round(duration_seconds * fps))
+    offset = video_seconds - duration_seconds if alignment == "end" else 0.0
+    centre_times = offset + (np.arange(num_frames) + 0.5) / fps
+    # 1e-9 keeps a centre that falls exactly on a frame boundary in the later frame despite rounding
+    indices = np.floor(centre_times * source_fps + 1e-9).astype(np.int64)
+    return np.clip(indices, 0, num_source_frames - 1)
+
+
+def iter_frames(path, frame_indices):
+    """Decode a video once and yield the RGB frames at `frame_indices` (non-decreasing; repeats allowed).
+
+    Args:
+        path: video file.
+        frame_indices: int array [T] of source frame indices, e.g. from `select_frame_indices`.
+
+    Yields:
+        uint8 [height, width, 3] RGB frames, T of them, in order.
+
+    Raises:
+        ValueError: the indices decrease, or the video ends before the last wanted frame.
+    """
+    import cv2
+
+    path = os.fspath(path)
+    indices = np.asarray(frame_indices, dtype=np.int64)
+    if indices.size and (indices[0] < 0 or np.any(np.diff(indices) < 0)):
+        raise ValueError("frame_indices must be non-negative and non-decreasing")
+    capture = cv2.VideoCapture(path)
+    try:
+        if not capture.isOpened():
+            raise ValueError(f"face video {path} cannot be opened: unreadable, corrupt or not a video file")
+        position = -1  # index of the frame last grabbed
+        frame = None
+        for wanted in indices:
+            while position < wanted:
+                if not capture.grab():
+                    raise ValueError(
+                        f"face video {path} ended after {position + 1} frames, frame {int(wanted)} was wanted "
+                        "(truncated or corrupt file?)")
+                position += 1
+                frame = None
+            if frame is None:
+                ok, bgr = capture.retrieve()
+                if not ok:
+                    raise ValueError(f"face video {path}: frame {int(wanted)} cannot be decoded")
+                frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            yield frame
+    finally:
+        capture.release()
