@@ -1,0 +1,419 @@
+"""The DEAP reader: a DEAP directory (real or synthetic) -> typed, validated per-trial records.
+
+API (what preprocessing and ExampleGen use):
+
+    dataset = DeapDataset(root, label_rule=LabelRule())   # layout detected; DeapFormatError if unknown
+    dataset.layout                  "python" | "matlab"
+    dataset.name                    "deap" | "synthetic-deap"
+    dataset.subjects()              ["s01", "s02", ...] (subjects with a data file)
+    dataset.trial_keys(subject=None)  [DeapTrialKey(subject, trial, presentation_index, ratings, labels,
+                                     face_video), ...] for every trial (or one subject's); reads only labels
+    dataset.trials(subject)         iterator of DeapTrial in video order (trial = Experiment_id 1..N)
+    dataset.read_trial(subject, trial)  one DeapTrial
+    dataset.layout_report()         DeapLayoutReport: subjects, trials, videos missing, label balance
+
+    DeapTrial: subject, trial, presentation_index, eeg float32 [32, 7680], eeg_baseline float32 [32, 384],
+               eeg_channels (Geneva order), peripheral float32 [8, 8064], peripheral_channels,
+               sampling_rate 128, ratings (valence, arousal, dominance, liking), labels (valence, arousal),
+               face_video (path or None), source_file.
+
+Reading is cheap in memory: a `.dat` file's sample buffer is memory-mapped (see `safe_pickle`), so listing
+labels touches a few kB and reading one trial reads that trial's ~2.6 MB; the `DeapDataset` keeps the
+arrays of the last subject it opened and nothing else. `.mat` files are read whole by scipy (their
+labels alone for `trial_keys`). A `DeapDataset` pickles as its arguments (no arrays), so it can be
+shipped to Beam workers.
+
+Labels: `LabelRule()` = high if rating > 5.0 (configurable threshold and >=).
+
+Errors: every bad input raises `DeapFormatError` (a ValueError) naming the file and, where it applies, the
+subject, trial, field or channel and what was expected. A `.dat` file that names a global outside the
+safe list raises `safe_pickle.UnsafePickleError` instead: it is refused, never executed, and is not a
+format error to skip silently. Missing face videos are not errors: they are listed in the layout report,
+and their trials have `face_video=None` (EEG-only).
+"""
+
+import csv
+import os
+import pickle
+import re
+
+import numpy as np
+
+from emorecog.datasets.deap_format import (
+    BASELINE_SAMPLES,
+    EEG_CHANNELS,
+    FACE_VIDEO_DIR,
+    GROUND_TRUTH_FILE,
+    LABEL_COLUMNS,
+    MATLAB_DATA_DIR,
+    METADATA_DIR,
+    NUM_CHANNELS,
+    PARTICIPANT_RATINGS_COLUMNS,
+    PARTICIPANT_RATINGS_CSV,
+    PERIPHERAL_CHANNELS,
+    PYTHON_DATA_DIR,
+    RATING_RANGE,
+    SAMPLING_RATE_HZ,
+    DeapFormatError,
+    face_video_name,
+    subject_name,
+    subject_number,
+)
+from emorecog.datasets.deap_layout_report import DeapLayoutReport
+from emorecog.datasets.deap_trial import DeapTrial
+from emorecog.datasets.deap_trial_key import DeapTrialKey
+from emorecog.datasets.label_rule import LabelRule
+from emorecog.datasets.safe_pickle import UnsafePickleError, load_safe_pickle
+from emorecog.features import TARGETS
+
+__all__ = [
+    "DeapDataset", "DeapFormatError", "DeapLayoutReport", "DeapTrial", "DeapTrialKey", "LabelRule",
+    "EEG_CHANNELS", "PERIPHERAL_CHANNELS", "SAMPLING_RATE_HZ", "BASELINE_SAMPLES",
+]
+
+_LAYOUTS = {"python": (PYTHON_DATA_DIR, ".dat"), "matlab": (MATLAB_DATA_DIR, ".mat")}
+_SUBJECT_FILE = re.compile(r"^s(\d{2})\.(dat|mat)$")
+_VIDEO_FILE = re.compile(r"^(s\d{2})_trial(\d{2})\.avi$")
+
+
+class DeapDataset:
+    """A DEAP directory (real or written by `emorecog synth`), read safely and lazily.
+
+    Args:
+        root: the directory holding `data_preprocessed_python/` (or `data_preprocessed_matlab/`),
+            optionally `face_video/` and `metadata_csv/participant_ratings.csv`.
+        label_rule: how ratings become binary labels; default `LabelRule()` (high if rating > 5.0).
+
+    Raises:
+        DeapFormatError: `root` is not a directory, has neither data folder (unknown layout), its data
+            folder holds no `sXX.dat`/`sXX.mat`, or participant_ratings.csv is malformed.
+
+    Example:
+        >>> dataset = DeapDataset("/data/deap")
+        >>> for key in dataset.trial_keys():
+        ...     trial = dataset.read_trial(key.subject, key.trial)
+        ...     trial.eeg.shape, trial.label("valence"), trial.face_video
+    """
+
+    def __init__(self, root, label_rule=None):
+        self.root = os.path.abspath(os.fspath(root))
+        self.label_rule = LabelRule() if label_rule is None else label_rule
+        if not isinstance(self.label_rule, LabelRule):
+            raise TypeError(f"label_rule must be a LabelRule, got {type(self.label_rule).__name__}")
+        if not os.path.isdir(self.root):
+            raise DeapFormatError(f"{self.root}: not a directory (expected a DEAP directory)")
+        self.layout = self._detect_layout()
+        data_dir, extension = _LAYOUTS[self.layout]
+        self.data_dir = os.path.join(self.root, data_dir)
+        self._subject_files = {}
+        for name in sorted(os.listdir(self.data_dir)):
+            match = _SUBJECT_FILE.match(name)
+            if match and name.endswith(extension):
+                self._subject_files[subject_name(match.group(1))] = os.path.join(self.data_dir, name)
+        if not self._subject_files:
+            raise DeapFormatError(
+                f"{self.data_dir}: no subject files (expected s01{extension} ... s32{extension})")
+        self.ratings_csv = os.path.join(self.root, METADATA_DIR, PARTICIPANT_RATINGS_CSV)
+        if not os.path.isfile(self.ratings_csv):
+            self.ratings_csv = None
+        self._presentation = self._read_presentation_order()
+        self._labels_cache = {}  # subject -> validated labels [trials, 4] (small)
+        self._open_subject = None  # (subject, data, labels, path) of the last subject read; one at a time
+
+    def __getstate__(self):
+        # Ship the arguments only: a worker reopens files itself instead of receiving a subject's arrays.
+        return {"root": self.root, "label_rule": self.label_rule}
+
+    def __setstate__(self, state):
+        self.__init__(state["root"], state["label_rule"])
+
+    def __repr__(self):
+        return f"DeapDataset({self.root!r}, layout={self.layout!r}, subjects={len(self._subject_files)})"
+
+    # -- listing -------------------------------------------------------------------------------
+    @property
+    def name(self):
+        """'synthetic-deap' for a directory written by `emorecog synth`, else 'deap'."""
+        return "synthetic-deap" if os.path.isfile(os.path.join(self.root, GROUND_TRUTH_FILE)) else "deap"
+
+    def subjects(self):
+        """Subjects with a data file, sorted: ['s01', 's02', ...]."""
+        return list(self._subject_files)
+
+    def num_trials(self, subject):
+        """How many trials the subject's data file holds (40 in DEAP)."""
+        return len(self._subject_labels(subject))
+
+    def trial_keys(self, subject=None):
+        """Every (subject, trial) with its ratings, labels, presentation index and face video path.
+
+        Only the labels arrays are read; no EEG is held.
+
+        Args:
+            subject: list only this subject's trials (e.g. to skip a subject whose file is bad);
+                default: all subjects.
+        """
+        keys = []
+        for subject in (self.subjects() if subject is None else [subject]):
+            labels = self._subject_labels(subject)
+            for index in range(labels.shape[0]):
+                keys.append(self._trial_key(subject, index + 1, labels[index]))
+        return keys
+
+    # -- reading -------------------------------------------------------------------------------
+    def trials(self, subject):
+        """The subject's trials in video order (trial = Experiment_id = 1..N), one `DeapTrial` at a time."""
+        for trial in range(1, self.num_trials(subject) + 1):
+            yield self.read_trial(subject, trial)
+
+    def read_trial(self, subject, trial):
+        """One trial as a `DeapTrial` (validated: finite samples, expected shapes).
+
+        Args:
+            subject: "s01".
+            trial: the video id (Experiment_id), 1..N.
+        """
+        data, labels, path = self._subject_arrays(subject)
+        if not isinstance(trial, (int, np.integer)) or not 1 <= trial <= data.shape[0]:
+            raise DeapFormatError(f"{path}: subject {subject} has trials 1..{data.shape[0]}, not {trial!r}")
+        trial = int(trial)
+        block = np.asarray(data[trial - 1], dtype=np.float32)
+        bad = ~np.isfinite(block)
+        if bad.any():
+            channel = int(np.argmax(bad.any(axis=1)))
+            names = EEG_CHANNELS + PERIPHERAL_CHANNELS
+            raise DeapFormatError(
+                f"{path}: field 'data', subject {subject} trial {trial} channel {channel + 1} ({names[channel]}): "
+                f"{int(bad[channel].sum())} NaN/inf samples, first at sample {int(np.argmax(bad[channel]))} (of the "
+                f"whole trial, {BASELINE_SAMPLES} baseline samples first); expected finite values")
+        key = self._trial_key(subject, trial, labels[trial - 1])
+        num_eeg = len(EEG_CHANNELS)
+        return DeapTrial(
+            subject=subject,
+            trial=trial,
+            presentation_index=key.presentation_index,
+            eeg=np.ascontiguousarray(block[:num_eeg, BASELINE_SAMPLES:]),
+            eeg_baseline=np.ascontiguousarray(block[:num_eeg, :BASELINE_SAMPLES]),
+            eeg_channels=EEG_CHANNELS,
+            peripheral=np.ascontiguousarray(block[num_eeg:]),
+            peripheral_channels=PERIPHERAL_CHANNELS,
+            sampling_rate=SAMPLING_RATE_HZ,
+            ratings=key.ratings,
+            labels=key.labels,
+            face_video=key.face_video,
+            source_file=path,
+        )
+
+    # -- the layout report ---------------------------------------------------------------------
+    def layout_report(self):
+        """A `DeapLayoutReport`: subjects, trials, label balance, subjects and trials without face video."""
+        keys = self.trial_keys()
+        trials_per_subject = tuple((subject, self.num_trials(subject)) for subject in self.subjects())
+        video_root = os.path.join(self.root, FACE_VIDEO_DIR)
+        subjects_without_video, missing = [], []
+        for subject in self.subjects():
+            subject_dir = os.path.join(video_root, subject)
+            has_any = os.path.isdir(subject_dir) and any(
+                _VIDEO_FILE.match(name) for name in os.listdir(subject_dir))
+            if not has_any:
+                subjects_without_video.append(subject)
+                continue
+            for key in keys:
+                if key.subject == subject and key.face_video is None:
+                    missing.append((subject, key.trial, key.presentation_index))
+        matched = {os.path.normpath(key.face_video) for key in keys if key.face_video is not None}
+        unmatched = []
+        if os.path.isdir(video_root):
+            for directory, _, names in sorted(os.walk(video_root)):
+                for name in sorted(names):
+                    path = os.path.normpath(os.path.join(directory, name))
+                    if name.endswith(".avi") and path not in matched:
+                        unmatched.append(os.path.relpath(path, self.root))
+        label_counts = {}
+        for target in TARGETS:
+            high = sum(key.label(target) for key in keys)
+            label_counts[target] = (len(keys) - high, high)
+        return DeapLayoutReport(
+            root=self.root,
+            layout=self.layout,
+            dataset=self.name,
+            label_rule=self.label_rule.describe(),
+            trials_per_subject=trials_per_subject,
+            ratings_csv=self.ratings_csv,
+            subjects_without_video=tuple(subjects_without_video),
+            missing_videos=tuple(missing),
+            unmatched_videos=tuple(unmatched),
+            label_counts=label_counts,
+            num_trials_with_video=sum(key.face_video is not None for key in keys),
+        )
+
+    # -- internals -----------------------------------------------------------------------------
+    def _detect_layout(self):
+        for layout, (data_dir, _) in _LAYOUTS.items():
+            if os.path.isdir(os.path.join(self.root, data_dir)):
+                return layout
+        raise DeapFormatError(
+            f"{self.root}: unknown layout: expected a DEAP directory holding {PYTHON_DATA_DIR}/sXX.dat or "
+            f"{MATLAB_DATA_DIR}/sXX.mat (pass the directory that contains the data folder, not the folder)")
+
+    def _subject_file(self, subject):
+        try:
+            return self._subject_files[subject]
+        except KeyError:
+            raise DeapFormatError(
+                f"{self.data_dir}: no data file for subject {subject!r}; have {', '.join(self._subject_files)}"
+            ) from None
+
+    def _subject_arrays(self, subject):
+        """(data [trials, 40, samples], labels [trials, 4], path) of a subject, validated; cached for one."""
+        path = self._subject_file(subject)
+        cached = self._open_subject  # one read: another thread may replace it meanwhile
+        if cached is not None and cached[0] == subject:
+            return cached[1:]
+        self._open_subject = None  # let the previous subject's arrays go before opening the next
+        if self.layout == "python":
+            content = self._load_pickle(path)
+        else:
+            content = self._load_mat(path, ("data", "labels"))
+        data = self._checked_data(path, content)
+        labels = self._checked_labels(path, content, data.shape[0])
+        self._labels_cache[subject] = labels
+        self._open_subject = (subject, data, labels, path)
+        return data, labels, path
+
+    def _subject_labels(self, subject):
+        if subject not in self._labels_cache:
+            path = self._subject_file(subject)
+            if self.layout == "python":
+                self._subject_arrays(subject)  # memory-mapped: only the labels are actually read
+            else:
+                content = self._load_mat(path, ("labels",))
+                self._labels_cache[subject] = self._checked_labels(path, content, None)
+        return self._labels_cache[subject]
+
+    @staticmethod
+    def _load_pickle(path):
+        try:
+            content = load_safe_pickle(path)
+        except UnsafePickleError:
+            raise
+        except pickle.UnpicklingError as error:
+            raise DeapFormatError(
+                f"{path}: not a readable DEAP pickle (expected a Python 2 pickle of a dict with 'data' and "
+                f"'labels'): {error}") from error
+        if not isinstance(content, dict):
+            raise DeapFormatError(
+                f"{path}: holds a {type(content).__name__}, expected a dict with 'data' and 'labels'")
+        return content
+
+    @staticmethod
+    def _load_mat(path, variable_names):
+        from scipy import io as scipy_io
+
+        try:
+            if not any(name for name, _, _ in scipy_io.whosmat(path)):
+                raise ValueError("no named MATLAB variables in it")
+            content = scipy_io.loadmat(path, variable_names=list(variable_names))
+        except NotImplementedError as error:
+            raise DeapFormatError(
+                f"{path}: MATLAB v7.3 (HDF5) files are not supported; use DEAP's data_preprocessed_python "
+                f"or save as -v7: {error}") from error
+        except Exception as error:  # scipy raises many types (IndexError, ValueError, ...) on garbage
+            raise DeapFormatError(
+                f"{path}: not a readable MATLAB file ({type(error).__name__}: {error}); expected variables "
+                "'data' [trials, 40, samples] and 'labels' [trials, 4]") from error
+        return content
+
+    @staticmethod
+    def _checked_data(path, content):
+        if "data" not in content:
+            raise DeapFormatError(f"{path}: field 'data' is missing (expected [trials, 40, samples])")
+        data = content["data"]
+        if not isinstance(data, np.ndarray) or data.dtype.kind not in "iuf":
+            raise DeapFormatError(
+                f"{path}: field 'data' is {type(data).__name__} "
+                f"{getattr(data, 'dtype', '')}, expected a numeric array [trials, 40, samples]")
+        if data.ndim != 3:
+            raise DeapFormatError(
+                f"{path}: field 'data' has shape {data.shape}, expected 3 dimensions [trials, 40, samples]")
+        if data.shape[1] != NUM_CHANNELS:
+            raise DeapFormatError(
+                f"{path}: field 'data' has {data.shape[1]} channels (shape {data.shape}), expected {NUM_CHANNELS} "
+                f"(32 EEG + 8 peripheral, shape [trials, 40, samples])")
+        if data.shape[0] < 1:
+            raise DeapFormatError(f"{path}: field 'data' holds no trials (shape {data.shape})")
+        if data.shape[2] <= BASELINE_SAMPLES:
+            raise DeapFormatError(
+                f"{path}: field 'data' has {data.shape[2]} samples per trial, expected more than the "
+                f"{BASELINE_SAMPLES}-sample baseline (8064 = 63 s at {SAMPLING_RATE_HZ} Hz in DEAP)")
+        return data
+
+    @staticmethod
+    def _checked_labels(path, content, num_trials):
+        if "labels" not in content:
+            raise DeapFormatError(f"{path}: field 'labels' is missing (expected [trials, 4])")
+        labels = content["labels"]
+        if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iuf" or labels.ndim != 2 or (
+                labels.shape[1] != len(LABEL_COLUMNS)):
+            raise DeapFormatError(
+                f"{path}: field 'labels' has shape {getattr(labels, 'shape', type(labels).__name__)}, expected "
+                f"[trials, {len(LABEL_COLUMNS)}] ({', '.join(LABEL_COLUMNS)})")
+        if num_trials is not None and labels.shape[0] != num_trials:
+            raise DeapFormatError(
+                f"{path}: field 'labels' has {labels.shape[0]} rows but field 'data' has {num_trials} trials")
+        labels = np.array(labels, dtype=np.float64)
+        low, high = RATING_RANGE
+        bad = ~np.isfinite(labels) | (labels < low) | (labels > high)
+        if bad.any():
+            row, column = (int(index) for index in np.argwhere(bad)[0])
+            raise DeapFormatError(
+                f"{path}: field 'labels', trial {row + 1} {LABEL_COLUMNS[column]} = {labels[row, column]!r}, "
+                f"expected a rating in [{low:g}, {high:g}]")
+        return labels
+
+    def _trial_key(self, subject, trial, rating_row):
+        ratings = tuple(float(value) for value in rating_row)
+        presentation_index = self._presentation.get(subject, {}).get(trial)
+        face_video = None
+        if presentation_index is not None:
+            candidate = os.path.join(self.root, face_video_name(subject, presentation_index))
+            if os.path.isfile(candidate):
+                face_video = candidate
+        return DeapTrialKey(subject, trial, presentation_index, ratings, self.label_rule.labels(ratings), face_video)
+
+    def _read_presentation_order(self):
+        """{subject: {video id (Experiment_id): presentation index (Trial)}} from participant_ratings.csv."""
+        if self.ratings_csv is None:
+            return {}
+        order = {}
+        with open(self.ratings_csv, newline="", encoding="utf-8-sig") as handle:
+            reader = csv.DictReader(handle)
+            columns = [column.strip() for column in (reader.fieldnames or [])]
+            needed = ("Participant_id", "Trial", "Experiment_id")
+            missing = [column for column in needed if column not in columns]
+            if missing:
+                raise DeapFormatError(
+                    f"{self.ratings_csv}: missing column(s) {', '.join(missing)}; expected the columns "
+                    f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}")
+            for line_number, row in enumerate(reader, start=2):
+                row = {str(key).strip(): value for key, value in row.items()}
+                try:
+                    subject = subject_name(int(row["Participant_id"]))
+                    presentation_index = int(row["Trial"])
+                    video_id = int(row["Experiment_id"])
+                except (TypeError, ValueError):
+                    raise DeapFormatError(
+                        f"{self.ratings_csv}, line {line_number}: Participant_id, Trial and Experiment_id must be "
+                        f"integers, got {row.get('Participant_id')!r}, {row.get('Trial')!r}, "
+                        f"{row.get('Experiment_id')!r}") from None
+                subject_order = order.setdefault(subject, {})
+                if video_id in subject_order:
+                    raise DeapFormatError(
+                        f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
+                        f"Experiment_id {video_id} twice (expected each video once per participant)")
+                if presentation_index in subject_order.values():
+                    raise DeapFormatError(
+                        f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
+                        f"Trial {presentation_index} twice (expected each presentation index once)")
+                subject_order[video_id] = presentation_index
+        return order
