@@ -1,0 +1,687 @@
+"""ExampleGen: a DEAP directory -> EEG band images + face crops as GZIP TFRecords, on Apache Beam.
+
+The component (TFX-style: `EXAMPLE_GEN_SPEC` + an executor, run by `component.run_component`):
+
+    input  deap          a DEAP directory (real, or written by `emorecog synth`)
+    output Split-train/  data_tfrecord-NNNNN-of-MMMMM.gz   tf.train.Example per trial (`emorecog.features`)
+           Split-eval/   ...
+           Split-test/   ...
+           schema.json   `features.schema_dict` of the sample shape
+           stats.json    counts per split and label, per-trial detection rates, EEG normalisation statistics
+                         of Split-train only, skipped trials with reasons, EEG-only policy, file manifest
+           emorecog_metadata.json (written by the runner: config hash, inputs, summary)
+
+A rerun with the same parameters and an unchanged DEAP directory is skipped; a changed parameter (or any
+file of the directory) writes the output anew. The executor writes into a hidden staging directory that
+is renamed into place only when everything succeeded, so a failed or interrupted run leaves no output.
+
+The Beam pipeline has one element per (subject, trial): `Create` -> `ParDo(_ProcessTrialDoFn)` (read the
+trial with `DeapDataset`, `TrialPreprocessor.process`, `features.encode_example`) -> `Partition` by split ->
+`WriteToTFRecord` per split; the per-trial reports go to a JSON-lines side file that the main process turns
+into stats.json. The splits are decided before the pipeline from the labels alone (`emorecog.splits`), so
+no trial is ever cut across splits.
+
+Runners. `runner="DirectRunner"` (default) runs Beam's portable FnApiRunner, the engine Beam's DirectRunner
+uses for batch pipelines, with `direct_running_mode=multi_processing` and one worker per core. Beam 2.77's
+`DirectRunner` would first try its "Prism" runner, which downloads a binary from GitHub at run time; calling
+the FnApiRunner directly skips that, so a local run needs no network. Any other runner (DataflowRunner,
+FlinkRunner, SparkRunner, PrismRunner, ...) is chosen by name and configured with pipeline options
+(`--flag=value` strings passed through unchanged).
+
+Bad input (`on_error`):
+- trial-level problems (corrupt or unreadable video, a video shorter than the trial, EEG with NaN, a
+  subject data file that cannot be read, a sample of the wrong shape) raise an error naming the
+  subject, trial and file. With `on_error="skip"` the trial is left out and listed in stats.json under
+  `skipped` with its reason; with `on_error="stop"` the run fails with that message and writes nothing.
+- run-level problems (not a DEAP directory, an unknown EEG channel name in `eeg_channels`, no trial left
+  to write) stop the run whatever `on_error` says.
+Trials without face video are written EEG-only (face_present = 0 everywhere, black crops) or, with
+`skip_eeg_only`, left out; either way they are listed in stats.json. A record is never written from a
+trial that failed a check.
+"""
+
+import contextlib
+import dataclasses
+import json
+import logging
+import math
+import os
+import shutil
+import sys
+import threading
+import time
+
+
+def _import_beam_quietly():
+    # Beam's import logs "apitools not found ..." on the root logger (its GCP clients are optional and not
+    # installed): a warning about Dataflow that a local user cannot act on.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)
+    try:
+        import apache_beam
+    finally:
+        root.setLevel(level)
+    return apache_beam
+
+
+beam = _import_beam_quietly()
+
+from emorecog import features, splits  # noqa: E402
+from emorecog.components.component import ComponentSpec, run_component  # noqa: E402
+from emorecog.datasets import tfrecord_reader  # noqa: E402
+
+SPLIT_OUTPUTS = tuple(f"Split-{name}" for name in splits.SPLIT_NAMES)
+EXAMPLE_GEN_SPEC = ComponentSpec(
+    name="ExampleGen",
+    parameters=("preprocess", "preprocess_config_hash", "label_rule", "split", "on_error", "skip_eeg_only",
+                "eeg_channels", "records_per_shard"),
+    inputs=("deap",),
+    outputs=(*SPLIT_OUTPUTS, tfrecord_reader.SCHEMA_FILE, tfrecord_reader.STATS_FILE),
+)
+ON_ERROR_CHOICES = ("skip", "stop")
+DEFAULT_RECORDS_PER_SHARD = 32
+DIRECT_RUNNER = "DirectRunner"
+# Errors that mean "this trial's input is bad" (DeapFormatError is a ValueError). Anything else is a bug
+# and fails the run whatever `on_error` says.
+BAD_INPUT_ERRORS = (ValueError, OSError, EOFError)
+
+_REPORT_TAG = "reports"
+_PROGRESS_DIR = ".progress"
+_REPORTS_DIR = ".reports"
+
+
+class ExampleGenError(RuntimeError):
+    """The ExampleGen run failed on bad input (the message names the subject, trial and file)."""
+
+
+def example_gen_parameters(preprocess_config=None, split_config=None, label_rule=None, on_error="skip",
+                           skip_eeg_only=False, eeg_channels=None,
+                           records_per_shard=DEFAULT_RECORDS_PER_SHARD):
+    """The JSON-ready parameters of `EXAMPLE_GEN_SPEC` (everything that changes the output).
+
+    Args:
+        preprocess_config: `PreprocessConfig` (default: `PreprocessConfig()`: 8 fps, 32x32, 64x64 crops).
+        split_config: `splits.SplitConfig` (default: trial-disjoint within subject, 5:1:1, seed 0).
+        label_rule: `LabelRule` (default: high if rating > 5).
+        on_error: "skip" (leave a bad trial out and report it) or "stop" (fail, write nothing).
+        skip_eeg_only: leave out trials without face video instead of writing them EEG-only.
+        eeg_channels: names of the 32 EEG rows of the data files if they are not DEAP's Geneva order.
+        records_per_shard: trials per TFRecord file (a default trial record is ~7 MB).
+    """
+    from emorecog.datasets.label_rule import LabelRule
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+
+    preprocess_config = PreprocessConfig() if preprocess_config is None else preprocess_config
+    split_config = splits.SplitConfig() if split_config is None else split_config
+    label_rule = LabelRule() if label_rule is None else label_rule
+    if on_error not in ON_ERROR_CHOICES:
+        raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
+    if not isinstance(records_per_shard, int) or records_per_shard < 1:
+        raise ValueError(f"records_per_shard must be a positive int, got {records_per_shard!r}")
+    return {
+        "preprocess": dataclasses.asdict(preprocess_config),
+        # includes the preprocessing code's version: new code that writes other samples is not cached
+        "preprocess_config_hash": preprocess_config.config_hash(),
+        "label_rule": dataclasses.asdict(label_rule),
+        "split": split_config.to_dict(),
+        "on_error": on_error,
+        "skip_eeg_only": bool(skip_eeg_only),
+        "eeg_channels": None if eeg_channels is None else [str(name) for name in eeg_channels],
+        "records_per_shard": records_per_shard,
+    }
+
+
+def beam_pipeline_flags(runner=DIRECT_RUNNER, num_workers=None, beam_options=()):
+    """Beam pipeline options as `--flag=value` strings.
+
+    Args:
+        runner: Beam runner name. For "DirectRunner" the defaults are multi-process execution with
+            `num_workers` workers (default: one per core).
+        num_workers: DirectRunner worker processes (1 runs in this process).
+        beam_options: extra options, "--key=value" or "key=value"; they win over the defaults
+            (e.g. "direct_running_mode=multi_threading", or "project=..." for Dataflow).
+
+    Returns:
+        A list of flags for `PipelineOptions`.
+    """
+    runner = runner or DIRECT_RUNNER
+    flags = [option if option.startswith("--") else f"--{option}" for option in beam_options]
+    given = {flag[2:].split("=", 1)[0] for flag in flags}
+    if "runner" in given:
+        named = [flag.split("=", 1)[1] for flag in flags if flag.startswith("--runner=")]
+        if runner != DIRECT_RUNNER and named and named[-1] != runner:
+            raise ValueError(f"runner {runner!r} conflicts with the Beam option --runner={named[-1]}")
+        runner = named[-1] if named else runner
+    else:
+        flags.append(f"--runner={runner}")
+    if runner == DIRECT_RUNNER:
+        workers = num_workers or os.cpu_count() or 1
+        if "direct_num_workers" not in given:
+            flags.append(f"--direct_num_workers={workers}")
+        if "direct_running_mode" not in given:
+            flags.append(f"--direct_running_mode={'multi_processing' if workers > 1 else 'in_memory'}")
+    if "default_sdk_harness_log_level" not in given:
+        flags.append("--default_sdk_harness_log_level=WARNING")
+    return flags
+
+
+def make_pipeline(flags):
+    """A `beam.Pipeline` for `flags` (see `beam_pipeline_flags`); DirectRunner never fetches Prism.
+
+    For "DirectRunner" the pipeline runs on Beam's FnApiRunner directly: the engine that Beam's
+    DirectRunner itself picks for batch pipelines once its Prism attempt is over, configured the same
+    way (pipeline options handed to the SDK workers through the provision info).
+    """
+    from apache_beam.options.pipeline_options import PipelineOptions, StandardOptions
+
+    options = PipelineOptions(flags)
+    if options.view_as(StandardOptions).runner != DIRECT_RUNNER:
+        return beam.Pipeline(options=options)
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner import fn_runner
+    from apache_beam.runners.portability.portable_runner import JobServiceHandle
+
+    encoded = JobServiceHandle.encode_pipeline_options(options.get_all_options())
+    provision_info = fn_runner.ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(pipeline_options=encoded))
+    return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision_info), options=options)
+
+
+def run_example_gen(deap_dir, output_dir, preprocess_config=None, split_config=None, label_rule=None,
+                    on_error="skip", skip_eeg_only=False, eeg_channels=None,
+                    records_per_shard=DEFAULT_RECORDS_PER_SHARD, runner=DIRECT_RUNNER, num_workers=None,
+                    beam_options=(), force=False, progress=None, beam_log=None):
+    """Run ExampleGen on `deap_dir` into `output_dir` (skipped if an identical output exists).
+
+    Args:
+        deap_dir: DEAP directory.
+        output_dir: where Split-*/, schema.json and stats.json appear (atomically).
+        preprocess_config, split_config, label_rule, on_error, skip_eeg_only, eeg_channels,
+            records_per_shard: see `example_gen_parameters`.
+        runner, num_workers, beam_options: see `beam_pipeline_flags` (they do not change the output and
+            are not part of the config hash).
+        force: run even if an identical output exists.
+        progress: optional function (done, total) called about twice a second from a watcher thread.
+        beam_log: optional file that receives the Beam workers' console output (stderr) during the run.
+
+    Returns:
+        A `component.ComponentRun`; `run.metadata["summary"]` holds the counts of stats.json.
+
+    Raises:
+        ExampleGenError: bad input with `on_error="stop"`, or a run-level problem (message names it).
+    """
+    parameters = example_gen_parameters(preprocess_config, split_config, label_rule, on_error, skip_eeg_only,
+                                        eeg_channels, records_per_shard)
+    flags = beam_pipeline_flags(runner, num_workers, beam_options)
+    executor = ExampleGenExecutor(flags, progress=progress, beam_log=beam_log)
+    return run_component(EXAMPLE_GEN_SPEC, executor, parameters, {"deap": deap_dir}, output_dir, force=force)
+
+
+class ExampleGenExecutor:
+    """The executor: `(parameters, inputs, output_dir) -> metadata`, bound to how Beam should run.
+
+    Args:
+        flags: Beam pipeline options (`beam_pipeline_flags`).
+        progress: optional function (done, total).
+        beam_log: optional path receiving the process's stderr (Beam and worker logs) during the run.
+    """
+
+    def __init__(self, flags, progress=None, beam_log=None):
+        self.flags = list(flags)
+        self.progress = progress
+        self.beam_log = beam_log
+
+    def __call__(self, parameters, inputs, output_dir):
+        from emorecog.datasets.deap import DeapDataset
+        from emorecog.datasets.label_rule import LabelRule
+        from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+
+        deap_dir = inputs["deap"]
+        preprocess_config = PreprocessConfig(**parameters["preprocess"])
+        split_config = splits.SplitConfig(**parameters["split"])
+        on_error = parameters["on_error"]
+        try:
+            dataset = DeapDataset(deap_dir, label_rule=LabelRule(**parameters["label_rule"]))
+        except BAD_INPUT_ERRORS as error:
+            raise ExampleGenError(f"ExampleGen cannot read {deap_dir}: {error}") from error
+        _check_channel_names(parameters["eeg_channels"], preprocess_config)
+
+        keys, skipped = _list_trials(dataset, on_error)
+        listed = {"trials": len(keys), "subjects_skipped": len(skipped)}
+        eeg_only_keys = [key for key in keys if key.face_video is None]
+        if parameters["skip_eeg_only"]:
+            skipped += [_skip_record(key.subject, key.trial, None, "no face video: EEG-only trial left out "
+                                     "(skip_eeg_only)", key.face_video) for key in eeg_only_keys]
+            keys = [key for key in keys if key.face_video is not None]
+        if not keys:
+            raise ExampleGenError(f"ExampleGen: no trial of {deap_dir} is left to write"
+                                  + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
+        try:
+            assignment = splits.assign_splits(
+                [(key.subject, key.trial) for key in keys], split_config,
+                strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
+        except ValueError as error:
+            raise ExampleGenError(f"ExampleGen cannot split {deap_dir}: {error}") from error
+        shape = _sample_shape(dataset, keys, preprocess_config, parameters["eeg_channels"])
+
+        elements = [{"subject": key.subject, "trial": key.trial, "split": assignment[(key.subject, key.trial)]}
+                    for key in keys]
+        planned = splits.split_counts(assignment)
+        shards = {name: max(1, math.ceil(planned[name] / parameters["records_per_shard"]))
+                  for name in splits.SPLIT_NAMES}
+        progress_dir = os.path.join(output_dir, _PROGRESS_DIR)
+        reports_dir = os.path.join(output_dir, _REPORTS_DIR)
+        os.makedirs(progress_dir)
+        do_fn = _ProcessTrialDoFn(deap_dir, parameters, dataclasses.asdict(shape), dataset.name, progress_dir)
+        started = time.perf_counter()
+        # Beam logs while it builds and runs the pipeline, and so do its worker processes: all to beam_log.
+        with _stderr_to(self.beam_log):
+            pipeline = _build_pipeline(make_pipeline(self.flags), elements, do_fn, shards, output_dir, reports_dir)
+            with _ProgressWatcher(progress_dir, len(elements), self.progress):
+                try:
+                    pipeline.run().wait_until_finish()
+                except Exception as error:
+                    raise _pipeline_error(error, progress_dir) from error
+        seconds = time.perf_counter() - started
+
+        reports = _read_reports(reports_dir)
+        shutil.rmtree(progress_dir)
+        shutil.rmtree(reports_dir)
+        stats = _stats(parameters, dataset, shape, listed, elements, reports, skipped, eeg_only_keys, output_dir,
+                       seconds)
+        if stats["trials"]["written"] == 0:
+            raise ExampleGenError(
+                f"ExampleGen wrote no trial of {deap_dir}: all {len(elements)} failed; first reason: "
+                f"{stats['skipped'][0]['reason'] if stats['skipped'] else 'unknown'}")
+        features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), shape)
+        with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
+            json.dump(stats, handle, indent=2)
+        return {"summary": _summary(stats), "beam_flags": self.flags}
+
+
+def _build_pipeline(pipeline, elements, do_fn, shards, output_dir, reports_dir):
+    """Create -> ProcessTrial -> Partition by split -> WriteToTFRecord per split; reports -> JSON lines."""
+    processed = (pipeline
+                 | "ListTrials" >> beam.Create(elements)
+                 | "ProcessTrial" >> beam.ParDo(do_fn).with_outputs(_REPORT_TAG, main="records"))
+    by_split = processed.records | "BySplit" >> beam.Partition(_split_index, len(splits.SPLIT_NAMES))
+    for index, name in enumerate(splits.SPLIT_NAMES):
+        (by_split[index]
+         | f"Serialized-{name}" >> beam.Map(lambda element: element[1])
+         | f"Write-{name}" >> beam.io.WriteToTFRecord(
+             os.path.join(output_dir, f"Split-{name}", tfrecord_reader.RECORD_FILE_PREFIX),
+             file_name_suffix=tfrecord_reader.RECORD_FILE_SUFFIX, num_shards=shards[name],
+             compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+    (processed[_REPORT_TAG]
+     | "ReportJSON" >> beam.Map(lambda report: json.dumps(report, sort_keys=True))
+     | "WriteReports" >> beam.io.WriteToText(os.path.join(reports_dir, "trial_reports"),
+                                              file_name_suffix=".jsonl", num_shards=1))
+    return pipeline
+
+
+class _ProcessTrialDoFn(beam.DoFn):
+    """(subject, trial, split) -> (split, serialized tf.train.Example) + a JSON-ready report.
+
+    Built once per worker (`setup`): the DEAP reader and the `TrialPreprocessor` (MediaPipe detector,
+    interpolation operator) are reused across that worker's trials.
+    """
+
+    def __init__(self, deap_dir, parameters, shape, dataset_name, progress_dir):
+        self.deap_dir = deap_dir
+        self.parameters = parameters
+        self.shape = shape
+        self.dataset_name = dataset_name
+        self.progress_dir = progress_dir
+
+    def setup(self):
+        from emorecog.datasets.deap import DeapDataset
+        from emorecog.datasets.label_rule import LabelRule
+        from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor
+
+        self._dataset = DeapDataset(self.deap_dir, label_rule=LabelRule(**self.parameters["label_rule"]))
+        self._preprocessor = TrialPreprocessor(PreprocessConfig(**self.parameters["preprocess"]))
+        self._shape = features.SampleShape(**self.shape)
+
+    def process(self, element):
+        subject, trial_id, split = element["subject"], element["trial"], element["split"]
+        files = []
+        try:
+            trial = self._dataset.read_trial(subject, trial_id)
+            files = [trial.source_file, trial.face_video]
+            if self.parameters["eeg_channels"] is not None:
+                trial = dataclasses.replace(trial, eeg_channels=tuple(self.parameters["eeg_channels"]))
+            sample, preprocess_report = self._preprocessor.process(trial, dataset=self.dataset_name)
+            _check_sample(sample, self._shape)
+            serialized = features.encode_example(sample)
+        except BAD_INPUT_ERRORS as error:
+            message = str(error)
+            if f"{subject} trial {trial_id}" not in message:
+                message = f"subject {subject} trial {trial_id}: {message}"
+            if self.parameters["on_error"] == "stop":
+                self._mark(subject, trial_id, "error", message)
+                raise _TrialInputError(message) from error
+            self._mark(subject, trial_id, "skipped")
+            yield beam.pvalue.TaggedOutput(_REPORT_TAG, _skip_record(subject, trial_id, split, message, *files))
+            return
+        report = {
+            "subject": subject, "trial": trial_id, "split": split, "status": "written",
+            "labels": {target: int(sample[features.label_key(target)]) for target in features.TARGETS},
+            "eeg_only": trial.face_video is None,
+            "detection_rate": None if trial.face_video is None else preprocess_report.get("detection_rate"),
+            "eeg_moments": _band_moments(sample[features.EEG_KEY]),
+            "preprocess": preprocess_report,
+        }
+        self._mark(subject, trial_id, "done")
+        yield split, serialized
+        yield beam.pvalue.TaggedOutput(_REPORT_TAG, report)
+
+    def teardown(self):
+        preprocessor = getattr(self, "_preprocessor", None)
+        if preprocessor is not None:
+            preprocessor.close()
+
+    def _mark(self, subject, trial, status, message=""):
+        # Progress for the main process's display; on a remote runner the folder is not there: no display.
+        try:
+            with open(os.path.join(self.progress_dir, f"{subject}-{trial:03d}.{status}"), "w") as handle:
+                handle.write(message)
+        except OSError:
+            pass
+
+
+class _TrialInputError(ValueError):
+    """Raised inside the pipeline by a trial with bad input when `on_error="stop"`."""
+
+
+def _list_trials(dataset, on_error):
+    """(trial keys of every readable subject, skip records of subjects whose data file cannot be read)."""
+    from emorecog.datasets.deap_format import DeapFormatError
+
+    skipped = []
+    for subject, evidence in _subjects_without_data_file(dataset).items():
+        data_file = os.path.join(dataset.data_dir, subject + (".dat" if dataset.layout == "python" else ".mat"))
+        message = f"subject {subject}: data file {data_file} is missing, but the subject has {evidence}"
+        if on_error == "stop":
+            raise ExampleGenError(f"ExampleGen stopped (on_error='stop'): {message}")
+        skipped.append(_skip_record(subject, None, None, message))
+    try:
+        return dataset.trial_keys(), skipped
+    except DeapFormatError:
+        pass
+    # Some subject's file is bad: find which, then list the others one subject at a time.
+    keys = []
+    for subject in dataset.subjects():
+        try:
+            dataset.num_trials(subject)
+        except DeapFormatError as error:
+            message = f"subject {subject}: {error}"
+            if on_error == "stop":
+                raise ExampleGenError(f"ExampleGen stopped (on_error='stop'): {message}") from error
+            skipped.append(_skip_record(subject, None, None, message))
+            continue
+        keys.extend(_subject_trial_keys(dataset, subject))
+    return keys, skipped
+
+
+def _subjects_without_data_file(dataset):
+    """{subject: what shows it exists} for subjects with face videos or ratings rows but no data file."""
+    import csv
+
+    from emorecog.datasets.deap_format import FACE_VIDEO_DIR, subject_name
+
+    evidence = {}
+    video_root = os.path.join(dataset.root, FACE_VIDEO_DIR)
+    if os.path.isdir(video_root):
+        for name in os.listdir(video_root):
+            if len(name) == 3 and name[0] == "s" and name[1:].isdigit() and os.listdir(os.path.join(video_root, name)):
+                evidence.setdefault(name, []).append(f"face videos in {os.path.join(video_root, name)}")
+    if dataset.ratings_csv is not None:
+        with open(dataset.ratings_csv, newline="", encoding="utf-8-sig") as handle:
+            rows = csv.DictReader(handle)
+            participants = set()
+            for row in rows:
+                row = {str(key).strip(): value for key, value in row.items()}
+                try:
+                    participants.add(subject_name(int(row["Participant_id"])))
+                except (KeyError, TypeError, ValueError):
+                    continue  # DeapDataset validated the csv; nothing more to learn here
+        for subject in participants:
+            evidence.setdefault(subject, []).append(f"rows in {dataset.ratings_csv}")
+    present = set(dataset.subjects())
+    return {subject: " and ".join(found) for subject, found in sorted(evidence.items()) if subject not in present}
+
+
+def _subject_trial_keys(dataset, subject):
+    # DeapDataset.trial_keys() lists all subjects at once and stops at the first unreadable file; its
+    # per-subject key builder is used here to list the readable ones.
+    labels = dataset._subject_labels(subject)
+    return [dataset._trial_key(subject, index + 1, labels[index]) for index in range(labels.shape[0])]
+
+
+def _check_channel_names(eeg_channels, preprocess_config):
+    if eeg_channels is None:
+        return
+    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.preprocessing.eeg_images import electrode_positions
+
+    if len(eeg_channels) != len(EEG_CHANNELS):
+        raise ExampleGenError(
+            f"eeg_channels names {len(eeg_channels)} channels, the data files hold {len(EEG_CHANNELS)} EEG rows")
+    try:
+        electrode_positions(eeg_channels, preprocess_config.montage)
+    except ValueError as error:
+        raise ExampleGenError(f"ExampleGen: bad eeg_channels: {error}") from error
+
+
+def _sample_shape(dataset, keys, preprocess_config, eeg_channels):
+    """The `SampleShape` every record must have: T from the first readable trial's duration."""
+    for key in keys[:10]:
+        try:
+            trial = dataset.read_trial(key.subject, key.trial)
+        except BAD_INPUT_ERRORS:
+            continue  # reported when the pipeline reaches it
+        return preprocess_config.sample_shape(trial.duration_s, trial.sampling_rate)
+    raise ExampleGenError(f"ExampleGen: none of the first trials of {dataset.root} can be read")
+
+
+def _check_sample(sample, shape):
+    """Refuse a sample whose arrays disagree with the schema (never write a wrong record)."""
+    import numpy as np
+
+    eeg = np.asarray(sample[features.EEG_KEY])
+    if eeg.shape != shape.eeg_shape or eeg.dtype != np.float32:
+        raise ValueError(f"EEG images have shape {eeg.shape} {eeg.dtype}, expected {shape.eeg_shape} float32 "
+                         f"(trials must all last {shape.num_frames} frames)")
+    if not np.all(np.isfinite(eeg)):
+        raise ValueError("EEG images hold NaN or infinite values")
+    if len(sample[features.FACE_KEY]) != shape.num_frames:
+        raise ValueError(f"{len(sample[features.FACE_KEY])} face crops, expected {shape.num_frames}")
+    present = np.asarray(sample[features.FACE_PRESENT_KEY])
+    if present.shape != (shape.num_frames,) or not np.isin(present, (0, 1)).all():
+        raise ValueError(f"face_present has shape {present.shape}, expected {shape.num_frames} values of 0/1")
+
+
+def _band_moments(eeg):
+    """Per-band count, mean and sum of squared deviations of EEG images [T, H, W, 3] (float64)."""
+    import numpy as np
+
+    values = np.asarray(eeg, dtype=np.float64).reshape(-1, eeg.shape[-1])
+    mean = values.mean(axis=0)
+    return {"count": int(values.shape[0]), "mean": mean.tolist(),
+            "m2": ((values - mean) ** 2).sum(axis=0).tolist()}
+
+
+def _combine_moments(moments):
+    """Chan et al.'s parallel combination of per-trial moments -> (count, mean, std) per band."""
+    import numpy as np
+
+    count, mean, m2 = 0, np.zeros(len(features.EEG_BANDS)), np.zeros(len(features.EEG_BANDS))
+    for part in moments:
+        n, part_mean, part_m2 = part["count"], np.asarray(part["mean"]), np.asarray(part["m2"])
+        total = count + n
+        delta = part_mean - mean
+        mean = mean + delta * n / total
+        m2 = m2 + part_m2 + delta ** 2 * count * n / total
+        count = total
+    std = np.sqrt(m2 / count) if count else np.zeros_like(m2)
+    return count, mean, std
+
+
+def _skip_record(subject, trial, split, reason, *files):
+    return {"subject": subject, "trial": trial, "split": split, "status": "skipped", "reason": reason,
+            "files": [str(path) for path in files if path]}
+
+
+def _split_index(element, num_partitions):
+    return splits.SPLIT_NAMES.index(element[0])
+
+
+def _read_reports(reports_dir):
+    reports = []
+    for name in sorted(os.listdir(reports_dir)):
+        with open(os.path.join(reports_dir, name)) as handle:
+            reports.extend(json.loads(line) for line in handle if line.strip())
+    return reports
+
+
+def _pipeline_error(error, progress_dir):
+    """An ExampleGenError with the failing trial's own message (a worker's traceback is long and wrapped)."""
+    messages = []
+    if os.path.isdir(progress_dir):
+        for name in sorted(os.listdir(progress_dir)):
+            if name.endswith(".error"):
+                with open(os.path.join(progress_dir, name)) as handle:
+                    messages.append(handle.read())
+    if messages:
+        more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
+        return ExampleGenError(f"ExampleGen stopped (on_error='stop'): {messages[0]}{more}")
+    return ExampleGenError(f"ExampleGen's Beam pipeline failed: {error}")
+
+
+def _stats(parameters, dataset, shape, listed, elements, reports, listing_skipped, eeg_only_keys, output_dir,
+           seconds):
+    written = sorted((r for r in reports if r["status"] == "written"), key=lambda r: (r["subject"], r["trial"]))
+    skipped = listing_skipped + sorted((r for r in reports if r["status"] == "skipped"),
+                                       key=lambda r: (r["subject"], r["trial"]))
+    per_split = {}
+    for name in splits.SPLIT_NAMES:
+        rows = [r for r in written if r["split"] == name]
+        per_split[name] = {
+            "samples": len(rows),
+            "subjects": sorted({r["subject"] for r in rows}),
+            "labels": {target: {str(value): sum(r["labels"][target] == value for r in rows) for value in (0, 1)}
+                       for target in features.TARGETS},
+            "eeg_only": sum(r["eeg_only"] for r in rows),
+            "planned": sum(element["split"] == name for element in elements),
+        }
+    count, mean, std = _combine_moments(r["eeg_moments"] for r in written if r["split"] == "train")
+    with_video = [r for r in written if not r["eeg_only"]]
+    detection_rates = [r["detection_rate"] for r in with_video]
+    files = {}
+    for name in splits.SPLIT_NAMES:
+        for path in sorted(tfrecord_reader.split_files(output_dir, name)):
+            files[os.path.relpath(path, output_dir)] = tfrecord_reader.file_manifest_entry(path)
+    skip_eeg_only = parameters["skip_eeg_only"]
+    return {
+        "dataset": dataset.name,
+        "deap_dir": dataset.root,
+        "sample_shape": dataclasses.asdict(shape),
+        "label_rule": parameters["label_rule"],
+        "split_config": parameters["split"],
+        "on_error": parameters["on_error"],
+        "trials": {"listed": listed["trials"], "subjects_skipped": listed["subjects_skipped"],
+                   "processed": len(elements), "written": len(written), "skipped": len(skipped),
+                   "eeg_only_written": sum(r["eeg_only"] for r in written)},
+        "splits": per_split,
+        "eeg_only_policy": {
+            "policy": "skip" if skip_eeg_only else "write",
+            "description": ("trials without face video are left out" if skip_eeg_only else
+                            "trials without face video are written with face_present = 0 and black crops"),
+            "trials_without_video": [{"subject": key.subject, "trial": key.trial} for key in eeg_only_keys],
+        },
+        "eeg_normalization": {
+            "split": "train", "bands": list(features.EEG_BANDS), "count": int(count),
+            "trials": sum(r["split"] == "train" for r in written),
+            "mean": [float(value) for value in mean], "std": [float(value) for value in std],
+            "note": "over every pixel of the train split's EEG images, per band (last axis of `eeg`)",
+        },
+        "face_detection": {
+            "trials_with_video": len(with_video),
+            "mean_detection_rate": (sum(detection_rates) / len(detection_rates)) if detection_rates else None,
+            "min_detection_rate": min(detection_rates) if detection_rates else None,
+        },
+        "skipped": skipped,
+        "per_trial": [{key: value for key, value in r.items() if key != "eeg_moments"} for r in written],
+        "files": files,
+        "seconds": round(seconds, 3),
+        "trials_per_second": round(len(elements) / seconds, 4) if seconds > 0 else None,
+    }
+
+
+def _summary(stats):
+    return {
+        "trials": stats["trials"],
+        "splits": {name: stats["splits"][name]["samples"] for name in splits.SPLIT_NAMES},
+        "skipped": [{k: r[k] for k in ("subject", "trial", "reason")} for r in stats["skipped"]],
+        "mean_detection_rate": stats["face_detection"]["mean_detection_rate"],
+        "seconds": stats["seconds"],
+        "trials_per_second": stats["trials_per_second"],
+    }
+
+
+class _ProgressWatcher:
+    """Calls `callback(done, total)` about twice a second while the pipeline runs (from a thread).
+
+    Workers drop one marker file per finished trial into `progress_dir`; counting them is the only
+    coupling, so it works for any local runner mode (in-process, threads or processes).
+    """
+
+    def __init__(self, progress_dir, total, callback, interval=0.5):
+        self.progress_dir = progress_dir
+        self.total = total
+        self.callback = callback
+        self.interval = interval
+        self._stop = threading.Event()
+        self._thread = None
+
+    def __enter__(self):
+        if self.callback is not None:
+            self._thread = threading.Thread(target=self._watch, name="example-gen-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info):
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self.callback(self._count(), self.total)
+
+    def _count(self):
+        try:
+            return len(os.listdir(self.progress_dir))
+        except OSError:
+            return 0
+
+    def _watch(self):
+        while not self._stop.wait(self.interval):
+            self.callback(self._count(), self.total)
+
+
+@contextlib.contextmanager
+def _stderr_to(path):
+    """Send file descriptor 2 (this process's and its worker subprocesses' stderr) to `path` for a while."""
+    if path is None:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(path, "ab") as log:
+            os.dup2(log.fileno(), 2)
+            try:
+                yield
+            finally:
+                sys.stderr.flush()
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)

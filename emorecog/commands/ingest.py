@@ -1,0 +1,173 @@
+"""`emorecog ingest`: the ExampleGen component from the command line."""
+
+import os
+import sys
+import tempfile
+import time
+
+import click
+
+
+@click.command(name="ingest")
+@click.option("--deap", "deap_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="DEAP directory (data_preprocessed_python/ or _matlab/, face_video/, metadata_csv/), real or "
+                   "written by `emorecog synth`.")
+@click.option("--out", "output_dir", required=True, type=click.Path(file_okay=False),
+              help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically).")
+@click.option("--fps", type=int, default=8, show_default=True, help="Frames per second of a sample (T = 60 s x fps).")
+@click.option("--image-size", type=int, default=32, show_default=True, help="H = W of the EEG band images.")
+@click.option("--face-size", type=int, default=64, show_default=True, help="Side S of the face crops.")
+@click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
+              help="trial: trial-disjoint within each subject, 5:1:1; subject: subject-disjoint, 5:1:1.")
+@click.option("--fold", type=int, default=None,
+              help="Cross-validation fold used as test (0-based; eval is the next fold). Needs --folds.")
+@click.option("--folds", default=None, help="Cross-validation: 'loso' (leave one subject out) or a number >= 3.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split shuffles.")
+@click.option("--label-threshold", type=float, default=5.0, show_default=True,
+              help="A rating above this is 'high' (label 1).")
+@click.option("--label-inclusive", is_flag=True, help="A rating equal to --label-threshold counts as high.")
+@click.option("--on-error", type=click.Choice(["skip", "stop"]), default="skip", show_default=True,
+              help="Bad trial input (corrupt or short video, NaN EEG, unreadable file): skip it and list it in "
+                   "stats.json, or stop the run and write nothing.")
+@click.option("--skip-eeg-only", is_flag=True,
+              help="Leave out trials without face video (default: write them with face_present = 0).")
+@click.option("--runner", default="DirectRunner", show_default=True,
+              help="Beam runner (DirectRunner runs locally in --workers processes and downloads nothing).")
+@click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
+@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
+              help="Extra Beam pipeline option, repeatable (e.g. --beam-option project=my-gcp-project).")
+@click.option("--records-per-shard", type=int, default=32, show_default=True, help="Trials per TFRecord file.")
+@click.option("--beam-log", type=click.Path(dir_okay=False),
+              help="File for the Beam workers' log output [default: a file in the temp folder].")
+@click.option("--force", is_flag=True, help="Rerun even if OUT was made from the same inputs and options.")
+def command(deap_dir, output_dir, fps, image_size, face_size, split_mode, fold, folds, seed, label_threshold,
+            label_inclusive, on_error, skip_eeg_only, runner, workers, beam_options, records_per_shard, beam_log,
+            force):
+    """Turn a DEAP directory into TFRecords of EEG band images and face crops (ExampleGen, on Beam).
+
+    Reads DEAP (EEG, ratings, face videos). Writes OUT/Split-{train,eval,test}/data_tfrecord-*.gz,
+    OUT/schema.json, OUT/stats.json and OUT/emorecog_metadata.json. A rerun with the same inputs and
+    options is skipped.
+    """
+    from emorecog import splits
+    from emorecog.components import example_gen
+    from emorecog.datasets.label_rule import LabelRule
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+
+    try:
+        preprocess_config = PreprocessConfig(fps=fps, image_size=image_size, face_size=face_size)
+        split_config = splits.SplitConfig(mode=split_mode, seed=seed, fold=fold, folds=_parse_folds(folds))
+        label_rule = LabelRule(threshold=label_threshold, inclusive=label_inclusive)
+        flags = example_gen.beam_pipeline_flags(runner, workers, beam_options)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from error
+    if beam_log is None:
+        handle, beam_log = tempfile.mkstemp(prefix="emorecog-ingest-", suffix=".log")
+        os.close(handle)
+
+    display = ProgressDisplay()
+    click.echo(f"ExampleGen: {deap_dir} -> {output_dir} ({' '.join(flags)})")
+    try:
+        run = example_gen.run_example_gen(
+            deap_dir, output_dir, preprocess_config=preprocess_config, split_config=split_config,
+            label_rule=label_rule, on_error=on_error, skip_eeg_only=skip_eeg_only,
+            records_per_shard=records_per_shard, runner=runner, num_workers=workers, beam_options=beam_options,
+            force=force, progress=display.update, beam_log=beam_log)
+    except example_gen.ExampleGenError as error:
+        display.finish()
+        raise click.ClickException(f"{error}\n(Beam log: {beam_log})") from error
+    except ValueError as error:
+        display.finish()
+        raise click.UsageError(str(error)) from error
+    display.finish()
+    if run.skipped:
+        click.echo(f"unchanged: {output_dir} was made from the same inputs and options (--force to rerun)")
+    from emorecog.datasets import tfrecord_reader
+
+    for line in summary_lines(tfrecord_reader.read_stats(output_dir), output_dir):
+        click.echo(line)
+    if not run.skipped:
+        click.echo(f"Beam log: {beam_log}")
+
+
+def _parse_folds(folds):
+    if folds is None or folds == "loso":
+        return folds
+    try:
+        return int(folds)
+    except ValueError:
+        raise ValueError(f"--folds must be 'loso' or a number >= 3, got {folds!r}") from None
+
+
+class ProgressDisplay:
+    """Trials done / total, rate and ETA: one rewritten line on a terminal, a line per 10 % otherwise."""
+
+    def __init__(self, stream=None):
+        self.stream = stream
+        self.started = time.monotonic()
+        self.last_done = None
+        self.last_decile = -1
+        self.wrote_line = False
+
+    def update(self, done, total):
+        if done == self.last_done:
+            return
+        self.last_done = done
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"ETA {_duration((total - done) / rate)}" if rate > 0 and done < total else "ETA --"
+        line = f"  {done}/{total} trials  {rate:.2f} trials/s  elapsed {_duration(elapsed)}  {eta}"
+        stream = self.stream or sys.stdout
+        if stream.isatty():
+            click.echo(f"\r{line:<78}", nl=False, file=stream)
+            self.wrote_line = True
+        else:
+            decile = (10 * done) // max(total, 1)
+            if decile != self.last_decile:
+                self.last_decile = decile
+                click.echo(line, file=stream)
+
+    def finish(self):
+        if self.wrote_line:
+            click.echo("", file=self.stream or sys.stdout)
+            self.wrote_line = False
+
+
+def _duration(seconds):
+    seconds = int(round(seconds))
+    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+
+
+def summary_lines(stats, output_dir):
+    """The closing table of `emorecog ingest` from a stats.json dict."""
+    trials = stats["trials"]
+    lines = [
+        "",
+        f"{'split':<6} {'samples':>7} {'subjects':>8} {'valence 0/1':>12} {'arousal 0/1':>12} {'EEG-only':>8}",
+    ]
+    for name, split in stats["splits"].items():
+        valence = f"{split['labels']['valence']['0']}/{split['labels']['valence']['1']}"
+        arousal = f"{split['labels']['arousal']['0']}/{split['labels']['arousal']['1']}"
+        lines.append(f"{name:<6} {split['samples']:>7} {len(split['subjects']):>8} {valence:>12} {arousal:>12} "
+                     f"{split['eeg_only']:>8}")
+    lines.append(f"{'total':<6} {trials['written']:>7}")
+    detection = stats["face_detection"]
+    rate = detection["mean_detection_rate"]
+    lines += [
+        "",
+        f"trials written {trials['written']} of {trials['listed']} listed; skipped {trials['skipped']}; "
+        f"EEG-only written {trials['eeg_only_written']} ({stats['eeg_only_policy']['policy']} policy)",
+        f"face detection {'n/a' if rate is None else f'{rate:.1%} of frames'} over "
+        f"{detection['trials_with_video']} trials with video",
+        "EEG normalisation (train split) mean " + ", ".join(
+            f"{band} {mean:.3g}" for band, mean in zip(stats["eeg_normalization"]["bands"],
+                                                        stats["eeg_normalization"]["mean"]))
+        + "; std " + ", ".join(f"{std:.3g}" for std in stats["eeg_normalization"]["std"]),
+        f"time {stats['seconds']:.1f} s ({stats['trials_per_second'] or 0:.2f} trials/s); output {output_dir}",
+    ]
+    for record in stats["skipped"][:10]:
+        where = record["subject"] + (f" trial {record['trial']}" if record["trial"] is not None else "")
+        lines.append(f"skipped {where}: {record['reason']}")
+    if len(stats["skipped"]) > 10:
+        lines.append(f"... and {len(stats['skipped']) - 10} more skipped (see {output_dir}/stats.json)")
+    return lines

@@ -1,0 +1,251 @@
+"""Read ExampleGen's output as a tf.data pipeline, and its statistics.
+
+ExampleGen writes (TFX layout):
+
+    <data>/Split-{train,eval,test}/data_tfrecord-NNNNN-of-MMMMM.gz   GZIP TFRecords of tf.train.Example
+    <data>/schema.json                                              `features.schema_dict` of the sample shape
+    <data>/stats.json                                               counts, detection rates, EEG normalisation,
+                                                                    and a manifest of every record file
+
+`make_dataset` reads one split: files (shuffled if asked) -> parallel interleave of GZIP TFRecord readers ->
+(shuffle) -> (repeat) -> batch -> parse + JPEG decode with `features.decode_examples` (vectorised over the
+batch, parallel) -> prefetch. Parsing happens after batching because `tf.io.parse_example` is vectorised.
+
+TFRecord readers report a truncated or corrupt file as a bare `DataLossError` that does not name the file,
+so `make_dataset` first checks each file against the manifest in stats.json (size always; SHA-256 with
+`verify="checksum"`) and raises `CorruptRecordFileError` naming the file.
+
+TensorFlow is imported inside the functions that need it.
+"""
+
+import glob
+import hashlib
+import json
+import os
+
+from emorecog import features
+
+SCHEMA_FILE = "schema.json"
+STATS_FILE = "stats.json"
+RECORD_FILE_PREFIX = "data_tfrecord"
+RECORD_FILE_SUFFIX = ".gz"
+RECORD_COMPRESSION = "GZIP"
+VERIFY_MODES = ("checksum", "size", "none")
+DEFAULT_SHUFFLE_BUFFER = 64  # records; a default trial record is ~7 MB (480 EEG images + 480 JPEGs)
+# Bytes buffered per file read: decompressing GZIP through a 1 MB buffer measured ~2x faster than
+# TensorFlow's default for these multi-MB records (benchmarks/bench_reader.py).
+READ_BUFFER_BYTES = 1 << 20
+
+
+class CorruptRecordFileError(IOError):
+    """A TFRecord file of an ExampleGen output is missing, truncated or altered since it was written."""
+
+
+def split_directory(data_dir, split):
+    """`<data_dir>/Split-<split>`, the TFX name of a split's folder."""
+    return os.path.join(data_dir, f"Split-{split}")
+
+
+def split_files(data_dir, split):
+    """The sorted TFRecord files of `split`.
+
+    Raises:
+        FileNotFoundError: the split folder does not exist or holds no record files.
+    """
+    directory = split_directory(data_dir, split)
+    if not os.path.isdir(directory):
+        present = sorted(name for name in _listdir(data_dir) if name.startswith("Split-"))
+        raise FileNotFoundError(
+            f"{directory} does not exist: {data_dir} is not an ExampleGen output with a '{split}' split "
+            f"(splits present: {present or 'none'})")
+    files = sorted(glob.glob(os.path.join(directory, f"{RECORD_FILE_PREFIX}-*{RECORD_FILE_SUFFIX}")))
+    if not files:
+        raise FileNotFoundError(f"{directory} holds no {RECORD_FILE_PREFIX}-*{RECORD_FILE_SUFFIX} files")
+    return files
+
+
+def read_sample_shape(data_dir):
+    """The `features.SampleShape` recorded in `<data_dir>/schema.json`."""
+    path = os.path.join(data_dir, SCHEMA_FILE)
+    try:
+        schema = features.read_schema(path)
+        return features.SampleShape.from_schema(schema)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: is {data_dir} an ExampleGen output?") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"{path} is not a valid emorecog schema: {error}") from error
+
+
+def read_stats(data_dir):
+    """The dict of `<data_dir>/stats.json` (see `components.example_gen` for its fields)."""
+    path = os.path.join(data_dir, STATS_FILE)
+    try:
+        with open(path) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing: is {data_dir} an ExampleGen output?") from None
+    except json.JSONDecodeError as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+
+
+def read_eeg_normalization(data_dir):
+    """Per-band mean and standard deviation of the EEG images, computed by ExampleGen on Split-train only.
+
+    Returns:
+        A dict with `bands` (("theta", "alpha", "beta")), `mean` and `std` (lists of 3 floats, in band
+        order: the last axis of the `eeg` input), `count` (pixel values per band behind them) and `split`.
+        A trainer normalises with (eeg - mean) / std.
+    """
+    stats = read_stats(data_dir)
+    normalization = stats.get("eeg_normalization")
+    if not normalization or normalization.get("count", 0) == 0:
+        raise ValueError(
+            f"{os.path.join(data_dir, STATS_FILE)} has no EEG normalisation statistics "
+            "(was the train split empty?)")
+    if list(normalization["bands"]) != list(features.EEG_BANDS):
+        raise ValueError(f"EEG normalisation bands {normalization['bands']} differ from {features.EEG_BANDS}")
+    return normalization
+
+
+def eeg_band_statistics(data_dir):
+    """(mean, std) of the EEG images per band (lists of 3 floats), from Split-train only (stats.json)."""
+    normalization = read_eeg_normalization(data_dir)
+    return list(normalization["mean"]), list(normalization["std"])
+
+
+def file_manifest_entry(path):
+    """Size and SHA-256 of a record file, as ExampleGen records them in stats.json."""
+    return {"bytes": os.path.getsize(path), "sha256": _sha256(path)}
+
+
+def verify_split_files(data_dir, split, mode="checksum"):
+    """Check the record files of `split` against the manifest in stats.json.
+
+    Args:
+        data_dir: ExampleGen output directory.
+        split: split name.
+        mode: "checksum" (size and SHA-256: catches truncation and altered bytes), "size" (cheap: catches
+            truncation and missing files), or "none".
+
+    Returns:
+        The list of files.
+
+    Raises:
+        CorruptRecordFileError: naming the first file that is missing, truncated or altered.
+    """
+    if mode not in VERIFY_MODES:
+        raise ValueError(f"verify mode {mode!r} is not one of {VERIFY_MODES}")
+    files = split_files(data_dir, split)
+    if mode == "none":
+        return files
+    manifest = read_stats(data_dir).get("files", {})
+    expected_names = sorted(name for name in manifest if name.startswith(f"Split-{split}/"))
+    found_names = sorted(os.path.relpath(path, data_dir) for path in files)
+    for name in expected_names:
+        if name not in found_names:
+            raise CorruptRecordFileError(f"{os.path.join(data_dir, name)} is missing (listed in {STATS_FILE})")
+    for name in found_names:
+        path = os.path.join(data_dir, name)
+        if name not in manifest:
+            raise CorruptRecordFileError(f"{path} is not listed in {STATS_FILE}: not written by this ExampleGen run")
+        expected = manifest[name]
+        size = os.path.getsize(path)
+        if size != expected["bytes"]:
+            raise CorruptRecordFileError(
+                f"{path} is truncated or altered: {size} bytes, ExampleGen wrote {expected['bytes']}")
+        if mode == "checksum" and _sha256(path) != expected["sha256"]:
+            raise CorruptRecordFileError(
+                f"{path} is corrupt: its SHA-256 differs from the one ExampleGen recorded in {STATS_FILE}")
+    return files
+
+
+def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, repeat=False, seed=None,
+                 with_context=False, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, drop_remainder=False,
+                 verify="checksum", num_parallel_reads=None):
+    """A tf.data pipeline over one split of an ExampleGen output.
+
+    Args:
+        data_dir: ExampleGen output directory (holds schema.json, stats.json, Split-*/).
+        split: "train", "eval" or "test".
+        batch_size: samples per batch.
+        target: "valence" or "arousal": which binary label is the target.
+        shuffle: shuffle file order and records (reshuffled each epoch).
+        repeat: repeat forever.
+        seed: seed of the shuffles; with a seed the order is reproducible (None: nondeterministic).
+        with_context: also yield the context dict (subject, trial, ratings, both labels, ...).
+        shuffle_buffer: records held by the record-level shuffle.
+        drop_remainder: drop a last smaller batch.
+        verify: "checksum", "size" or "none" (see `verify_split_files`), done once here.
+        num_parallel_reads: files read at once (default: up to 4).
+
+    Returns:
+        A `tf.data.Dataset` of `(inputs, label)`, or `(inputs, label, context)` with `with_context` (for
+        evaluation; Keras `fit` would take a third element for sample weights). With B the batch size and
+        T, H, S from schema.json:
+        - inputs: `eeg` float32 [B, T, H, H, 3], `face` uint8 [B, T, S, S, 3], `face_present` float32 [B, T];
+        - label: int64 [B] (0 low, 1 high);
+        - context: `subject` string [B], `trial` int64 [B], `ratings` float32 [B, 4], `label_valence`,
+          `label_arousal`, `fps`, `num_frames` int64 [B], `dataset`, `config_hash` string [B].
+    """
+    import tensorflow as tf
+
+    label_name = features.label_key(target)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    shape = read_sample_shape(data_dir)
+    files = verify_split_files(data_dir, split, mode=verify)
+    cycle_length = min(len(files), num_parallel_reads or 4)
+    # Unseeded shuffling may also take records in whatever order the parallel reads finish (faster);
+    # a seed makes the whole order reproducible.
+    deterministic = seed is not None or not shuffle
+
+    dataset = tf.data.Dataset.from_tensor_slices(files)
+    if shuffle:
+        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.interleave(
+        lambda path: tf.data.TFRecordDataset(path, compression_type=RECORD_COMPRESSION,
+                                             buffer_size=READ_BUFFER_BYTES),
+        cycle_length=cycle_length,
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=deterministic,
+    )
+    if shuffle:
+        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
+    if repeat:
+        dataset = dataset.repeat()
+    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+    def to_model_pair(serialized):
+        decoded = features.decode_examples(serialized, shape)
+        inputs = features.model_inputs(decoded)
+        label = decoded[label_name]
+        if with_context:
+            context = {key: value for key, value in decoded.items() if key not in features.MODEL_INPUT_KEYS}
+            return inputs, label, context
+        return inputs, label
+
+    dataset = dataset.map(to_model_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def count_records(data_dir, split):
+    """Samples in `split`, from stats.json (no file is read)."""
+    splits = read_stats(data_dir).get("splits", {})
+    if split not in splits:
+        raise KeyError(f"{os.path.join(data_dir, STATS_FILE)} has no split {split!r} (has {sorted(splits)})")
+    return int(splits[split]["samples"])
+
+
+def _sha256(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _listdir(path):
+    try:
+        return os.listdir(path)
+    except OSError:
+        return []
