@@ -199,19 +199,23 @@ def decode_examples(serialized, shape):
     batch = tf.shape(serialized)[0]
     T, S = shape.num_frames, shape.face_size
 
+    # The checks are control dependencies of the reshapes, so a record of another shape fails with a
+    # message naming the feature (inside tf.data too), not with a bare reshape error.
     eeg = tf.io.decode_raw(parsed[EEG_KEY], tf.float32, little_endian=True)
-    tf.debugging.assert_equal(
+    eeg_check = tf.debugging.assert_equal(
         tf.shape(eeg)[1], tf.constant(T * shape.image_size * shape.image_size * len(EEG_BANDS)),
         message=f"feature '{EEG_KEY}' does not hold {shape.eeg_shape} float32 values",
     )
-    eeg = tf.reshape(eeg, [batch, *shape.eeg_shape])
+    with tf.control_dependencies([eeg_check]):
+        eeg = tf.reshape(eeg, [batch, *shape.eeg_shape])
 
     face_jpegs = tf.sparse.to_dense(parsed[FACE_KEY], default_value="")
-    tf.debugging.assert_equal(
+    face_check = tf.debugging.assert_equal(
         tf.shape(face_jpegs)[1], tf.constant(T),
         message=f"feature '{FACE_KEY}' does not hold {T} JPEG frames",
     )
-    flat_jpegs = tf.reshape(face_jpegs, [-1])
+    with tf.control_dependencies([face_check]):
+        flat_jpegs = tf.reshape(face_jpegs, [-1])
     faces = tf.map_fn(
         lambda jpeg: tf.ensure_shape(tf.io.decode_jpeg(jpeg, channels=3), [S, S, 3]),
         flat_jpegs,
@@ -220,11 +224,12 @@ def decode_examples(serialized, shape):
     faces = tf.reshape(faces, [batch, *shape.face_shape])
 
     face_present = tf.sparse.to_dense(parsed[FACE_PRESENT_KEY])
-    tf.debugging.assert_equal(
+    present_check = tf.debugging.assert_equal(
         tf.shape(face_present)[1], tf.constant(T),
         message=f"feature '{FACE_PRESENT_KEY}' does not hold {T} values",
     )
-    face_present = tf.reshape(tf.cast(face_present, tf.float32), [batch, T])
+    with tf.control_dependencies([present_check]):
+        face_present = tf.reshape(tf.cast(face_present, tf.float32), [batch, T])
 
     decoded = {key: value for key, value in parsed.items() if key not in MODEL_INPUT_KEYS}
     decoded.update({EEG_KEY: eeg, FACE_KEY: faces, FACE_PRESENT_KEY: face_present})

@@ -86,3 +86,14 @@ def test_sample_shape_rejects_non_positive_sizes(bad):
 def test_unknown_target_is_an_error():
     with pytest.raises(ValueError, match="dominance"):
         features.label_key("dominance")
+
+
+def test_wrong_shape_inside_tf_data_names_the_feature():
+    import tensorflow as tf
+
+    written = features.SampleShape(num_frames=6, image_size=8, face_size=16)
+    expected = features.SampleShape(num_frames=5, image_size=8, face_size=16)
+    dataset = tf.data.Dataset.from_tensor_slices([features.encode_example(_sample(written))]).batch(1)
+    dataset = dataset.map(lambda serialized: features.decode_examples(serialized, expected))
+    with pytest.raises(tf.errors.InvalidArgumentError, match="eeg.. does not hold"):
+        next(iter(dataset))
