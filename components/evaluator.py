@@ -1,0 +1,98 @@
+"""Evaluator component: a trained model + an ExampleGen output -> metrics, plots and the blessing.
+
+Spec:
+    parameters  split, blessing_rule (BlessingRule fields), batch_size, plot_trials, ground_truth (path|None)
+    inputs      model: the Trainer output (<run_dir>/model), examples: the ExampleGen output
+    outputs     metrics.json, blessing.json, predictions.csv, plots/   (in <run_dir>/evaluation/<split>/)
+
+metrics.json holds CR (accuracy), macro F1, balanced accuracy, the confusion matrix, the majority-class
+baseline (majority of the TRAIN labels, scored on the evaluated split), glimpse counts and per-subject
+figures. blessing.json is the `BlessingRule` decision, always read on the EVAL split.
+"""
+
+import json
+import os
+
+from emorecog.components import component
+
+EVALUATION_SUBDIR = "evaluation"
+
+SPEC = component.ComponentSpec(
+    name="Evaluator",
+    parameters=("split", "blessing_rule", "batch_size", "plot_trials", "ground_truth"),
+    inputs=("model", "examples"),
+    outputs=("metrics.json", "blessing.json", "predictions.csv", "plots"),
+)
+
+
+def executor(parameters, inputs, output_dir):
+    from emorecog.evaluation.blessing_rule import BlessingRule
+    from emorecog.evaluation.model_evaluation import evaluate_model
+
+    model, training_config = load_trained_model(inputs["model"])
+    report = evaluate_model(
+        model, inputs["examples"], parameters["split"], training_config["target"], output_dir,
+        BlessingRule(**parameters["blessing_rule"]), batch_size=parameters["batch_size"],
+        plot_trials=parameters["plot_trials"], ground_truth_path=parameters["ground_truth"])
+    keys = ("split", "target", "num_samples", "accuracy", "f1_macro", "balanced_accuracy")
+    summary = {key: report[key] for key in keys}
+    summary["majority_baseline_accuracy"] = report["majority_baseline"]["accuracy"]
+    summary["majority_baseline_f1_macro"] = report["majority_baseline"]["f1_macro"]
+    summary["blessed"] = report["blessing"]["blessed"]
+    return {"summary": summary}
+
+
+def load_trained_model(model_dir):
+    """(Keras model, training_config dict) of a Trainer output folder."""
+    import keras
+
+    import emorecog.models  # noqa: F401 (registers the custom layers and models for deserialisation)
+
+    path = os.path.join(model_dir, "model.keras")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: is {model_dir} the output of `emorecog train`?")
+    with open(os.path.join(model_dir, "training_config.json")) as handle:
+        training_config = json.load(handle)
+    return keras.saving.load_model(path), training_config
+
+
+def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_size=8, plot_trials=4,
+                  ground_truth=None, force=False):
+    """Evaluate the Trainer output of `run_dir` on `split` into <run_dir>/evaluation/<split>/.
+
+    Args:
+        ground_truth: path of a synthetic dataset's ground_truth.json; when None, it is looked up next to
+            the DEAP directory the ExampleGen output was made from (its metadata records that input).
+
+    Returns:
+        The `ComponentRun`.
+    """
+    import dataclasses
+
+    from emorecog.evaluation.blessing_rule import BlessingRule
+
+    rule = blessing_rule or BlessingRule()
+    if ground_truth is None:
+        ground_truth = find_ground_truth(data_dir)
+    parameters = {
+        "split": split,
+        "blessing_rule": dataclasses.asdict(rule),
+        "batch_size": batch_size,
+        "plot_trials": plot_trials,
+        "ground_truth": os.path.abspath(ground_truth) if ground_truth else None,
+    }
+    inputs = {"model": os.path.join(run_dir, "model"), "examples": data_dir}
+    if not os.path.isdir(inputs["model"]):
+        raise FileNotFoundError(f"{inputs['model']} not found: train first (`emorecog train --out {run_dir}`)")
+    return component.run_component(SPEC, executor, parameters, inputs,
+                                   os.path.join(run_dir, EVALUATION_SUBDIR, split), force=force)
+
+
+def find_ground_truth(data_dir):
+    """ground_truth.json of the DEAP directory an ExampleGen output came from, or None."""
+    metadata = component.read_metadata(data_dir) or {}
+    for path in (metadata.get("inputs") or {}).values():
+        candidate = os.path.join(str(path), "ground_truth.json")
+        if os.path.isfile(candidate):
+            return candidate
+    return None

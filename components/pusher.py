@@ -1,0 +1,137 @@
+"""Pusher component: a blessed Trainer output -> `<base>/<model_name>/<version>/`, a SavedModel for TF Serving.
+
+Spec:
+    parameters  model_name, blessing (the Evaluator's decision, or {"forced": true})
+    inputs      model: the Trainer output (<run_dir>/model)
+    outputs     saved_model.pb, variables/, assets.extra/emorecog_model.json
+
+The version folder is the component's output directory, so `run_component` writes it as a hidden staging
+folder (`.N.partial-*`, a name TF Serving ignores) and renames it into place only when complete: a crash
+never leaves a half version that TF Serving would load. Versions count up from 1; pushing a model that is
+already a version (same Trainer output, same parameters) is skipped.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+
+from emorecog.components import component
+
+SPEC = component.ComponentSpec(
+    name="Pusher",
+    parameters=("model_name", "blessing"),
+    inputs=("model",),
+    outputs=("saved_model.pb", "variables", "assets.extra/emorecog_model.json"),
+)
+
+MODEL_INFO_FILE = os.path.join("assets.extra", "emorecog_model.json")
+
+
+class NotBlessedError(RuntimeError):
+    """The run has no blessing from the Evaluator (or it was refused); --force overrides."""
+
+
+def executor(parameters, inputs, output_dir):
+    from emorecog import features
+    from emorecog.components.evaluator import load_trained_model
+    from emorecog.serving import saved_model_export
+    from emorecog.serving import signatures
+
+    _hide_gpus()
+    model, training_config = load_trained_model(inputs["model"])
+    shape = features.SampleShape.from_schema(features.read_schema(os.path.join(inputs["model"], "schema.json")))
+    op_types = saved_model_export.export_saved_model(model, shape, output_dir)
+    with open(os.path.join(inputs["model"], "model_config.json")) as handle:
+        model_config = json.load(handle)
+    info = {
+        "model_name": parameters["model_name"],
+        "target": training_config["target"],
+        "class_names": ["low", "high"],
+        "sample_shape": dataclasses.asdict(shape),
+        "signatures": list(signatures.SIGNATURE_NAMES),
+        "outputs": list(signatures.OUTPUT_KEYS),
+        "model_config": model_config,
+        "blessing": parameters["blessing"],
+        "trained_model": inputs["model"],
+    }
+    preprocessing_path = os.path.join(inputs["model"], "preprocessing.json")
+    if os.path.isfile(preprocessing_path):
+        with open(preprocessing_path) as handle:
+            info["preprocessing"] = json.load(handle)
+    os.makedirs(os.path.join(output_dir, "assets.extra"), exist_ok=True)
+    with open(os.path.join(output_dir, MODEL_INFO_FILE), "w") as handle:
+        json.dump(info, handle, indent=2)
+    return {"summary": {"model_name": parameters["model_name"], "num_op_types": len(op_types)}}
+
+
+def run_blessing(run_dir):
+    """The Evaluator's blessing for the CURRENT Trainer output of `run_dir`, or None if never evaluated.
+
+    An evaluation of an earlier model of the same run (retrained since) does not count.
+    """
+    model_dir = os.path.join(run_dir, "model")
+    current = component.fingerprint_path(model_dir)
+    for metadata_path in sorted(glob.glob(os.path.join(run_dir, "evaluation", "*", component.METADATA_FILE))):
+        evaluation_dir = os.path.dirname(metadata_path)
+        metadata = component.read_metadata(evaluation_dir)
+        if metadata.get("input_fingerprints", {}).get("model") != current:
+            continue
+        with open(os.path.join(evaluation_dir, "blessing.json")) as handle:
+            return {"evaluation": evaluation_dir, **json.load(handle)}
+    return None
+
+
+def push_run(run_dir, base_dir, model_name, force=False):
+    """Export the Trainer output of `run_dir` as the next version of `<base_dir>/<model_name>/`.
+
+    Args:
+        run_dir: a run directory with model/ (Trainer) and evaluation/<split>/ (Evaluator) outputs.
+        base_dir: TF Serving's model base folder, e.g. saved_models/.
+        model_name: the served model's name (REST path /v1/models/<model_name>).
+        force: push although the run is not blessed (the version's metadata records that it was forced).
+
+    Returns:
+        The `ComponentRun` of the version folder (skipped=True when this model already is a version).
+
+    Raises:
+        NotBlessedError: without `force`, when the run was not evaluated or not blessed.
+    """
+    from emorecog.serving import model_versions
+
+    model_dir = os.path.join(run_dir, "model")
+    if not os.path.isfile(os.path.join(model_dir, "model.keras")):
+        raise FileNotFoundError(f"{model_dir}/model.keras not found: train first (`emorecog train --out {run_dir}`)")
+    blessing = run_blessing(run_dir)
+    if not force:
+        if blessing is None:
+            raise NotBlessedError(f"{run_dir} has no evaluation of its current model: run "
+                                  f"`emorecog evaluate --run {run_dir}` first (or export with --force)")
+        if not blessing["blessed"]:
+            raise NotBlessedError(f"{run_dir} is not blessed ({'; '.join(blessing['reasons'])}); "
+                                  "export with --force to push it anyway")
+    recorded = {"forced": True, "blessed": bool(blessing and blessing["blessed"])} if force else {
+        "forced": False, "blessed": True, "split": blessing["split"], "reasons": blessing["reasons"]}
+    parameters = {"model_name": model_name, "blessing": recorded}
+    inputs = {"model": model_dir}
+    model_base = os.path.join(base_dir, model_name)
+
+    expected_hash = component.config_hash(SPEC.name, parameters)
+    expected_inputs = {"model": component.fingerprint_path(model_dir)}
+    for version in reversed(model_versions.version_numbers(model_base)):
+        metadata = component.read_metadata(os.path.join(model_base, str(version))) or {}
+        if metadata.get("config_hash") == expected_hash and metadata.get("input_fingerprints") == expected_inputs:
+            return component.ComponentRun(os.path.join(os.path.abspath(model_base), str(version)), skipped=True,
+                                          metadata=metadata)
+    version = model_versions.next_version(model_base)
+    return component.run_component(SPEC, executor, parameters, inputs, os.path.join(model_base, str(version)))
+
+
+def _hide_gpus():
+    """Export from a CPU-only runtime when TensorFlow has not initialised its devices yet."""
+    import tensorflow as tf
+
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:
+        pass  # devices already initialised in this process; export_saved_model traces on /CPU:0 anyway

@@ -1,0 +1,77 @@
+"""`emorecog cv`: cross-validation folds (leave-one-subject-out or K folds), mean and spread of the metrics."""
+
+import json
+import os
+
+import click
+
+from emorecog.commands.train import ABLATIONS
+
+
+@click.command(name="cv")
+@click.option("--deap", "deap_dir", type=click.Path(exists=True, file_okay=False),
+              help="DEAP directory: ingested once into OUT/examples, then split into folds.")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False),
+              help="An existing ExampleGen output (instead of --deap); its splits are pooled.")
+@click.option("--folds", default="loso", show_default=True,
+              help="'loso' (one fold per subject) or a number K >= 3.")
+@click.option("--mode", type=click.Choice(["subject", "trial"]), default="subject", show_default=True,
+              help="Folds of whole subjects, or of each subject's trials (K folds only).")
+@click.option("--out", "out_dir", default=os.path.join("runs", "cv"), show_default=True,
+              type=click.Path(file_okay=False), help="Where the folds and cv_results.json go.")
+@click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True)
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON object of ModelConfig fields.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
+@click.option("--workers", type=int, default=None, help="Beam DirectRunner workers for --deap.")
+def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, config_file, seed, workers):
+    """Cross-validate: for each fold, train (eval fold selects the epoch) and score the held-out test fold.
+
+    Test = fold k, eval = fold k+1, train = the rest; no trial is ever cut across splits and the EEG
+    normalisation of each fold comes from its own train split. Writes OUT/fold-<k>/{examples,run}/ and
+    OUT/cv_results.json (per fold and mean / std / min / max of CR, macro F1, balanced accuracy and the
+    majority baseline).
+    """
+    from emorecog.evaluation.cross_validation import run_cross_validation
+    from emorecog.models.model_config import ModelConfig
+    from emorecog.training.training_config import TrainingConfig
+
+    if (deap_dir is None) == (data_dir is None):
+        raise click.UsageError("give either --deap DIR or --data DIR")
+    if folds != "loso":
+        try:
+            folds = int(folds)
+        except ValueError:
+            raise click.BadParameter(f"must be 'loso' or a number >= 3, got {folds!r}", param_hint="--folds") from None
+    overrides = {}
+    if config_file:
+        with open(config_file) as handle:
+            overrides = json.load(handle)
+    try:
+        model_config = ModelConfig.for_ablation(ablation, **overrides)
+        training_config = TrainingConfig(target=target, epochs=epochs)
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(str(error)) from error
+    if deap_dir is not None:
+        from emorecog.components.example_gen import run_example_gen
+
+        data_dir = os.path.join(out_dir, "examples")
+        click.echo(f"ExampleGen: {deap_dir} -> {data_dir}")
+        run_example_gen(deap_dir, data_dir, num_workers=workers)
+    try:
+        summary = run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_config, seed=seed,
+                                       log=click.echo)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo("")
+    click.echo(f"{'fold':<6}{'test subjects':<22}{'CR':>8}{'macro F1':>10}{'bal. acc':>10}{'baseline CR':>13}")
+    for row in summary["per_fold"]:
+        click.echo(f"{row['fold']:<6}{','.join(row['test_subjects'])[:21]:<22}{row['accuracy']:>8.3f}"
+                   f"{row['f1_macro']:>10.3f}{row['balanced_accuracy']:>10.3f}{row['majority_baseline_accuracy']:>13.3f}")
+    spread = summary["summary"]
+    click.echo("mean +- std  " + "  ".join(
+        f"{name} {spread[name]['mean']:.3f} +- {spread[name]['std']:.3f}"
+        for name in ("accuracy", "f1_macro", "balanced_accuracy", "majority_baseline_accuracy")))
+    click.echo(f"wrote {os.path.join(out_dir, 'cv_results.json')}")

@@ -1,0 +1,75 @@
+"""`emorecog pipeline`: ExampleGen -> Trainer -> Evaluator -> Pusher, skipping unchanged components."""
+
+import json
+import os
+import tempfile
+
+import click
+
+from emorecog.commands.train import ABLATIONS
+
+
+@click.command(name="pipeline")
+@click.option("--deap", "deap_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="DEAP directory (real, or written by `emorecog synth`).")
+@click.option("--root", "pipeline_root", default="pipeline_root", show_default=True,
+              type=click.Path(file_okay=False), help="Where examples/, runs/ and saved_models/ go.")
+@click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True)
+@click.option("--epochs", type=int, default=20, show_default=True)
+@click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True)
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON object of ModelConfig fields overriding the paper's defaults.")
+@click.option("--fps", type=int, default=8, show_default=True, help="Frames per second of a sample.")
+@click.option("--image-size", type=int, default=32, show_default=True, help="H = W of the EEG band images.")
+@click.option("--face-size", type=int, default=64, show_default=True, help="Side S of the face crops.")
+@click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
+              help="trial: trial-disjoint within subject (5:1:1); subject: subject-disjoint.")
+@click.option("--model-name", default="emorecog", show_default=True, help="Served model name.")
+@click.option("--serving-base", type=click.Path(file_okay=False),
+              help="TF Serving model base folder [default: ROOT/saved_models].")
+@click.option("--runner", default="DirectRunner", show_default=True, help="Beam runner of ExampleGen.")
+@click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
+@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
+              help="Beam pipeline option passed through to ExampleGen (repeatable).")
+def command(deap_dir, pipeline_root, target, epochs, ablation, config_file, fps, image_size, face_size, split_mode,
+            model_name, serving_base, runner, workers, beam_options):
+    """Run the whole pipeline; a component whose inputs and parameters did not change is skipped.
+
+    Reads DEAP. Writes ROOT/examples/ (TFRecords), ROOT/runs/<ablation>-<target>/ (model, checkpoints,
+    TensorBoard logs, evaluation/test/ metrics and plots) and, if the Evaluator blesses the model,
+    SERVING_BASE/MODEL_NAME/<version>/ (a SavedModel for TF Serving).
+    """
+    from emorecog import splits
+    from emorecog.commands.ingest import ProgressDisplay
+    from emorecog.models.model_config import ModelConfig
+    from emorecog.pipelines.local_pipeline import run_local_pipeline
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+    from emorecog.training.training_config import TrainingConfig
+
+    overrides = {}
+    if config_file:
+        with open(config_file) as handle:
+            overrides = json.load(handle)
+    try:
+        model_config = ModelConfig.for_ablation(ablation, **overrides)
+        training_config = TrainingConfig(target=target, epochs=epochs)
+        preprocess_config = PreprocessConfig(fps=fps, image_size=image_size, face_size=face_size)
+        split_config = splits.SplitConfig(mode=split_mode)
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(str(error)) from error
+    handle, beam_log = tempfile.mkstemp(prefix="emorecog-pipeline-beam-", suffix=".log")
+    os.close(handle)
+    display = ProgressDisplay()
+
+    def progress(done, total):
+        display.update(done, total)
+        if done == total:
+            display.finish()
+
+    result = run_local_pipeline(
+        deap_dir, pipeline_root, model_config, training_config, preprocess_config=preprocess_config,
+        split_config=split_config, model_name=model_name, serving_base=serving_base, runner=runner,
+        num_workers=workers, beam_options=beam_options, progress=progress, beam_log=beam_log, log=click.echo)
+    click.echo("")
+    for name, state, path in result.steps():
+        click.echo(f"{name:<11} {state:<28} {path}")

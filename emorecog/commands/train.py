@@ -1,0 +1,62 @@
+"""`emorecog train`: the Trainer component from the command line."""
+
+import json
+import os
+
+import click
+
+ABLATIONS = ("full", "no_layer_attention", "no_penalty", "full_sequence", "eeg_only", "face_only")
+
+
+@click.command(name="train")
+@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
+              help="ExampleGen output of `emorecog ingest` (Split-*/ TFRecords, schema.json, stats.json).")
+@click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True,
+              help="Which binary label to learn.")
+@click.option("--epochs", type=int, default=20, show_default=True,
+              help="Total epochs (a resumed run continues up to this number).")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+              help="JSON object of ModelConfig fields overriding the paper's defaults.")
+@click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True,
+              help="Model variant of the paper's ablations (LSTM depth: core_layers in --config).")
+@click.option("--out", "run_dir", type=click.Path(file_okay=False),
+              help="Run directory [default: runs/<ablation>-<target>].")
+@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
+              show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
+@click.option("--restart", is_flag=True, help="Discard the run's checkpoints instead of resuming from them.")
+def command(data_dir, target, epochs, config_file, ablation, run_dir, strategy, restart):
+    """Train the model on Split-train, keep the best epoch by eval-split macro F1.
+
+    Reads DATA (TFRecords through the schema module). Writes RUN_DIR/checkpoints/ (resumable: rerunning
+    the same command after an interruption continues after the last finished epoch), RUN_DIR/logs/
+    (TensorBoard: losses, reward, glimpses, learning rate, glimpsed EEG images and face crops) and
+    RUN_DIR/model/ (model.keras of the best epoch, configs, history, training_summary.json).
+    """
+    from emorecog.components.trainer import run_trainer
+    from emorecog.models.model_config import ModelConfig
+    from emorecog.training.training_config import TrainingConfig
+
+    overrides = {}
+    if config_file:
+        with open(config_file) as handle:
+            overrides = json.load(handle)
+        if not isinstance(overrides, dict):
+            raise click.BadParameter(f"{config_file} must hold a JSON object of ModelConfig fields",
+                                     param_hint="--config")
+    try:
+        model_config = ModelConfig.for_ablation(ablation, **overrides)
+        training_config = TrainingConfig(target=target, epochs=epochs, strategy=strategy)
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(str(error)) from error
+    run_dir = run_dir or os.path.join("runs", f"{ablation}-{target}")
+    try:
+        run = run_trainer(data_dir, run_dir, model_config, training_config, restart=restart, log=click.echo)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    if run is None:
+        click.echo("worker finished (only the chief writes the run directory)")
+        return
+    summary = run.metadata.get("summary", {})
+    state = "unchanged, skipped" if run.skipped else "trained"
+    click.echo(f"{state}: {run.artifact('model.keras')}")
+    click.echo(json.dumps(summary, indent=2))

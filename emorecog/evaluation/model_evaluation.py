@@ -1,0 +1,149 @@
+"""Evaluate a trained model on a split: metrics.json, predictions.csv, plots/, blessing.json.
+
+The library side of the Evaluator component (`emorecog.components.evaluator`).
+"""
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from emorecog import features
+from emorecog.evaluation import metrics
+from emorecog.evaluation import model_outputs
+from emorecog.evaluation import planted_signal
+from emorecog.evaluation import plots
+from emorecog.evaluation import split_labels
+
+CLASS_NAMES = ("low", "high")
+PLOTS_DIR = "plots"
+
+
+def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, batch_size=8, plot_trials=4,
+                   ground_truth_path=None):
+    """Score `model` on `split` next to the majority baseline, draw plots, and decide the blessing.
+
+    Args:
+        model: the trained Keras model.
+        data_dir: ExampleGen output.
+        split: the split to report ("train", "eval" or "test").
+        target: the label the model was trained for ("valence" or "arousal").
+        output_dir: where metrics.json, predictions.csv, blessing.json and plots/*.png are written.
+        blessing_rule: an `emorecog.evaluation.blessing_rule.BlessingRule`; it reads its own split
+            (eval), evaluated here as well when `split` is another one.
+        batch_size: inference batch size.
+        plot_trials: how many trials the timeline and band-attention plots show.
+        ground_truth_path: synthetic data's ground_truth.json (planted windows are drawn), or None.
+
+    Returns:
+        The metrics dict written to metrics.json (with the blessing decision under "blessing").
+    """
+    from emorecog.datasets import tfrecord_reader
+
+    baseline_class = metrics.majority_class(split_labels.split_labels(data_dir, "train", target))
+    predict = model_outputs.inference_function(model)
+    outputs = model_outputs.collect_model_outputs(
+        model, tfrecord_reader.make_dataset(data_dir, split, batch_size, target=target, with_context=True),
+        predict=predict)
+    report = _report(outputs, split, target, baseline_class)
+    report["data_dir"] = os.path.abspath(data_dir)
+
+    if blessing_rule.split == split:
+        blessing_report = report
+    else:
+        blessing_outputs = model_outputs.collect_model_outputs(
+            model, tfrecord_reader.make_dataset(data_dir, blessing_rule.split, batch_size, target=target,
+                                                with_context=True), predict=predict)
+        blessing_report = _report(blessing_outputs, blessing_rule.split, target, baseline_class)
+    blessing = {"split": blessing_rule.split, **blessing_rule.decide(blessing_report)}
+    report["blessing"] = blessing
+
+    os.makedirs(os.path.join(output_dir, PLOTS_DIR), exist_ok=True)
+    _write_json(os.path.join(output_dir, "blessing.json"), blessing)
+    ground_truth = planted_signal.load_ground_truth(ground_truth_path) if ground_truth_path else None
+    if ground_truth:
+        report["planted_window"] = _planted_window_hits(outputs, ground_truth, target,
+                                                        tfrecord_reader.read_sample_shape(data_dir).num_frames)
+    _write_json(os.path.join(output_dir, "metrics.json"), report)
+    _write_predictions(os.path.join(output_dir, "predictions.csv"), outputs)
+    _draw_plots(os.path.join(output_dir, PLOTS_DIR), outputs, report, split, target, plot_trials, ground_truth,
+                tfrecord_reader.read_sample_shape(data_dir))
+    return report
+
+
+def _report(outputs, split, target, baseline_class):
+    report = metrics.evaluation_report(outputs["label"], outputs["class_id"], outputs[features.SUBJECT_KEY],
+                                       baseline_class, glimpse_counts=outputs["glimpse_count"])
+    return {"split": split, "target": target, "class_names": list(CLASS_NAMES), **report}
+
+
+def _planted_window_hits(outputs, ground_truth, target, num_frames):
+    """Share of glimpses inside the planted window, next to the share a uniform glimpse would get."""
+    inside, total, window_frames, trials = 0, 0, 0, 0
+    for row in range(outputs["label"].size):
+        windows = planted_signal.planted_frame_windows(
+            ground_truth, str(outputs[features.SUBJECT_KEY][row]), int(outputs[features.TRIAL_KEY][row]), target,
+            int(outputs[features.FPS_KEY][row]))
+        if not windows:
+            continue
+        frames = outputs["glimpse_frames"][row][: int(outputs["glimpse_count"][row])]
+        inside += planted_signal.glimpses_inside_window(frames, windows)
+        total += int((frames >= 0).sum())
+        window_frames += sum(min(last, num_frames - 1) - max(first, 0) + 1 for first, last in windows)
+        trials += 1
+    return {
+        "trials": trials,
+        "glimpses_inside_fraction": inside / total if total else None,
+        "chance_fraction": window_frames / (trials * num_frames) if trials else None,
+        "note": "share of all glimpses that landed in the planted event window (synthetic data only)",
+    }
+
+
+def _draw_plots(plots_dir, outputs, report, split, target, plot_trials, ground_truth, sample_shape):
+    count = min(plot_trials, outputs["label"].size)
+    # Show trials of both classes when the split has them: alternate high and low, in record order.
+    high = np.flatnonzero(outputs["label"] == 1).tolist()
+    low = np.flatnonzero(outputs["label"] == 0).tolist()
+    alternating = [index for pair in zip(high, low) for index in pair]
+    alternating += high[len(low):] + low[len(high):]
+    chosen = np.sort(np.asarray(alternating[:count], dtype=int))
+    titles, windows = [], []
+    for index in chosen:
+        subject, trial = str(outputs[features.SUBJECT_KEY][index]), int(outputs[features.TRIAL_KEY][index])
+        titles.append(f"{subject} trial {trial}: true {CLASS_NAMES[int(outputs['label'][index])]}, "
+                      f"predicted {CLASS_NAMES[int(outputs['class_id'][index])]}")
+        windows.append(planted_signal.planted_frame_windows(ground_truth, subject, trial, target,
+                                                            int(outputs[features.FPS_KEY][index]))
+                       if ground_truth else None)
+    fps = int(outputs[features.FPS_KEY][chosen[0]]) if count else None
+    plots.plot_glimpse_timeline(os.path.join(plots_dir, "glimpse_timeline.png"), outputs["glimpse_frames"][chosen],
+                                sample_shape.num_frames, titles, fps=fps,
+                                planted_windows=windows if ground_truth else None)
+    plots.plot_band_attention(os.path.join(plots_dir, "band_attention.png"), outputs["band_weights"][chosen],
+                              outputs["glimpse_count"][chosen], titles)
+    plots.plot_layer_attention(os.path.join(plots_dir, "layer_attention.png"), outputs["layer_weights"],
+                               outputs["glimpse_count"])
+    plots.plot_confusion_matrix(
+        os.path.join(plots_dir, "confusion_matrix.png"), report["confusion_matrix"],
+        [f"{target} {name}" for name in CLASS_NAMES],
+        f"{split} split: CR {report['accuracy']:.3f}, macro F1 {report['f1_macro']:.3f}\n"
+        f"majority baseline CR {report['majority_baseline']['accuracy']:.3f}")
+
+
+def _write_predictions(path, outputs):
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["subject", "trial", "label", "class_id", "probability_high", "glimpse_count",
+                         "glimpse_frames"])
+        for row in range(outputs["label"].size):
+            frames = outputs["glimpse_frames"][row][: int(outputs["glimpse_count"][row])]
+            writer.writerow([outputs[features.SUBJECT_KEY][row], int(outputs[features.TRIAL_KEY][row]),
+                             int(outputs["label"][row]), int(outputs["class_id"][row]),
+                             f"{float(outputs['probabilities'][row, 1]):.6f}", int(outputs["glimpse_count"][row]),
+                             " ".join(str(int(frame)) for frame in frames)])
+
+
+def _write_json(path, value):
+    with open(path, "w") as handle:
+        json.dump(value, handle, indent=2)

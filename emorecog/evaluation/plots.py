@@ -1,0 +1,166 @@
+"""PNG plots of what a model did, for people who would rather look than read.
+
+Each function draws on its own `matplotlib.figure.Figure` (no pyplot global state, no display needed) and
+writes one PNG. Inputs are the model's outputs as NumPy arrays (see the model contract):
+
+    glimpse_frames  int   [n, N_max]        frame index of each glimpse, -1 after the sample ended
+    glimpse_count   int   [n]
+    band_weights    float [n, N_max, 3]     band attention (theta, alpha, beta) per glimpse, eq. 1-2
+    layer_weights   float [n, N_max, 2, L]  inter-layer attention over hidden (0) and cell (1) states, eq. 3-7
+"""
+
+import numpy as np
+
+from emorecog import features
+
+BAND_COLOURS = ("tab:purple", "tab:green", "tab:orange")
+
+
+def plot_glimpse_timeline(path, glimpse_frames, num_frames, titles, fps=None, planted_windows=None):
+    """One panel per trial: the frame of each glimpse (x: time in the trial, y: glimpse number, top down).
+
+    The connected path shows how the temporal attention moved; a frame looked at twice shows twice.
+
+    Args:
+        path: PNG to write.
+        glimpse_frames: int [n, N_max] (-1 = no glimpse).
+        num_frames: T, frames per sample (the x axis spans 0..T-1).
+        titles: n strings, e.g. "s01 trial 5: true high, predicted high".
+        fps: frames per second; when given the x axis is in seconds.
+        planted_windows: optional n entries, each None or a list of (first_frame, last_frame) pairs
+            shaded as the planted signal (synthetic data's ground truth).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    glimpse_frames = np.asarray(glimpse_frames)
+    rows = glimpse_frames.shape[0]
+    scale = 1.0 / fps if fps else 1.0
+    figure = _figure(width=10, height=1.8 * rows + 0.8)
+    axes = figure.subplots(rows, 1, squeeze=False, sharex=True)[:, 0]
+    for row, axis in enumerate(axes):
+        windows = planted_windows[row] if planted_windows is not None else None
+        for first, last in windows or ():
+            axis.axvspan(first * scale, (last + 1) * scale, color="tab:red", alpha=0.2, lw=0,
+                         label="planted signal")
+        frames = glimpse_frames[row]
+        frames = frames[frames >= 0]
+        order = np.arange(1, frames.size + 1)
+        axis.plot(frames * scale, order, color="0.6", lw=0.8, zorder=1)
+        axis.scatter(frames * scale, order, c=order, cmap="viridis", s=22, zorder=2)
+        axis.set_xlim(0, num_frames * scale)
+        axis.set_ylim(max(frames.size, 1) + 0.5, 0.5)
+        axis.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
+        axis.set_ylabel("glimpse", fontsize=7)
+        axis.set_title(f"{titles[row]} ({frames.size} glimpses)", fontsize=8, loc="left")
+        if windows:
+            axis.legend(loc="lower right", fontsize=6)
+    axes[-1].set_xlabel("time in the trial (s)" if fps else "frame")
+    figure.suptitle("Where the model looked (temporal hard attention)")
+    figure.savefig(path, dpi=100)
+
+
+def plot_band_attention(path, band_weights, glimpse_counts, titles):
+    """Band-attention weights (theta, alpha, beta) over the glimpses of each trial, plus their mean.
+
+    Args:
+        path: PNG to write.
+        band_weights: float [n, N_max, 3].
+        glimpse_counts: int [n]; steps past a trial's count are not drawn.
+        titles: n strings.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    band_weights = np.asarray(band_weights, dtype=np.float64)
+    counts = np.asarray(glimpse_counts).astype(int)
+    rows = band_weights.shape[0]
+    figure = _figure(width=10, height=1.6 * (rows + 1) + 0.6)
+    axes = figure.subplots(rows + 1, 1, squeeze=False)[:, 0]
+    mean, valid = _masked_mean_over_trials(band_weights, counts)
+    curves = [(axes[0], mean[:valid.sum()] if valid.any() else mean[:0], "mean over these trials")]
+    curves += [(axes[row + 1], band_weights[row, :counts[row]], titles[row]) for row in range(rows)]
+    for axis, weights, title in curves:
+        steps = np.arange(1, weights.shape[0] + 1)
+        for band, colour in enumerate(BAND_COLOURS):
+            axis.plot(steps, weights[:, band], marker=".", color=colour, label=features.EEG_BANDS[band])
+        axis.set_ylim(0, 1)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_ylabel("weight", fontsize=7)
+        axis.set_title(title, fontsize=8, loc="left")
+    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[-1].set_xlabel("glimpse number")
+    figure.suptitle("Band attention over glimpses (softmax(W_h h_{n-1} + b), eq. 1-2)")
+    figure.savefig(path, dpi=100)
+
+
+def plot_layer_attention(path, layer_weights, glimpse_counts):
+    """Inter-layer attention: mean weight of each LSTM layer for hidden and cell states, and per glimpse.
+
+    Args:
+        path: PNG to write.
+        layer_weights: float [n, N_max, 2, L].
+        glimpse_counts: int [n].
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    layer_weights = np.asarray(layer_weights, dtype=np.float64)
+    counts = np.asarray(glimpse_counts).astype(int)
+    num_layers = layer_weights.shape[-1]
+    figure = _figure(width=10, height=4.2)
+    bar_axis, hidden_axis, cell_axis = figure.subplots(1, 3)
+    mean_per_step, valid = _masked_mean_over_trials(layer_weights, counts)
+    step_mask = np.arange(layer_weights.shape[1])[None, :] < counts[:, None]
+    overall = (layer_weights * step_mask[..., None, None]).sum(axis=(0, 1)) / max(step_mask.sum(), 1)
+    positions = np.arange(1, num_layers + 1)
+    bar_axis.bar(positions - 0.2, overall[0], width=0.4, label="hidden H")
+    bar_axis.bar(positions + 0.2, overall[1], width=0.4, label="cell C")
+    bar_axis.set_xticks(positions)
+    bar_axis.set_xlabel("LSTM layer")
+    bar_axis.set_ylabel("mean attention weight")
+    bar_axis.legend(fontsize=7)
+    steps_shown = max(int(valid.sum()), 1)
+    for axis, state, name in ((hidden_axis, 0, "hidden states"), (cell_axis, 1, "cell states")):
+        image = axis.imshow(mean_per_step[:steps_shown, state, :].T, aspect="auto", vmin=0, vmax=1,
+                            cmap="magma", origin="lower", extent=(0.5, steps_shown + 0.5, 0.5, num_layers + 0.5))
+        axis.set_yticks(positions)
+        axis.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axis.set_xlabel("glimpse number")
+        axis.set_ylabel("LSTM layer")
+        axis.set_title(name, fontsize=9)
+    figure.colorbar(image, ax=[hidden_axis, cell_axis], fraction=0.03)
+    figure.suptitle("Inter-layer self-attention a = softmax(v^T tanh(W_s X + b)) (eq. 3-7)")
+    figure.savefig(path, dpi=100)
+
+
+def plot_confusion_matrix(path, matrix, class_names, title):
+    """A 2 x 2 confusion matrix (row = true class) with counts and row percentages."""
+    matrix = np.asarray(matrix)
+    figure = _figure(width=4.6, height=4.0)
+    axis = figure.subplots()
+    row_totals = np.maximum(matrix.sum(axis=1, keepdims=True), 1)
+    axis.imshow(matrix / row_totals, cmap="Blues", vmin=0, vmax=1)
+    for (row, column), count in np.ndenumerate(matrix):
+        share = 100.0 * count / row_totals[row, 0]
+        axis.text(column, row, f"{count}\n{share:.0f}%", ha="center", va="center",
+                  color="white" if share > 50 else "black")
+    axis.set_xticks(range(len(class_names)), class_names)
+    axis.set_yticks(range(len(class_names)), class_names)
+    axis.set_xlabel("predicted")
+    axis.set_ylabel("true")
+    axis.set_title(title, fontsize=9)
+    figure.savefig(path, dpi=100)
+
+
+def _masked_mean_over_trials(values, counts):
+    """Mean over trials of values[:, step] using only trials that reached `step`; and which steps any did."""
+    steps = values.shape[1]
+    mask = (np.arange(steps)[None, :] < counts[:, None]).astype(np.float64)
+    expanded = mask.reshape(mask.shape + (1,) * (values.ndim - 2))
+    totals = expanded.sum(axis=0)
+    mean = (values * expanded).sum(axis=0) / np.maximum(totals, 1)
+    return mean, mask.sum(axis=0) > 0
+
+
+def _figure(width, height):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height), layout="constrained")

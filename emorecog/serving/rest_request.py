@@ -1,0 +1,64 @@
+"""TF Serving REST request bodies (`POST /v1/models/<name>:predict`) for the exported signatures.
+
+Two forms (TF Serving's REST API):
+    row       {"signature_name": ..., "instances": [{"eeg": [...], "face": [...], "face_present": [...]}, ...]}
+    columnar  {"signature_name": ..., "inputs": {"eeg": [[...]], "face": [[...]], "face_present": [[...]]}}
+For `serve_examples` the serialized records travel base64-encoded as {"b64": "..."}; that body is much
+smaller than the dense one, because the face crops stay JPEG.
+"""
+
+import base64
+
+import numpy as np
+
+from emorecog.serving import signatures
+
+REQUEST_FORMATS = ("instances", "inputs")
+
+
+def dense_request_body(inputs, request_format="instances"):
+    """A REST body for `serving_default`.
+
+    Args:
+        inputs: dict of arrays with a leading batch dimension, keyed by the schema's input names.
+        request_format: "instances" (row) or "inputs" (columnar).
+
+    Returns:
+        A JSON-ready dict.
+    """
+    _check_format(request_format)
+    missing = [key for key in signatures.DENSE_INPUT_KEYS if key not in inputs]
+    if missing:
+        raise ValueError(f"inputs lack {missing}; the serving_default signature takes {signatures.DENSE_INPUT_KEYS}")
+    columns = {key: _json_values(np.asarray(inputs[key])) for key in signatures.DENSE_INPUT_KEYS}
+    body = {"signature_name": signatures.SERVING_DEFAULT}
+    if request_format == "inputs":
+        body["inputs"] = columns
+    else:
+        batch = len(columns[signatures.DENSE_INPUT_KEYS[0]])
+        body["instances"] = [{key: columns[key][row] for key in columns} for row in range(batch)]
+    return body
+
+
+def examples_request_body(serialized_examples, request_format="instances"):
+    """A REST body for `serve_examples`: serialized tf.train.Example bytes as {"b64": ...} values."""
+    _check_format(request_format)
+    encoded = [{"b64": base64.b64encode(record).decode("ascii")} for record in serialized_examples]
+    body = {"signature_name": signatures.SERVE_EXAMPLES}
+    if request_format == "inputs":
+        body["inputs"] = {signatures.EXAMPLES_INPUT_KEY: encoded}
+    else:
+        body["instances"] = [{signatures.EXAMPLES_INPUT_KEY: value} for value in encoded]
+    return body
+
+
+def _json_values(array):
+    if np.issubdtype(array.dtype, np.floating):
+        # The shortest decimal that reads back as the same float32: a third of the text of float64 reprs.
+        return array.astype(np.float32).astype(str).astype(np.float64).tolist()
+    return array.tolist()
+
+
+def _check_format(request_format):
+    if request_format not in REQUEST_FORMATS:
+        raise ValueError(f"unknown REST request format {request_format!r}: expected one of {REQUEST_FORMATS}")

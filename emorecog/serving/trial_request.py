@@ -1,0 +1,119 @@
+"""One trial -> a serialized tf.Example -> a prediction or a TF Serving REST body (for `emorecog predict`)."""
+
+import json
+import os
+
+import numpy as np
+
+from emorecog import features
+from emorecog.serving import model_versions
+from emorecog.serving import rest_request
+from emorecog.serving import signatures
+
+MODEL_INFO_FILE = os.path.join("assets.extra", "emorecog_model.json")
+
+
+def model_info(model_path):
+    """The emorecog description stored with an export (target, sample shape, preprocessing, ...)."""
+    export_dir = model_versions.resolve_saved_model_dir(model_path)
+    path = os.path.join(export_dir, MODEL_INFO_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: {export_dir} was not exported by `emorecog export`")
+    with open(path) as handle:
+        return json.load(handle)
+
+
+def record_from_tfrecord(path, index):
+    """The serialized record number `index` (0-based) of a GZIP TFRecord file."""
+    import tensorflow as tf
+
+    if index < 0:
+        raise ValueError(f"--index must be >= 0, got {index}")
+    for position, record in enumerate(tf.data.TFRecordDataset(path, compression_type="GZIP")):
+        if position == index:
+            return record.numpy()
+    raise ValueError(f"{path} holds fewer than {index + 1} records: no record at index {index}")
+
+
+def record_from_deap(model_path, deap_dir, subject, trial):
+    """Read one DEAP trial and preprocess it with the settings the exported model was trained with."""
+    from emorecog.datasets.deap import DeapDataset
+    from emorecog.datasets.label_rule import LabelRule
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
+
+    info = model_info(model_path)
+    preprocessing = info.get("preprocessing")
+    if not preprocessing:
+        raise ValueError(f"{model_path}: the export records no preprocessing settings; use --tfrecord instead")
+    label_rule = LabelRule(**preprocessing["label_rule"]) if preprocessing.get("label_rule") else None
+    dataset = DeapDataset(deap_dir, label_rule=label_rule)
+    if subject not in dataset.subjects():
+        raise ValueError(f"{deap_dir}: no subject {subject!r} (subjects: {', '.join(dataset.subjects())})")
+    config = PreprocessConfig(**preprocessing["preprocess_config"])
+    with TrialPreprocessor(config) as preprocessor:
+        sample, _ = preprocessor.process(dataset.read_trial(subject, trial), dataset=dataset.name)
+    expected = features.SampleShape(**info["sample_shape"])
+    if sample[features.EEG_KEY].shape != expected.eeg_shape:
+        raise ValueError(f"{deap_dir} {subject} trial {trial}: preprocessing gives EEG images "
+                         f"{sample[features.EEG_KEY].shape}, the model takes {expected.eeg_shape} "
+                         "(trials of another duration?)")
+    return features.encode_example(sample)
+
+
+def dense_inputs(model_path, record):
+    """Decode a serialized record into the model inputs (batch of 1) plus its context."""
+    info = model_info(model_path)
+    decoded = features.decode_examples([record], features.SampleShape(**info["sample_shape"]))
+    return {key: value.numpy() for key, value in decoded.items()}
+
+
+def request_body(model_path, record, signature, request_format):
+    """The TF Serving REST body for one record, for `signature` in `request_format`."""
+    if signature == signatures.SERVE_EXAMPLES:
+        return rest_request.examples_request_body([record], request_format)
+    decoded = dense_inputs(model_path, record)
+    return rest_request.dense_request_body({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS},
+                                           request_format)
+
+
+def predict_record(model_path, record):
+    """Run the SavedModel's `serving_default` on one record; returns a JSON-ready description."""
+    from emorecog.serving.saved_model_client import SavedModelClient
+
+    info = model_info(model_path)
+    decoded = dense_inputs(model_path, record)
+    client = SavedModelClient(model_path)
+    outputs = client.predict({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS})
+    count = int(outputs["glimpse_count"][0])
+    frames = outputs["glimpse_frames"][0][:count]
+    fps = int(decoded[features.FPS_KEY][0])
+    target = info["target"]
+    return {
+        "model": client.export_dir,
+        "subject": decoded[features.SUBJECT_KEY][0].decode(),
+        "trial": int(decoded[features.TRIAL_KEY][0]),
+        "target": target,
+        "probabilities": {name: float(p) for name, p in zip(info["class_names"], outputs["probabilities"][0])},
+        "predicted": info["class_names"][int(outputs["class_id"][0])],
+        "true_label": info["class_names"][int(decoded[features.label_key(target)][0])],
+        "glimpse_count": count,
+        "glimpse_frames": [int(frame) for frame in frames],
+        "glimpse_seconds": [round(float(frame) / fps, 3) for frame in frames],
+        "band_weights_mean": dict(zip(features.EEG_BANDS,
+                                      np.round(outputs["band_weights"][0][:count].mean(axis=0), 4).tolist()))
+        if count else {},
+    }
+
+
+def describe_prediction(result):
+    """Human-readable lines of a `predict_record` result."""
+    probabilities = ", ".join(f"{name} {value:.3f}" for name, value in result["probabilities"].items())
+    return "\n".join([
+        f"model      {result['model']}",
+        f"trial      {result['subject']} video {result['trial']}",
+        f"{result['target']:<10} predicted {result['predicted']} ({probabilities}); rated {result['true_label']}",
+        f"glimpses   {result['glimpse_count']} at frames {result['glimpse_frames']}",
+        f"           = seconds {result['glimpse_seconds']}",
+        f"band attention (mean over glimpses) {result['band_weights_mean']}",
+    ])

@@ -1,0 +1,350 @@
+"""Every custom layer: conformance (config, weights, shapes, save/reload, fit) and NumPy references."""
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from emorecog.layers.band_attention import BandAttention
+from emorecog.layers.baseline_network import BaselineNetwork
+from emorecog.layers.eeg_normalization import EEGNormalization
+from emorecog.layers.face_encoder import FaceEncoder
+from emorecog.layers.glimpse_network import GlimpseNetwork
+from emorecog.layers.inter_layer_self_attention import InterLayerSelfAttention, layer_variance_penalty
+from emorecog.layers.location_network import LocationNetwork, location_to_frame
+from emorecog.layers.stacked_lstm_core import StackedLSTMCore
+from tests.layer_conformance import run_layer_test
+
+B, T, H, S = 4, 10, 8, 16
+
+
+def rng(seed=0):
+    return np.random.default_rng(seed)
+
+
+def softmax(values, axis=-1):
+    shifted = np.exp(values - values.max(axis=axis, keepdims=True))
+    return shifted / shifted.sum(axis=axis, keepdims=True)
+
+
+def glimpse_inputs(seed=0, hidden=12, state=8):
+    generator = rng(seed)
+    return [
+        generator.normal(size=(B, T, H, H, 3)).astype("float32"),
+        generator.integers(0, 256, size=(B, T, S, S, 3)).astype("uint8"),
+        (generator.random((B, T)) > 0.3).astype("float32"),
+        generator.uniform(-1, 1, size=(B,)).astype("float32"),
+        generator.normal(size=(B, hidden)).astype("float32"),
+        generator.normal(size=(B, 2, state)).astype("float32"),
+        generator.normal(size=(B, 2, state)).astype("float32"),
+    ]
+
+
+GLIMPSE_KWARGS = dict(feature_size=16, band_feature_size=12, glimpse_hidden_size=8, location_embedding_size=4,
+                      face_filters=(4,), band_mean=(1.0, 2.0, 3.0), band_std=(1.0, 0.5, 2.0))
+
+
+# ------------------------------------------------------------------------------------------ conformance
+def test_eeg_normalization_conformance(tmp_path):
+    data = [rng().normal(size=(B, T, H, H, 3)).astype("float32")]
+    run_layer_test(EEGNormalization, {"band_mean": (1.0, 2.0, 3.0), "band_std": (2.0, 1.0, 0.5)}, data,
+                   (B, T, H, H, 3), 0, tmp_path=tmp_path, fit=False)
+
+
+def test_face_encoder_conformance(tmp_path):
+    data = [rng().integers(0, 256, size=(B, S, S, 3)).astype("uint8")]
+    run_layer_test(FaceEncoder, {"filters": (4, 8), "feature_size": 16}, data, (B, 16), 6, tmp_path=tmp_path)
+
+
+def test_band_attention_conformance(tmp_path):
+    data = [rng().normal(size=(B, H, H, 3)).astype("float32"), rng(1).normal(size=(B, 12)).astype("float32")]
+    run_layer_test(BandAttention, {"band_feature_size": 16}, data, [(B, 16), (B, 3)], 4, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("streams, glimpse_size, weights", [
+    ({"use_eeg": True, "use_face": True}, 16, 16),
+    ({"use_eeg": True, "use_face": False}, 8, 11),
+    ({"use_eeg": False, "use_face": True}, 8, 10),
+])
+def test_glimpse_network_conformance(tmp_path, streams, glimpse_size, weights):
+    run_layer_test(GlimpseNetwork, {**GLIMPSE_KWARGS, **streams}, glimpse_inputs(),
+                   [(B, glimpse_size), (B, 2, 8), (B, 2, 8), (B, 3)], weights, tmp_path=tmp_path)
+
+
+def test_stacked_lstm_core_conformance(tmp_path):
+    data = [rng().normal(size=(B, 6)).astype("float32"), rng(1).normal(size=(B, 3, 2, 8)).astype("float32")]
+    run_layer_test(StackedLSTMCore, {"units": 8, "num_layers": 3}, data, (B, 3, 2, 8), 9, tmp_path=tmp_path)
+
+
+def test_inter_layer_self_attention_conformance(tmp_path):
+    data = [rng().normal(size=(B, 3, 8)).astype("float32"), rng(1).normal(size=(B, 3, 8)).astype("float32")]
+    run_layer_test(InterLayerSelfAttention, {"attention_size": 5}, data, [(B, 8), (B, 8), (B, 3), (B, 3)], 6,
+                   tmp_path=tmp_path)
+
+
+def test_location_network_conformance_sampling(tmp_path):
+    data = [rng().normal(size=(B, 8)).astype("float32"), rng(1).normal(size=(B,)).astype("float32")]
+    run_layer_test(LocationNetwork, {"location_std": 0.2}, data, [(B,), (B,), (B,)], 2, tmp_path=tmp_path)
+
+
+def test_location_network_conformance_mean(tmp_path):
+    data = [rng().normal(size=(B, 8)).astype("float32")]
+    run_layer_test(LocationNetwork, {"location_std": 0.2}, data, [(B,), (B,), (B,)], 2, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("hidden_size, weights", [(0, 2), (6, 4)])
+def test_baseline_network_conformance(tmp_path, hidden_size, weights):
+    data = [rng().normal(size=(B, 8)).astype("float32")]
+    run_layer_test(BaselineNetwork, {"hidden_size": hidden_size}, data, (B,), weights, tmp_path=tmp_path, fit=False)
+
+
+# ------------------------------------------------------------------------------------- NumPy references
+def test_band_attention_matches_numpy_equations_1_and_2():
+    layer = BandAttention(band_feature_size=5)
+    frames = rng().normal(size=(B, H, H, 3)).astype("float32")
+    previous = rng(1).normal(size=(B, 7)).astype("float32")
+    layer(frames, previous)
+    generator = rng(2)
+    band_kernel = generator.normal(size=(3, H * H, 5)).astype("float32") * 0.1
+    band_bias = generator.normal(size=(3, 5)).astype("float32") * 0.1
+    importance_kernel = generator.normal(size=(7, 3)).astype("float32")
+    importance_bias = generator.normal(size=(3,)).astype("float32")
+    layer.band_kernel.assign(band_kernel)
+    layer.band_bias.assign(band_bias)
+    layer.importance.kernel.assign(importance_kernel)
+    layer.importance.bias.assign(importance_bias)
+
+    attended, weights = layer(frames, previous)
+
+    pixels = frames.reshape(B, H * H, 3)
+    band_features = np.maximum(np.einsum("bpi,ipf->bif", pixels, band_kernel) + band_bias, 0.0)   # e_i
+    expected_weights = softmax(previous @ importance_kernel + importance_bias)                       # eq. 2
+    expected = np.sum(band_features * expected_weights[:, :, None], axis=1)                          # eq. 1
+    np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(attended, expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(np.sum(weights, axis=-1), 1.0, rtol=1e-6)
+
+
+def test_band_attention_weights_follow_the_previous_state():
+    layer = BandAttention(band_feature_size=4)
+    frames = np.ones((2, H, H, 3), "float32")
+    _, first = layer(frames, np.zeros((2, 6), "float32"))
+    _, second = layer(frames, rng().normal(size=(2, 6)).astype("float32") * 5)
+    assert not np.allclose(first, second)
+
+
+def test_inter_layer_self_attention_matches_numpy_equations_3_to_7():
+    layer = InterLayerSelfAttention(attention_size=4)
+    hidden = rng().normal(size=(B, 3, 6)).astype("float32")
+    cell = rng(1).normal(size=(B, 3, 6)).astype("float32") * 3
+    layer(hidden, cell)
+    generator = rng(2)
+    parameters = {}
+    for state in ("hidden", "cell"):
+        parameters[state] = (generator.normal(size=(6, 4)).astype("float32"), generator.normal(size=(4,)).astype("float32"),
+                             generator.normal(size=(4,)).astype("float32"))
+        getattr(layer, f"{state}_score_kernel").assign(parameters[state][0])
+        getattr(layer, f"{state}_score_bias").assign(parameters[state][1])
+        getattr(layer, f"{state}_score_vector").assign(parameters[state][2])
+
+    weighted_hidden, weighted_cell, hidden_weights, cell_weights = layer(hidden, cell)
+
+    for states, (kernel, bias, vector), weighted, weights in (
+            (hidden, parameters["hidden"], weighted_hidden, hidden_weights),
+            (cell, parameters["cell"], weighted_cell, cell_weights)):
+        scores = np.tanh(states @ kernel + bias) @ vector          # eq. 3: u = v^T tanh(W_s X + b)
+        expected_weights = softmax(scores)                         # eq. 4
+        expected = np.einsum("bl,blr->br", expected_weights, states)   # eq. 7: Y = a X
+        np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(weighted, expected, rtol=1e-5, atol=1e-5)
+
+
+def test_layer_variance_penalty_matches_numpy_equations_8_and_9():
+    generator = rng()
+    alpha = softmax(generator.normal(size=(B, 5, 3)))
+    beta = softmax(generator.normal(size=(B, 5, 3)) * 3)
+    mask = np.array([[1, 1, 1, 1, 1], [1, 1, 0, 0, 0], [1, 0, 0, 0, 0], [0, 0, 0, 0, 0]], "float32")
+
+    penalty = np.array(layer_variance_penalty(alpha, beta, mask))
+
+    for sample in range(B):
+        steps = int(mask[sample].sum())
+        total = 0.0
+        for step in range(steps):
+            mu = alpha[sample, step].mean()                    # eq. 9
+            eta = beta[sample, step].mean()
+            total += np.sum((alpha[sample, step] - mu) ** 2 + (beta[sample, step] - eta) ** 2)
+        expected = total / steps if steps else 0.0             # eq. 8: 1/T sum_t sum_i (...)
+        np.testing.assert_allclose(penalty[sample], expected, rtol=1e-5, atol=1e-7)
+    unmasked = np.array(layer_variance_penalty(alpha, beta))
+    np.testing.assert_allclose(unmasked[0], penalty[0], rtol=1e-6)
+
+
+def test_layer_variance_penalty_is_largest_for_one_hot_weights():
+    uniform = np.full((1, 2, 3), 1.0 / 3.0, "float32")
+    one_hot = np.tile(np.eye(3, dtype="float32")[None, :2], (1, 1, 1))
+    assert float(layer_variance_penalty(uniform, uniform)[0]) == pytest.approx(0.0, abs=1e-7)
+    # sum_i (a_i - 1/L)^2 = (L - 1) / L for a one-hot a; alpha and beta both count.
+    assert float(layer_variance_penalty(one_hot, one_hot)[0]) == pytest.approx(2 * 2.0 / 3.0, rel=1e-5)
+
+
+def test_eeg_normalization_standardises_each_band():
+    layer = EEGNormalization(band_mean=(1.0, 2.0, 3.0), band_std=(2.0, 4.0, 0.5))
+    eeg = np.stack([np.full((2, 2), value, "float32") for value in (5.0, 6.0, 4.0)], axis=-1)
+    np.testing.assert_allclose(np.array(layer(eeg))[0, 0], [2.0, 1.0, 2.0])
+
+
+def test_eeg_normalization_rejects_bad_statistics():
+    with pytest.raises(ValueError, match="positive"):
+        EEGNormalization(band_mean=(0.0, 0.0, 0.0), band_std=(1.0, 0.0, 1.0))
+    with pytest.raises(ValueError, match="3 band"):
+        EEGNormalization(band_mean=(0.0, 0.0), band_std=(1.0, 1.0))
+
+
+def test_face_encoder_scales_uint8_inside():
+    encoder = FaceEncoder(filters=(4,), feature_size=8)
+    face = rng().integers(0, 256, size=(2, S, S, 3)).astype("uint8")
+    np.testing.assert_allclose(encoder(face), encoder(face.astype("float32")), rtol=1e-6)
+
+
+def test_stacked_lstm_core_matches_cells_applied_by_hand():
+    core = StackedLSTMCore(units=5, num_layers=2)
+    inputs = rng().normal(size=(3, 4)).astype("float32")
+    states = rng(1).normal(size=(3, 2, 2, 5)).astype("float32")
+    new_states = np.array(core(inputs, states))
+    hidden_1, (_, cell_1) = core.cells[0](inputs, [states[:, 0, 0], states[:, 0, 1]])
+    hidden_2, (_, cell_2) = core.cells[1](hidden_1, [states[:, 1, 0], states[:, 1, 1]])
+    np.testing.assert_allclose(new_states[:, 0, 0], hidden_1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_states[:, 0, 1], cell_1, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_states[:, 1, 0], hidden_2, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(new_states[:, 1, 1], cell_2, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------------------- the glimpse
+def test_location_to_frame_maps_the_ends_and_clips():
+    frames = np.array(location_to_frame(np.array([-1.0, 1.0, 0.0, -3.0, 2.0, 0.5], "float32"), 11))
+    np.testing.assert_array_equal(frames, [0, 10, 5, 0, 10, 8])  # round(0.75 * 10) = 8 (7.5 rounds to even)
+
+
+def test_glimpse_network_gathers_the_frame_at_the_location():
+    network = GlimpseNetwork(**GLIMPSE_KWARGS)
+    inputs = glimpse_inputs()
+    outputs = network(*inputs)
+    frames = np.array(location_to_frame(inputs[3], T))
+    band_features, face_features = network.encode(inputs[0][np.arange(B), frames], inputs[1][np.arange(B), frames])
+    by_hand = network.fuse(band_features, face_features, inputs[2][np.arange(B), frames], inputs[3], *inputs[4:])
+    for output, expected in zip(outputs, by_hand):
+        np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_glimpse_network_streams_share_one_lstm():
+    network = GlimpseNetwork(**GLIMPSE_KWARGS)
+    inputs = glimpse_inputs()
+    glimpse, eeg_state, face_state, _ = network(*inputs)
+    lstm_cells = [layer for layer in network._flatten_layers() if isinstance(layer, keras.layers.LSTMCell)]
+    assert lstm_cells == [network.shared_lstm]
+    # Both halves of g_n come out of the same cell: feeding the face stream's input to the cell by hand
+    # with the face state reproduces the face half.
+    frames = np.array(location_to_frame(inputs[3], T))
+    present = inputs[2][np.arange(B), frames]
+    _, face_features = network.encode(inputs[0][np.arange(B), frames], inputs[1][np.arange(B), frames])
+    face_vector = np.where(present[:, None] > 0.5, face_features, np.array(network.missing_face_embedding)[None])
+    location_features = network.location_embedding(inputs[3][:, None])
+    cell_input = np.concatenate([face_vector, location_features, present[:, None]], axis=-1)
+    hidden, _ = network.shared_lstm(cell_input, [inputs[6][:, 0], inputs[6][:, 1]])
+    np.testing.assert_allclose(glimpse[:, 8:], hidden, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(face_state[:, 0], hidden, rtol=1e-5, atol=1e-6)
+    assert not np.allclose(eeg_state, inputs[5])
+
+
+def test_glimpse_network_missing_face_ignores_the_crop_and_differs_from_a_face():
+    network = GlimpseNetwork(**GLIMPSE_KWARGS)
+    inputs = glimpse_inputs()
+    network(*inputs)
+    network.missing_face_embedding.assign(np.linspace(-1, 1, 16).astype("float32"))
+    absent = [*inputs]
+    absent[2] = np.zeros((B, T), "float32")
+    blank = [*absent]
+    blank[1] = np.zeros_like(inputs[1])
+    noisy = [*absent]
+    noisy[1] = rng(5).integers(0, 256, size=inputs[1].shape).astype("uint8")
+    blank_glimpse = np.array(network(*blank)[0])
+    np.testing.assert_allclose(blank_glimpse, network(*noisy)[0], rtol=1e-6)
+    assert np.all(np.isfinite(blank_glimpse))
+    present = [*blank]
+    present[2] = np.ones((B, T), "float32")
+    assert not np.allclose(blank_glimpse[:, 8:], np.array(network(*present)[0])[:, 8:])
+
+
+def test_glimpse_network_single_stream_keeps_the_other_state():
+    network = GlimpseNetwork(**{**GLIMPSE_KWARGS, "use_face": False})
+    inputs = glimpse_inputs()
+    glimpse, eeg_state, face_state, band_weights = network(*inputs)
+    np.testing.assert_array_equal(face_state, inputs[6])
+    face_only = GlimpseNetwork(**{**GLIMPSE_KWARGS, "use_eeg": False})
+    _, eeg_state, _, band_weights = face_only(*inputs)
+    np.testing.assert_array_equal(eeg_state, inputs[5])
+    np.testing.assert_array_equal(band_weights, np.zeros((B, 3)))
+
+
+def test_glimpse_network_needs_a_stream():
+    with pytest.raises(ValueError, match="at least one stream"):
+        GlimpseNetwork(use_eeg=False, use_face=False)
+
+
+# ---------------------------------------------------------------------------------------- the policy
+def test_location_network_log_prob_is_gaussian_and_clips_after_it():
+    network = LocationNetwork(location_std=0.2)
+    state = rng().normal(size=(3, 4)).astype("float32")
+    network(state)
+    network.mean_projection.kernel.assign(np.zeros((4, 1), "float32"))
+    network.mean_projection.bias.assign(np.array([np.arctanh(0.9)], "float32"))
+    noise = np.array([0.0, 1.0, -2.0], "float32")
+    location, mean, log_prob = (np.array(value) for value in network(state, noise))
+    sample = 0.9 + 0.2 * noise                                    # 0.9, 1.1, 0.5
+    expected = -0.5 * ((sample - 0.9) / 0.2) ** 2 - np.log(0.2 * np.sqrt(2 * np.pi))
+    np.testing.assert_allclose(mean, 0.9, rtol=1e-5)
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-4)      # of the unclipped 1.1
+    np.testing.assert_allclose(location, [0.9, 1.0, 0.5], rtol=1e-5)
+
+
+def test_location_network_mean_policy_is_deterministic():
+    network = LocationNetwork(location_std=0.2)
+    state = rng().normal(size=(3, 4)).astype("float32")
+    location, mean, log_prob = network(state)
+    np.testing.assert_array_equal(location, mean)
+    np.testing.assert_array_equal(log_prob, np.zeros(3))
+    np.testing.assert_array_equal(network(state)[0], location)
+
+
+def test_location_network_gradients_reach_it_through_the_log_prob_only():
+    network = LocationNetwork(location_std=0.2)
+    state = tf.constant(rng().normal(size=(3, 4)).astype("float32"))
+    noise = tf.constant([0.3, -0.5, 1.0])
+    network(state, noise)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(state)
+        location, _, log_prob = network(state, noise)
+        log_prob_sum = tf.reduce_sum(log_prob)
+        location_sum = tf.reduce_sum(location)
+    log_prob_gradients = tape.gradient(log_prob_sum, network.trainable_weights)
+    assert all(gradient is not None and np.any(np.array(gradient) != 0) for gradient in log_prob_gradients)
+    location_gradients = tape.gradient(location_sum, network.trainable_weights)
+    assert all(gradient is None or not np.any(np.array(gradient)) for gradient in location_gradients)
+    state_gradient = tape.gradient(log_prob_sum, state)
+    assert state_gradient is None or not np.any(np.array(state_gradient))
+
+
+def test_location_network_rejects_a_bad_sigma():
+    with pytest.raises(ValueError, match="location_std"):
+        LocationNetwork(location_std=0.0)
+
+
+def test_baseline_network_does_not_train_the_state():
+    network = BaselineNetwork()
+    state = tf.constant(rng().normal(size=(3, 4)).astype("float32"))
+    with tf.GradientTape() as tape:
+        tape.watch(state)
+        output = tf.reduce_sum(network(state))
+    gradient = tape.gradient(output, state)
+    assert gradient is None or not np.any(np.array(gradient))
