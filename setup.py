@@ -10,6 +10,7 @@ LIBRARY_PACKAGES = [
     "emorecog.models",
     "emorecog.training",
     "emorecog.serving",
+    "emorecog.evaluation",
     "emorecog.commands",
 ]
 

@@ -295,7 +295,6 @@ def test_predict_cli_writes_rest_bodies(exported, tmp_path):
 
 
 def test_predict_from_a_deap_trial_preprocesses_like_the_training_data(exported):
-    from emorecog.datasets import tfrecord_reader
     from emorecog.serving import trial_request
 
     deap_dir, examples_dir, _, model_dir, _ = exported
@@ -313,7 +312,6 @@ def test_predict_from_a_deap_trial_preprocesses_like_the_training_data(exported)
     assert result.exit_code == 1 and "no subject 's09'" in result.output
     result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--deap", deap_dir])
     assert result.exit_code == 2 and "--subject and --trial" in result.output
-    del tfrecord_reader
 
 
 def test_export_cli_refuses_an_unblessed_run_and_forces(exported, tmp_path):

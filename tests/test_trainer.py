@@ -92,6 +92,11 @@ def test_training_writes_the_model_configs_history_and_summary(tiny):
 def test_best_epoch_is_the_highest_eval_macro_f1_and_is_the_saved_model(tiny):
     import keras
 
+    from emorecog import features
+    from emorecog.components.evaluator import load_trained_model
+    from emorecog.models.builder import build_model
+    from emorecog.models.model_config import ModelConfig
+
     _, _, run_dir = tiny
     history = _json(os.path.join(run_dir, "model", "history.json"))
     summary = _json(os.path.join(run_dir, "model", "training_summary.json"))
@@ -100,13 +105,7 @@ def test_best_epoch_is_the_highest_eval_macro_f1_and_is_the_saved_model(tiny):
     assert summary["best_eval_f1_macro"] == pytest.approx(max(scores))
     assert "test" not in json.dumps(history)  # the test split never enters selection
 
-    from emorecog.components.evaluator import load_trained_model
-
     model, _ = load_trained_model(os.path.join(run_dir, "model"))
-    from emorecog.models.builder import build_model
-    from emorecog.models.model_config import ModelConfig
-    from emorecog import features
-
     config = ModelConfig.from_dict(_json(os.path.join(run_dir, "model", "model_config.json")))
     shape = features.SampleShape.from_schema(_json(os.path.join(run_dir, "model", "schema.json")))
     best = build_model(config, shape)
