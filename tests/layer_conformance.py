@@ -72,7 +72,8 @@ def run_layer_test(layer_class, init_kwargs, input_data, expected_output_shapes,
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
         rng = np.random.default_rng(0)
         targets = [rng.normal(size=result.shape).astype("float32") for result in results]
-        history = model.fit(data, targets[0] if len(targets) == 1 else targets, batch_size=len(input_data[0]), epochs=1, verbose=0)
+        history = model.fit(data, targets[0] if len(targets) == 1 else targets, batch_size=len(input_data[0]),
+                            epochs=1, verbose=0)
         assert np.isfinite(history.history["loss"][0])
         if before:
             after = [np.array(weight) for weight in layer.trainable_weights]

@@ -53,7 +53,15 @@ def test_eeg_normalization_conformance(tmp_path):
 
 def test_face_encoder_conformance(tmp_path):
     data = [rng().integers(0, 256, size=(B, S, S, 3)).astype("uint8")]
-    run_layer_test(FaceEncoder, {"filters": (4, 8), "feature_size": 16}, data, (B, 16), 6, tmp_path=tmp_path)
+    run_layer_test(FaceEncoder, {"filters": (4, 8), "feature_size": 16, "patch_size": 4}, data, (B, 16), 6,
+                   tmp_path=tmp_path)
+
+
+def test_face_encoder_embeds_patches_then_halves():
+    encoder = FaceEncoder(filters=(4, 8, 8), feature_size=16, patch_size=4)
+    encoder(np.zeros((1, 64, 64, 3), "uint8"))
+    assert [convolution.kernel.shape[:2] for convolution in encoder.convolutions] == [(4, 4), (3, 3), (3, 3)]
+    assert encoder.projection.kernel.shape == (4 * 4 * 8, 16)   # 64 -> 16 (patches) -> 8 -> 4
 
 
 def test_band_attention_conformance(tmp_path):
@@ -99,13 +107,15 @@ def test_baseline_network_conformance(tmp_path, hidden_size, weights):
 
 
 # ------------------------------------------------------------------------------------- NumPy references
-def test_band_attention_matches_numpy_equations_1_and_2():
-    layer = BandAttention(band_feature_size=5)
+@pytest.mark.parametrize("pool_size", [1, 2])
+def test_band_attention_matches_numpy_equations_1_and_2(pool_size):
+    layer = BandAttention(band_feature_size=5, pool_size=pool_size)
     frames = rng().normal(size=(B, H, H, 3)).astype("float32")
     previous = rng(1).normal(size=(B, 7)).astype("float32")
     layer(frames, previous)
+    side = H // pool_size
     generator = rng(2)
-    band_kernel = generator.normal(size=(3, H * H, 5)).astype("float32") * 0.1
+    band_kernel = generator.normal(size=(3, side * side, 5)).astype("float32") * 0.1
     band_bias = generator.normal(size=(3, 5)).astype("float32") * 0.1
     importance_kernel = generator.normal(size=(7, 3)).astype("float32")
     importance_bias = generator.normal(size=(3,)).astype("float32")
@@ -116,13 +126,19 @@ def test_band_attention_matches_numpy_equations_1_and_2():
 
     attended, weights = layer(frames, previous)
 
-    pixels = frames.reshape(B, H * H, 3)
+    pooled = frames.reshape(B, side, pool_size, side, pool_size, 3).mean(axis=(2, 4))
+    pixels = pooled.reshape(B, side * side, 3)
     band_features = np.maximum(np.einsum("bpi,ipf->bif", pixels, band_kernel) + band_bias, 0.0)   # e_i
     expected_weights = softmax(previous @ importance_kernel + importance_bias)                       # eq. 2
     expected = np.sum(band_features * expected_weights[:, :, None], axis=1)                          # eq. 1
     np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(attended, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.sum(weights, axis=-1), 1.0, rtol=1e-6)
+
+
+def test_band_attention_rejects_images_the_pool_does_not_tile():
+    with pytest.raises(ValueError, match="pool_size"):
+        BandAttention(band_feature_size=4, pool_size=3)(np.zeros((1, 8, 8, 3), "float32"), np.zeros((1, 2), "float32"))
 
 
 def test_band_attention_weights_follow_the_previous_state():
@@ -141,7 +157,8 @@ def test_inter_layer_self_attention_matches_numpy_equations_3_to_7():
     generator = rng(2)
     parameters = {}
     for state in ("hidden", "cell"):
-        parameters[state] = (generator.normal(size=(6, 4)).astype("float32"), generator.normal(size=(4,)).astype("float32"),
+        parameters[state] = (generator.normal(size=(6, 4)).astype("float32"),
+                             generator.normal(size=(4,)).astype("float32"),
                              generator.normal(size=(4,)).astype("float32"))
         getattr(layer, f"{state}_score_kernel").assign(parameters[state][0])
         getattr(layer, f"{state}_score_bias").assign(parameters[state][1])

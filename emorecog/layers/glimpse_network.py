@@ -35,6 +35,7 @@ class GlimpseNetwork(keras.layers.Layer):
     Args:
         feature_size: size of x_e and x_v (and of the face encoder's output).
         band_feature_size: size of each per-band EEG feature (BandAttention).
+        band_pool_size: average pooling of the band images before the per-band FC (BandAttention).
         glimpse_hidden_size: size of the shared first-layer LSTM state, per modality.
         location_embedding_size: size of l_n.
         face_filters: filters of the face encoder's convs (the first one embeds patches).
@@ -74,6 +75,7 @@ class GlimpseNetwork(keras.layers.Layer):
         self,
         feature_size=64,
         band_feature_size=64,
+        band_pool_size=2,
         glimpse_hidden_size=32,
         location_embedding_size=16,
         face_filters=(16, 32),
@@ -89,6 +91,7 @@ class GlimpseNetwork(keras.layers.Layer):
             raise ValueError("GlimpseNetwork needs at least one stream: use_eeg and use_face are both False")
         self.feature_size = int(feature_size)
         self.band_feature_size = int(band_feature_size)
+        self.band_pool_size = int(band_pool_size)
         self.glimpse_hidden_size = int(glimpse_hidden_size)
         self.location_embedding_size = int(location_embedding_size)
         self.face_filters = tuple(int(value) for value in face_filters)
@@ -99,7 +102,8 @@ class GlimpseNetwork(keras.layers.Layer):
         self.band_std = tuple(float(value) for value in band_std)
 
         self.eeg_normalization = EEGNormalization(self.band_mean, self.band_std, name="eeg_normalization")
-        self.band_attention = BandAttention(self.band_feature_size, name="band_attention") if self.use_eeg else None
+        self.band_attention = (
+            BandAttention(self.band_feature_size, self.band_pool_size, name="band_attention") if self.use_eeg else None)
         self.eeg_projection = (
             keras.layers.Dense(self.feature_size, activation="relu", name="eeg_projection") if self.use_eeg else None)
         self.face_encoder = (
@@ -118,7 +122,8 @@ class GlimpseNetwork(keras.layers.Layer):
               eeg_state_shape, face_state_shape):
         if len(eeg_shape) != 5 or len(face_shape) != 5:
             raise ValueError(
-                f"GlimpseNetwork expects eeg [B, T, H, W, 3] and face [B, T, S, S, 3], got {eeg_shape} and {face_shape}")
+                f"GlimpseNetwork expects eeg [B, T, H, W, 3] and face [B, T, S, S, 3], got {eeg_shape} and "
+                f"{face_shape}")
         self.eeg_normalization.build((None, *eeg_shape[2:]))
         if self.use_eeg:
             self.band_attention.build((None, *eeg_shape[2:]), (None, previous_hidden_shape[-1]))
@@ -165,24 +170,33 @@ class GlimpseNetwork(keras.layers.Layer):
         """
         batch = keras.ops.shape(location)[0]
         location_features = self.location_embedding(keras.ops.reshape(keras.ops.cast(location, "float32"), (-1, 1)))
-        fused = []
+        stream_inputs = []
+        stream_states = []
         band_weights = keras.ops.zeros((batch, 3), "float32")
         if self.use_eeg:
             attended, band_weights = self.band_attention.attend(band_features, previous_hidden)
-            eeg_input = keras.ops.concatenate(
-                [self.eeg_projection(attended), location_features, keras.ops.ones((batch, 1), "float32")], axis=-1)
-            hidden, (hidden, cell) = self.shared_lstm(eeg_input, [eeg_state[:, 0], eeg_state[:, 1]], training=training)
-            eeg_state = keras.ops.stack([hidden, cell], axis=1)
-            fused.append(hidden)
+            stream_inputs.append(keras.ops.concatenate(
+                [self.eeg_projection(attended), location_features, keras.ops.ones((batch, 1), "float32")], axis=-1))
+            stream_states.append(eeg_state)
         if self.use_face:
             present = keras.ops.reshape(keras.ops.cast(face_present, "float32"), (-1, 1))
             missing = keras.ops.broadcast_to(self.missing_face_embedding[None, :], keras.ops.shape(face_features))
             face_vector = keras.ops.where(present > 0.5, face_features, missing)
-            face_input = keras.ops.concatenate([face_vector, location_features, present], axis=-1)
-            hidden, (hidden, cell) = self.shared_lstm(face_input, [face_state[:, 0], face_state[:, 1]], training=training)
-            face_state = keras.ops.stack([hidden, cell], axis=1)
-            fused.append(hidden)
-        glimpse = fused[0] if len(fused) == 1 else keras.ops.concatenate(fused, axis=-1)
+            stream_inputs.append(keras.ops.concatenate([face_vector, location_features, present], axis=-1))
+            stream_states.append(face_state)
+        # The two weight-shared LSTMs are one cell applied to both streams: stacking the streams along the
+        # batch axis computes exactly the two separate applications, in one call.
+        inputs = keras.ops.concatenate(stream_inputs, axis=0) if len(stream_inputs) > 1 else stream_inputs[0]
+        states = keras.ops.concatenate(stream_states, axis=0) if len(stream_states) > 1 else stream_states[0]
+        hidden, (hidden, cell) = self.shared_lstm(inputs, [states[:, 0], states[:, 1]], training=training)
+        new_states = keras.ops.stack([hidden, cell], axis=1)
+        if len(stream_inputs) > 1:
+            eeg_state, face_state = keras.ops.split(new_states, 2, axis=0)
+            glimpse = keras.ops.concatenate(keras.ops.split(hidden, 2, axis=0), axis=-1)
+        elif self.use_eeg:
+            eeg_state, glimpse = new_states, hidden
+        else:
+            face_state, glimpse = new_states, hidden
         return glimpse, eeg_state, face_state, band_weights
 
     def call(self, eeg, face, face_present, location, previous_hidden, eeg_state, face_state, training=None):
@@ -201,6 +215,7 @@ class GlimpseNetwork(keras.layers.Layer):
         config.update({
             "feature_size": self.feature_size,
             "band_feature_size": self.band_feature_size,
+            "band_pool_size": self.band_pool_size,
             "glimpse_hidden_size": self.glimpse_hidden_size,
             "location_embedding_size": self.location_embedding_size,
             "face_filters": list(self.face_filters),

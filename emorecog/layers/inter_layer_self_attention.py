@@ -92,10 +92,11 @@ class InterLayerSelfAttention(keras.layers.Layer):
         if states.shape[1] == 1:
             # One layer: the softmax over a single score is 1 (skipping it keeps Keras from warning).
             return states[:, 0], keras.ops.ones_like(states[:, :, 0])
-        scores = keras.ops.einsum("bla,a->bl", keras.ops.tanh(keras.ops.einsum("blr,ra->bla", states, kernel) + bias),
-                                  vector)
+        # matmul / multiply-and-sum rather than einsum: the same algebra in fewer, cheaper kernels (this runs
+        # once per glimpse, often at batch 1).
+        scores = keras.ops.sum(keras.ops.tanh(keras.ops.matmul(states, kernel) + bias) * vector, axis=-1)
         weights = keras.ops.softmax(scores, axis=-1)
-        return keras.ops.einsum("bl,blr->br", weights, states), weights
+        return keras.ops.sum(weights[:, :, None] * states, axis=1), weights
 
     def call(self, hidden, cell):
         weighted_hidden, hidden_weights = self._attend(

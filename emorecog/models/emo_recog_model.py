@@ -29,9 +29,13 @@ class EmoRecogModel(RecurrentEmotionModel):
     Training loss (custom `train_step`):
 
         R        = lambda_r R' + lambda_sparse N,   R' = lambda_tp if correct else lambda_fp   (eq. 16-17)
-        loss     = CE - lambda P                                                              (eq. 10)
+        loss     = CE(p, y) - lambda P                                                        (eq. 10)
+                 + w_step * mean_n CE(p_n, y)           p_n: the classifier on [H'_n ; C'_n] (ours)
                  - 1/B sum_b sum_n log pi(f_n) (R - stop_gradient(b_n))                         (eq. 15)
                  + mean (R - b_n)^2                                                             (baseline)
+
+    The sums over n run over the actions each sample took (f_1, and one location after each glimpse
+    except the N_max-th); P and the per-step CE average over the glimpses taken.
 
     Randomness (the policy samples) comes from the model's own `keras.random.SeedGenerator(seed)`, drawn
     once per batch as a [B, N_max + 1] standard normal; inference uses the policy mean and contains no
@@ -53,10 +57,9 @@ class EmoRecogModel(RecurrentEmotionModel):
         layer_weights float32 [B, N_max, 2, L] (over the hidden, then the cell states).
 
     Example:
-        >>> from emorecog.models.builder import build_model
-        >>> from emorecog.models.model_config import ModelConfig
-        >>> model = build_model(ModelConfig(max_glimpses=8), SampleShape(num_frames=64))
-        >>> model(inputs)["glimpse_frames"].shape     # doctest: +SKIP
+        >>> model = build_model(ModelConfig(max_glimpses=8), SampleShape(num_frames=64))   # the builder
+        >>> outputs = model(inputs)                    # inputs: the dict above, batch B
+        >>> outputs["glimpse_frames"].shape
         (B, 8)
 
     Reference:

@@ -54,6 +54,7 @@ class FullSequenceModel(RecurrentEmotionModel):
             time_major = tf.pad(time_major, [[0, padding]] + [[0, 0]] * (stream.shape.rank - 1))
             return tf.reshape(time_major, [chunks, chunk * batch, *stream.shape[2:]])
 
+        @tf.autograph.experimental.do_not_convert  # plain TF ops: nothing for autograph to convert
         def encode(chunk_frames):
             band_features, face_features = self.glimpse_network.encode(*chunk_frames)
             return (band_features if band_features is not None else tf.zeros([tf.shape(chunk_frames[0])[0], 0]),

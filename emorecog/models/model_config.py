@@ -46,6 +46,8 @@ class ModelConfig:
         glimpse_hidden_size: state size of the shared first-layer LSTM, per stream.
         feature_size: size of x_e and x_v.
         band_feature_size: size of each per-band EEG feature e_i.
+        band_pool_size: average pooling of the band images before the per-band FC (the image size must be
+            a multiple of it).
         face_filters: filters of the face encoder's convs (the first embeds face_patch_size patches, the
             others are 3x3 stride 2).
         face_patch_size: patch side of the face encoder's first conv.
@@ -77,6 +79,7 @@ class ModelConfig:
     glimpse_hidden_size: int = 32
     feature_size: int = 64
     band_feature_size: int = 64
+    band_pool_size: int = 2
     face_filters: tuple = (16, 32)
     face_patch_size: int = 4
     location_embedding_size: int = 16
@@ -100,7 +103,7 @@ class ModelConfig:
             problems.append("use_eeg and use_face are both False: the model would read nothing")
         for name in ("core_layers", "max_glimpses", "batch_size", "hidden_size", "glimpse_hidden_size",
                      "feature_size", "band_feature_size", "location_embedding_size", "attention_size",
-                     "face_patch_size"):
+                     "face_patch_size", "band_pool_size"):
             if int(getattr(self, name)) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -115,7 +118,8 @@ class ModelConfig:
             problems.append(f"reward_scale (lambda_r) must be > 0, got {self.reward_scale}")
         if not self.reward_correct > self.reward_wrong:
             problems.append(
-                f"reward_correct (lambda_tp={self.reward_correct}) must exceed reward_wrong (lambda_fp={self.reward_wrong})")
+                f"reward_correct (lambda_tp={self.reward_correct}) must exceed reward_wrong "
+                f"(lambda_fp={self.reward_wrong})")
         if self.sparsity_weight > 0.0:
             problems.append(f"sparsity_weight (lambda_sparse) must be <= 0, got {self.sparsity_weight}")
         if not self.learning_rate > 0.0 or not self.gradient_clip_norm > 0.0:

@@ -130,11 +130,14 @@ class PlantedWindowTask:
             "samples_with_a_window_glimpse": float(np.mean(inside.any(axis=1))),
         }
 
-    def fit_and_select(self, model, train, validation, max_epochs, batch_size, seed=0, stop_at_accuracy=None):
+    def fit_and_select(self, model, train, validation, max_epochs, batch_size, seed=0, stop_at_accuracy=None,
+                       patience=None, min_epochs=1):
         """Train `model` epoch by epoch and keep the weights that scored best on `validation`.
 
         Selection is by validation accuracy, then by the fraction of glimpses inside the window (a standard
-        "best checkpoint on the validation split"; the held-out test split stays untouched).
+        "best checkpoint on the validation split" with early stopping; the held-out test split stays
+        untouched). Early stopping matters for the policy: once accuracy saturates, the reward no longer
+        depends on where the model looks and Adam turns the noise of the policy gradient into a drift.
 
         Args:
             model: a compiled emorecog model.
@@ -144,6 +147,8 @@ class PlantedWindowTask:
             batch_size: samples per optimiser step.
             seed: the shuffling seed.
             stop_at_accuracy: stop early once the validation accuracy reaches this value.
+            patience: stop once the validation accuracy has not improved for this many epochs (None: never).
+            min_epochs: epochs to train before `patience` may stop the run.
 
         Returns:
             A list with one dict per epoch: the epoch, its training metrics and its validation `score`.
@@ -154,16 +159,21 @@ class PlantedWindowTask:
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, labels))
                    .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
         history = []
-        best_key, best_weights = None, None
+        best_key, best_weights, best_accuracy, best_accuracy_epoch = None, None, -1.0, 0
         for epoch in range(max_epochs):
-            metrics = {name: float(values[-1]) for name, values in model.fit(dataset, epochs=1, verbose=0).history.items()}
+            fitted = model.fit(dataset, epochs=1, verbose=0).history
+            metrics = {name: float(values[-1]) for name, values in fitted.items()}
             outputs = model.predict(validation[0], batch_size=64, verbose=0)
             score = self.score(outputs, validation[1], validation[2])
             history.append({"epoch": epoch + 1, "train": metrics, "validation": score})
             key = (score["accuracy"], score["inside_window_fraction"])
             if best_key is None or key > best_key:
                 best_key, best_weights = key, model.get_weights()
+            if score["accuracy"] > best_accuracy:
+                best_accuracy, best_accuracy_epoch = score["accuracy"], epoch + 1
             if stop_at_accuracy is not None and score["accuracy"] >= stop_at_accuracy:
+                break
+            if patience is not None and epoch + 1 >= min_epochs and epoch + 1 - best_accuracy_epoch >= patience:
                 break
         model.set_weights(best_weights)
         return history

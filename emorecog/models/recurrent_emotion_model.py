@@ -26,7 +26,10 @@ class RecurrentEmotionModel(keras.Model):
 
         loss = CE - lambda * P + REINFORCE + baseline MSE                   (eq. 10, 15-17)
 
-    where subclasses without a policy have no REINFORCE or baseline terms (they are reported as 0).
+    where CE adds, with weight `step_classification_weight`, the mean cross-entropy of the same
+    classifier on the attended state after every step (deep supervision, ours; 0 = the paper's loss), and
+    subclasses without a policy have no REINFORCE or baseline terms (they are reported as 0). The metric
+    "classification_loss" is this combined CE; "loss" is the total.
     Subclasses implement `forward(inputs, training) -> (outputs, internals)`.
 
     Inputs (dict, keys from `emorecog.features`): eeg float32 [B, T, H, W, 3] (raw band energies; the
@@ -43,6 +46,7 @@ class RecurrentEmotionModel(keras.Model):
         glimpse_hidden_size=32,
         feature_size=64,
         band_feature_size=64,
+        band_pool_size=2,
         face_filters=(16, 32),
         face_patch_size=4,
         location_embedding_size=16,
@@ -68,6 +72,7 @@ class RecurrentEmotionModel(keras.Model):
         self.glimpse_hidden_size = int(glimpse_hidden_size)
         self.feature_size = int(feature_size)
         self.band_feature_size = int(band_feature_size)
+        self.band_pool_size = int(band_pool_size)
         self.face_filters = tuple(int(value) for value in face_filters)
         self.face_patch_size = int(face_patch_size)
         self.location_embedding_size = int(location_embedding_size)
@@ -86,6 +91,7 @@ class RecurrentEmotionModel(keras.Model):
         self.glimpse_network = GlimpseNetwork(
             feature_size=self.feature_size,
             band_feature_size=self.band_feature_size,
+            band_pool_size=self.band_pool_size,
             glimpse_hidden_size=self.glimpse_hidden_size,
             location_embedding_size=self.location_embedding_size,
             face_filters=self.face_filters,
@@ -286,7 +292,10 @@ class RecurrentEmotionModel(keras.Model):
         with tf.GradientTape() as tape:
             outputs, internals = self.forward(inputs, training=True)
             losses = self.compute_losses(internals, labels, sample_weight)
-        gradients = tape.gradient(losses["loss"], self.trainable_variables)
+            # Replica gradients are summed under tf.distribute: divide so the step uses the global mean.
+            scaled_loss = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
+            scaled_loss = self.optimizer.scale_loss(scaled_loss)
+        gradients = tape.gradient(scaled_loss, self.trainable_variables)
         self.optimizer.apply(gradients, self.trainable_variables)
         return self._update_metrics(losses, labels, outputs["probabilities"])
 
@@ -312,6 +321,7 @@ class RecurrentEmotionModel(keras.Model):
             "glimpse_hidden_size": self.glimpse_hidden_size,
             "feature_size": self.feature_size,
             "band_feature_size": self.band_feature_size,
+            "band_pool_size": self.band_pool_size,
             "face_filters": list(self.face_filters),
             "face_patch_size": self.face_patch_size,
             "location_embedding_size": self.location_embedding_size,
