@@ -45,17 +45,8 @@ def _inputs(shape, batch, seed=0):
     }
 
 
-def _median_seconds(function, repeats):
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
-
-
-def _inference_seconds(model, shape, batch, repeats):
-    """Median seconds of one traced inference call (the serving path) on a batch."""
+def _traced_inference(model, shape, batch):
+    """A no-argument callable running one traced inference call (the serving path) on a fixed batch."""
     import tensorflow as tf
 
     from emorecog import features
@@ -65,7 +56,19 @@ def _inference_seconds(model, shape, batch, repeats):
     inputs = {key: tf.constant(value) for key, value in _inputs(shape, batch).items()}
     outputs = serve(inputs)  # trace and warm up
     glimpses = float(tf.reduce_mean(tf.cast(outputs["glimpse_count"], tf.float32)))
-    return _median_seconds(lambda: serve(inputs)["probabilities"].numpy(), repeats), glimpses
+    return (lambda: serve(inputs)["probabilities"].numpy()), glimpses
+
+
+def _interleaved_median_seconds(functions, rounds):
+    """Median seconds per call of each function, timed round-robin so that a change in the machine's
+    load (the CPU is shared) hits every function alike instead of whichever ran at that moment."""
+    times = {name: [] for name in functions}
+    for _ in range(rounds):
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            times[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def _training_samples_per_second(model, shape, batch, steps):
@@ -89,29 +92,31 @@ def measure_speed(quick):
 
     if quick:
         # The same T / N_max = 12 as the full run, and the full-size frames, at half the length.
-        frame_counts, batches, train_batch, repeats, image_size, face_size = (240, 120), (1, 8), 4, 3, 32, 64
+        frame_counts, batches, train_batch, repeats, image_size, face_size = (240, 120), (1, 8), 4, 5, 32, 64
         configs = {"glimpse": ModelConfig(max_glimpses=20), "glimpse_few": ModelConfig(max_glimpses=5),
                    "full_sequence": ModelConfig.for_ablation("full_sequence")}
     else:
-        frame_counts, batches, train_batch, repeats, image_size, face_size = (480, 240), (1, 32), 12, 5, 32, 64
+        frame_counts, batches, train_batch, repeats, image_size, face_size = (480, 240), (1, 32), 12, 9, 32, 64
         configs = {"glimpse": ModelConfig(), "glimpse_few": ModelConfig(max_glimpses=10),
                    "full_sequence": ModelConfig.for_ablation("full_sequence")}
     rows = []
     for num_frames in frame_counts:
         shape = SampleShape(num_frames=num_frames, image_size=image_size, face_size=face_size)
-        for name, config in configs.items():
-            if name == "glimpse_few" and num_frames != frame_counts[0]:
-                continue
-            model = build_model(config, shape)
-            row = {"model": name, "num_frames": num_frames,
-                   "max_glimpses": config.max_glimpses if config.variant == "glimpse" else None}
-            for batch in batches:
-                seconds, glimpses = _inference_seconds(model, shape, batch, repeats)
-                row[f"inference_ms_per_sample_batch_{batch}"] = round(1000 * seconds / batch, 3)
-                row["frames_read_per_sample"] = glimpses
-            row["training_samples_per_second"] = round(
-                _training_samples_per_second(model, shape, train_batch, repeats), 2)
-            rows.append(row)
+        models = {name: build_model(config, shape) for name, config in configs.items()
+                  if name != "glimpse_few" or num_frames == frame_counts[0]}
+        rows_here = {name: {"model": name, "num_frames": num_frames,
+                            "max_glimpses": configs[name].max_glimpses if configs[name].variant == "glimpse" else None}
+                     for name in models}
+        for batch in batches:
+            calls = {}
+            for name, model in models.items():
+                calls[name], rows_here[name]["frames_read_per_sample"] = _traced_inference(model, shape, batch)
+            for name, seconds in _interleaved_median_seconds(calls, repeats).items():
+                rows_here[name][f"inference_ms_per_sample_batch_{batch}"] = round(1000 * seconds / batch, 3)
+        for name, model in models.items():
+            rows_here[name]["training_samples_per_second"] = round(
+                _training_samples_per_second(model, shape, train_batch, 3), 2)
+        rows.extend(rows_here.values())
     return rows, frame_counts, batches
 
 
@@ -132,8 +137,7 @@ def measure_learning():
                          ("full_sequence", ModelConfig.for_ablation("full_sequence"))):
         model = build_model(config, task.sample_shape, task.band_mean, task.band_std)
         started = time.perf_counter()
-        history = task.fit_and_select(model, train, validation, max_epochs, config.batch_size, seed=0,
-                                      patience=4, min_epochs=8)
+        history = task.fit_and_select(model, train, validation, max_epochs, config.batch_size, seed=0)
         seconds = time.perf_counter() - started
         score = task.score(model.predict(test_inputs, batch_size=64, verbose=0), test_labels, test_starts)
         reached = [entry["epoch"] for entry in history if entry["validation"]["accuracy"] >= 0.9]
@@ -141,6 +145,7 @@ def measure_learning():
             **{key: round(value, 4) for key, value in score.items()},
             "training_seconds": round(seconds, 1),
             "epochs": len(history),
+            "selected_epoch": [entry["epoch"] for entry in history if entry["selected"]][0],
             "first_epoch_with_validation_accuracy_0.9": reached[0] if reached else None,
         }
     results["goals"] = {

@@ -131,13 +131,14 @@ class PlantedWindowTask:
         }
 
     def fit_and_select(self, model, train, validation, max_epochs, batch_size, seed=0, stop_at_accuracy=None,
-                       patience=None, min_epochs=1):
-        """Train `model` epoch by epoch and keep the weights that scored best on `validation`.
+                       accuracy_tolerance=0.02):
+        """Train `model` epoch by epoch and keep the epoch that did best on `validation`.
 
-        Selection is by validation accuracy, then by the fraction of glimpses inside the window (a standard
-        "best checkpoint on the validation split" with early stopping; the held-out test split stays
-        untouched). Early stopping matters for the policy: once accuracy saturates, the reward no longer
-        depends on where the model looks and Adam turns the noise of the policy gradient into a drift.
+        "Best" has the two parts of this task's goal: among the epochs whose validation accuracy is within
+        `accuracy_tolerance` of the best validation accuracy of the run, the one with the largest fraction
+        of glimpses inside the window (the held-out test split stays untouched). Selecting on where the
+        model looks matters for the policy: once accuracy saturates, the reward no longer depends on where
+        the model looks, and Adam turns the noise of the policy gradient into a slow drift.
 
         Args:
             model: a compiled emorecog model.
@@ -147,11 +148,11 @@ class PlantedWindowTask:
             batch_size: samples per optimiser step.
             seed: the shuffling seed.
             stop_at_accuracy: stop early once the validation accuracy reaches this value.
-            patience: stop once the validation accuracy has not improved for this many epochs (None: never).
-            min_epochs: epochs to train before `patience` may stop the run.
+            accuracy_tolerance: how far below the best validation accuracy an epoch may be and still be chosen.
 
         Returns:
-            A list with one dict per epoch: the epoch, its training metrics and its validation `score`.
+            A list with one dict per epoch: the epoch, its training metrics, its validation `score` and
+            whether it was `selected` (its weights are the model's on return).
         """
         import tensorflow as tf
 
@@ -159,21 +160,21 @@ class PlantedWindowTask:
         dataset = (tf.data.Dataset.from_tensor_slices((inputs, labels))
                    .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
         history = []
-        best_key, best_weights, best_accuracy, best_accuracy_epoch = None, None, -1.0, 0
+        weights = []
         for epoch in range(max_epochs):
             fitted = model.fit(dataset, epochs=1, verbose=0).history
             metrics = {name: float(values[-1]) for name, values in fitted.items()}
             outputs = model.predict(validation[0], batch_size=64, verbose=0)
             score = self.score(outputs, validation[1], validation[2])
-            history.append({"epoch": epoch + 1, "train": metrics, "validation": score})
-            key = (score["accuracy"], score["inside_window_fraction"])
-            if best_key is None or key > best_key:
-                best_key, best_weights = key, model.get_weights()
-            if score["accuracy"] > best_accuracy:
-                best_accuracy, best_accuracy_epoch = score["accuracy"], epoch + 1
+            history.append({"epoch": epoch + 1, "train": metrics, "validation": score, "selected": False})
+            weights.append(model.get_weights())
             if stop_at_accuracy is not None and score["accuracy"] >= stop_at_accuracy:
                 break
-            if patience is not None and epoch + 1 >= min_epochs and epoch + 1 - best_accuracy_epoch >= patience:
-                break
-        model.set_weights(best_weights)
+        best_accuracy = max(entry["validation"]["accuracy"] for entry in history)
+        candidates = [index for index, entry in enumerate(history)
+                      if entry["validation"]["accuracy"] >= best_accuracy - accuracy_tolerance]
+        chosen = max(candidates, key=lambda index: (history[index]["validation"]["inside_window_fraction"],
+                                                    history[index]["validation"]["accuracy"]))
+        history[chosen]["selected"] = True
+        model.set_weights(weights[chosen])
         return history
