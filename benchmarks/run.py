@@ -19,6 +19,8 @@ import traceback
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 os.environ.setdefault("GLOG_minloglevel", "2")
+# As in the CLI: oneDNN makes the glimpse model's small per-glimpse convolutions several times slower.
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 BENCHMARK_PREFIX = "bench_"
 
