@@ -18,35 +18,20 @@ WIDTH, HEIGHT, SOURCE_FPS = 720, 576, 50
 LEAD_IN_SECONDS = 3.0
 
 
-def draw_face(bgr, centre_x, centre_y, radius):
-    """A cartoon face BlazeFace detects: skin ellipse, eyes, nose, mouth (BGR, in place)."""
-    import cv2
-
-    cv2.ellipse(bgr, (centre_x, centre_y), (int(0.8 * radius), radius), 0, 0, 360, (150, 180, 220), -1)
-    for side in (-0.35, 0.35):
-        eye = (int(centre_x + side * radius), int(centre_y - 0.25 * radius))
-        cv2.ellipse(bgr, eye, (int(0.15 * radius), int(0.08 * radius)), 0, 0, 360, (255, 255, 255), -1)
-        cv2.circle(bgr, eye, int(0.06 * radius), (40, 30, 20), -1)
-    cv2.line(bgr, (centre_x, int(centre_y - 0.1 * radius)), (centre_x, int(centre_y + 0.2 * radius)),
-             (100, 120, 170), 2)
-    cv2.ellipse(bgr, (centre_x, int(centre_y + 0.45 * radius)), (int(0.3 * radius), int(0.1 * radius)),
-                0, 0, 360, (60, 60, 160), -1)
-    return bgr
-
-
 def write_trial_video(path, seconds):
     import cv2
 
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*"XVID"), SOURCE_FPS, (WIDTH, HEIGHT))
     if not writer.isOpened():
         raise RuntimeError("OpenCV cannot write XVID video here")
-    rng = np.random.default_rng(0)
-    backdrop = rng.integers(60, 120, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    # The synthetic DEAP's own face drawing, moving as a head does.
+    from emorecog.datasets.synthetic_face import SyntheticFace
+
+    person = SyntheticFace.random(np.random.default_rng(0))
     for number in range(int(round(seconds * SOURCE_FPS))):
         time_s = number / SOURCE_FPS
-        frame = backdrop.copy()
-        draw_face(frame, int(360 + 40 * np.sin(0.5 * time_s)), int(280 + 15 * np.sin(1.3 * time_s)), 140)
-        writer.write(frame)
+        centre = (360 + 40 * np.sin(0.5 * time_s), 280 + 15 * np.sin(1.3 * time_s))
+        writer.write(person.draw(HEIGHT, WIDTH, center=centre))
     writer.release()
 
 
