@@ -5,7 +5,7 @@ import os
 
 import click
 
-from emorecog.commands.train import ABLATIONS
+from emorecog.commands.shared_options import model_training_options
 
 
 @click.command(name="cv")
@@ -19,11 +19,7 @@ from emorecog.commands.train import ABLATIONS
               help="Folds of whole subjects, or of each subject's trials (K folds only).")
 @click.option("--out", "out_dir", default=os.path.join("runs", "cv"), show_default=True,
               type=click.Path(file_okay=False), help="Where the folds and cv_results.json go.")
-@click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True)
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True)
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="JSON object of ModelConfig fields.")
+@model_training_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
 @click.option("--workers", type=int, default=None, help="Beam DirectRunner workers for --deap.")
 def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, config_file, seed, workers):

@@ -7,6 +7,8 @@ import time
 
 import click
 
+from emorecog.commands.shared_options import sample_shape_options
+
 
 @click.command(name="ingest")
 @click.option("--deap", "deap_dir", required=True, type=click.Path(exists=True, file_okay=False),
@@ -14,9 +16,7 @@ import click
                    "written by `emorecog synth`.")
 @click.option("--out", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically).")
-@click.option("--fps", type=int, default=8, show_default=True, help="Frames per second of a sample (T = 60 s x fps).")
-@click.option("--image-size", type=int, default=32, show_default=True, help="H = W of the EEG band images.")
-@click.option("--face-size", type=int, default=64, show_default=True, help="Side S of the face crops.")
+@sample_shape_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
               help="trial: trial-disjoint within each subject, 5:1:1; subject: subject-disjoint, 5:1:1.")
 @click.option("--fold", type=int, default=None,

@@ -6,7 +6,7 @@ import tempfile
 
 import click
 
-from emorecog.commands.train import ABLATIONS
+from emorecog.commands.shared_options import model_training_options, sample_shape_options
 
 
 @click.command(name="pipeline")
@@ -14,14 +14,8 @@ from emorecog.commands.train import ABLATIONS
               help="DEAP directory (real, or written by `emorecog synth`).")
 @click.option("--root", "pipeline_root", default="pipeline_root", show_default=True,
               type=click.Path(file_okay=False), help="Where examples/, runs/ and saved_models/ go.")
-@click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True)
-@click.option("--epochs", type=int, default=20, show_default=True)
-@click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True)
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="JSON object of ModelConfig fields overriding the paper's defaults.")
-@click.option("--fps", type=int, default=8, show_default=True, help="Frames per second of a sample.")
-@click.option("--image-size", type=int, default=32, show_default=True, help="H = W of the EEG band images.")
-@click.option("--face-size", type=int, default=64, show_default=True, help="Side S of the face crops.")
+@model_training_options
+@sample_shape_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
               help="trial: trial-disjoint within subject (5:1:1); subject: subject-disjoint.")
 @click.option("--model-name", default="emorecog", show_default=True, help="Served model name.")

@@ -5,20 +5,13 @@ import os
 
 import click
 
-ABLATIONS = ("full", "no_layer_attention", "no_penalty", "full_sequence", "eeg_only", "face_only")
+from emorecog.commands.shared_options import model_training_options
 
 
 @click.command(name="train")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="ExampleGen output of `emorecog ingest` (Split-*/ TFRecords, schema.json, stats.json).")
-@click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True,
-              help="Which binary label to learn.")
-@click.option("--epochs", type=int, default=20, show_default=True,
-              help="Total epochs (a resumed run continues up to this number).")
-@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-              help="JSON object of ModelConfig fields overriding the paper's defaults.")
-@click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True,
-              help="Model variant of the paper's ablations (LSTM depth: core_layers in --config).")
+@model_training_options
 @click.option("--out", "run_dir", type=click.Path(file_okay=False),
               help="Run directory [default: runs/<ablation>-<target>].")
 @click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
