@@ -1,11 +1,10 @@
 """`emorecog cv`: cross-validation folds (leave-one-subject-out or K folds), mean and spread of the metrics."""
 
-import json
 import os
 
 import click
 
-from emorecog.commands.shared_options import model_training_options
+from emorecog.commands.shared_options import model_config_from_options, model_training_options
 
 
 @click.command(name="cv")
@@ -31,7 +30,6 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
     majority baseline).
     """
     from emorecog.evaluation.cross_validation import run_cross_validation
-    from emorecog.models.model_config import ModelConfig
     from emorecog.training.training_config import TrainingConfig
 
     if (deap_dir is None) == (data_dir is None):
@@ -41,12 +39,8 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
             folds = int(folds)
         except ValueError:
             raise click.BadParameter(f"must be 'loso' or a number >= 3, got {folds!r}", param_hint="--folds") from None
-    overrides = {}
-    if config_file:
-        with open(config_file) as handle:
-            overrides = json.load(handle)
+    model_config = model_config_from_options(ablation, config_file)
     try:
-        model_config = ModelConfig.for_ablation(ablation, **overrides)
         training_config = TrainingConfig(target=target, epochs=epochs)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error

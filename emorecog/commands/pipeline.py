@@ -1,12 +1,15 @@
 """`emorecog pipeline`: ExampleGen -> Trainer -> Evaluator -> Pusher, skipping unchanged components."""
 
-import json
 import os
 import tempfile
 
 import click
 
-from emorecog.commands.shared_options import model_training_options, sample_shape_options
+from emorecog.commands.shared_options import (
+    model_config_from_options,
+    model_training_options,
+    sample_shape_options,
+)
 
 
 @click.command(name="pipeline")
@@ -35,17 +38,12 @@ def command(deap_dir, pipeline_root, target, epochs, ablation, config_file, fps,
     """
     from emorecog import splits
     from emorecog.commands.ingest import ProgressDisplay
-    from emorecog.models.model_config import ModelConfig
     from emorecog.pipelines.local_pipeline import run_local_pipeline
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.training.training_config import TrainingConfig
 
-    overrides = {}
-    if config_file:
-        with open(config_file) as handle:
-            overrides = json.load(handle)
+    model_config = model_config_from_options(ablation, config_file)
     try:
-        model_config = ModelConfig.for_ablation(ablation, **overrides)
         training_config = TrainingConfig(target=target, epochs=epochs)
         preprocess_config = PreprocessConfig(fps=fps, image_size=image_size, face_size=face_size)
         split_config = splits.SplitConfig(mode=split_mode)

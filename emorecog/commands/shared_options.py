@@ -33,3 +33,25 @@ def sample_shape_options(function):
     for option in reversed(options):
         function = option(function)
     return function
+
+
+def model_config_from_options(ablation, config_file):
+    """The ModelConfig of --ablation with the fields of --config (a JSON object) on top."""
+    import json
+
+    from emorecog.models.model_config import ModelConfig
+
+    overrides = {}
+    if config_file:
+        with open(config_file) as handle:
+            try:
+                overrides = json.load(handle)
+            except json.JSONDecodeError as error:
+                raise click.BadParameter(f"{config_file} is not JSON: {error}", param_hint="--config") from None
+        if not isinstance(overrides, dict):
+            raise click.BadParameter(f"{config_file} must hold a JSON object of ModelConfig fields",
+                                     param_hint="--config")
+    try:
+        return ModelConfig.for_ablation(ablation, **overrides)
+    except (TypeError, ValueError) as error:
+        raise click.UsageError(str(error)) from error

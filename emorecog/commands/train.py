@@ -5,7 +5,7 @@ import os
 
 import click
 
-from emorecog.commands.shared_options import model_training_options
+from emorecog.commands.shared_options import model_config_from_options, model_training_options
 
 
 @click.command(name="train")
@@ -26,18 +26,10 @@ def command(data_dir, target, epochs, config_file, ablation, run_dir, strategy, 
     RUN_DIR/model/ (model.keras of the best epoch, configs, history, training_summary.json).
     """
     from emorecog.components.trainer import run_trainer
-    from emorecog.models.model_config import ModelConfig
     from emorecog.training.training_config import TrainingConfig
 
-    overrides = {}
-    if config_file:
-        with open(config_file) as handle:
-            overrides = json.load(handle)
-        if not isinstance(overrides, dict):
-            raise click.BadParameter(f"{config_file} must hold a JSON object of ModelConfig fields",
-                                     param_hint="--config")
+    model_config = model_config_from_options(ablation, config_file)
     try:
-        model_config = ModelConfig.for_ablation(ablation, **overrides)
         training_config = TrainingConfig(target=target, epochs=epochs, strategy=strategy)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
