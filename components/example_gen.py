@@ -233,6 +233,7 @@ class ExampleGenExecutor:
 
     def __call__(self, parameters, inputs, output_dir):
         from emorecog.datasets.deap import DeapDataset
+        from emorecog.datasets.deap_format import RefusedFileError
         from emorecog.datasets.label_rule import LabelRule
         from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
@@ -246,7 +247,11 @@ class ExampleGenExecutor:
             raise ExampleGenError(f"ExampleGen cannot read {deap_dir}: {error}") from error
         _check_channel_names(parameters["eeg_channels"], preprocess_config)
 
-        keys, skipped = _list_trials(dataset, on_error)
+        try:
+            keys, skipped = _list_trials(dataset, on_error)
+        except RefusedFileError as error:
+            raise ExampleGenError(f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error "
+                                  "says)") from error
         listed = {"trials": len(keys), "subjects_skipped": len(skipped)}
         eeg_only_keys = [key for key in keys if key.face_video is None]
         if parameters["skip_eeg_only"]:

@@ -58,6 +58,24 @@ def write_subject(root, subject, content):
     return path
 
 
+def write_csv_ratings(root, subject, labels):
+    """Put `labels` [trials, 4] (video order) into participant_ratings.csv, as the data file holds them."""
+    import csv
+
+    path = os.path.join(root, "metadata_csv", "participant_ratings.csv")
+    with open(path, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    for row in rows:
+        if f"s{int(row['Participant_id']):02d}" == subject:
+            values = labels[int(row["Experiment_id"]) - 1]
+            row.update({name: f"{value:.2f}" for name, value in zip(("Valence", "Arousal", "Dominance", "Liking"),
+                                                                   values)})
+    with open(path, "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
 # -- reading ----------------------------------------------------------------------------------------
 
 def test_layout_and_subjects(synthetic_dir):
@@ -234,6 +252,7 @@ def test_label_rule_applied_by_dataset(copy_of):
     content["labels"][0, :2] = 5.0  # exactly the threshold
     content["labels"][1, :2] = 4.7
     write_subject(copy_of, "s01", content)
+    write_csv_ratings(copy_of, "s01", content["labels"])
     default = DeapDataset(copy_of).read_trial("s01", 1)
     assert default.labels == (0, 0)
     assert DeapDataset(copy_of, label_rule=LabelRule(inclusive=True)).read_trial("s01", 1).labels == (1, 1)
@@ -317,7 +336,11 @@ def test_non_pickle_file(copy_of):
 
 def test_pickle_of_wrong_type(copy_of):
     path = write_subject(copy_of, "s02", [1, 2, 3])
-    assert_format_error(lambda: DeapDataset(copy_of).read_trial("s02", 1), path, "holds a list")
+    with pytest.raises(UnsafePickleError, match="refused opcode EMPTY_LIST, which builds a list") as caught:
+        DeapDataset(copy_of).read_trial("s02", 1)
+    assert str(path) in str(caught.value)
+    path = write_subject(copy_of, "s02", {"data": np.ones((1, 40, 500))})  # a dict of arrays, but no labels
+    assert_format_error(lambda: DeapDataset(copy_of).read_trial("s02", 1), path, "field 'labels' is missing")
 
 
 def test_non_mat_file(tmp_path):

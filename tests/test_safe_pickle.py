@@ -4,6 +4,7 @@ import io
 import os
 import pickle
 import pickletools
+import re
 
 import numpy as np
 import pytest
@@ -83,23 +84,39 @@ def test_every_standard_protocol_loads(tmp_path, protocol):
     np.testing.assert_array_equal(loaded["labels"], content["labels"])
 
 
-def test_scalars_dtypes_and_orders(tmp_path):
+def test_dtypes_orders_and_empty_arrays(tmp_path):
     content = {
-        "scalar": np.float64(3.25),
         "big_endian": np.arange(5, dtype=">i4"),
         "fortran": np.asfortranarray(np.arange(6.0).reshape(2, 3)),
         "empty": np.zeros((0, 3)),
-        "complex": 1 + 2j,
-        "nested": [(1, 2.5, "text", None, True)],
+        "complex": np.array([1 + 2j]),
+        "flags": np.array([True, False]),
     }
     path = write_python2(tmp_path / "mixed.dat", content)
     loaded = load_safe_pickle(path)
-    assert loaded["scalar"] == 3.25
     np.testing.assert_array_equal(loaded["big_endian"], np.arange(5))
+    assert loaded["big_endian"].dtype == np.dtype(">i4")
     np.testing.assert_array_equal(loaded["fortran"], content["fortran"])
+    assert loaded["fortran"].flags.f_contiguous
     assert loaded["empty"].shape == (0, 3)
-    assert loaded["complex"] == 1 + 2j
-    assert loaded["nested"] == [(1, 2.5, "text", None, True)]
+    np.testing.assert_array_equal(loaded["complex"], content["complex"])
+    np.testing.assert_array_equal(loaded["flags"], content["flags"])
+
+
+@pytest.mark.parametrize("value, refused", [
+    (np.float64(3.25), "numpy.core.multiarray.scalar"),
+    ([1, 2], "a list"),
+    (1 + 2j, "__builtin__.complex"),
+    (2.5, "a float"),
+    ({"nested": np.ones(2)}, "holding a dict"),
+    ("text", "holding a 4-character text"),
+])
+def test_only_a_dict_of_named_arrays_can_be_built(tmp_path, value, refused):
+    """Anything but arrays as the dict's values is refused, even harmless Python values."""
+    path = tmp_path / "other.dat"
+    path.write_bytes(pickle.dumps({"data": np.ones(2), "other": value}, protocol=2))
+    with pytest.raises(UnsafePickleError, match=re.escape(refused)):
+        load_safe_pickle(path)
 
 
 # -- what runs code is refused ----------------------------------------------------------------------

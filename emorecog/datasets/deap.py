@@ -19,20 +19,26 @@ API (what preprocessing and ExampleGen use):
 
 Reading is cheap in memory: a `.dat` file's sample buffer is memory-mapped (see `safe_pickle`), so listing
 labels touches a few kB and reading one trial reads that trial's ~2.6 MB; the `DeapDataset` keeps the
-arrays of the last subject it opened and nothing else. `.mat` files are read whole by scipy (their
-labels alone for `trial_keys`). A `DeapDataset` pickles as its arguments (no arrays), so it can be
-shipped to Beam workers.
+arrays of the last subject it opened and nothing else. `.mat` files are read by `safe_mat` (bounded
+decompression, then scipy; only the labels variable for `trial_keys`). A `DeapDataset` pickles as its
+arguments (no arrays), so it can be shipped to Beam workers.
+
+Cross-check: when participant_ratings.csv has the rating columns, each row's ratings must equal (to 0.01)
+the data file's `labels` row of its Experiment_id; a row with a swapped Experiment_id would otherwise pair
+a face video with another trial's EEG and label.
 
 Labels: `LabelRule()` = high if rating > 5.0 (configurable threshold and >=).
 
 Errors: every bad input raises `DeapFormatError` (a ValueError) naming the file and, where it applies, the
-subject, trial, field or channel and what was expected. A `.dat` file that names a global outside the
-safe list raises `safe_pickle.UnsafePickleError` instead: it is refused, never executed, and is not a
-format error to skip silently. Missing face videos are not errors: they are listed in the layout report,
+subject, trial, field or channel and what was expected (a truncated file says "truncated"). A file that
+holds what only a crafted file would (a `.dat` building anything but a dict of arrays, a `.mat`
+decompression bomb) raises a `RefusedFileError` instead (`safe_pickle.UnsafePickleError`,
+`safe_mat.UnsafeMatFileError`): it is refused, never executed, and is not a format error to skip silently. Missing face videos are not errors: they are listed in the layout report,
 and their trials have `face_video=None` (EEG-only).
 """
 
 import csv
+import io
 import os
 import pickle
 import re
@@ -63,6 +69,8 @@ from emorecog.datasets.deap_layout_report import DeapLayoutReport
 from emorecog.datasets.deap_trial import DeapTrial
 from emorecog.datasets.deap_trial_key import DeapTrialKey
 from emorecog.datasets.label_rule import LabelRule
+from emorecog.datasets.regular_file import open_regular_file
+from emorecog.datasets.safe_mat import MatFileError, UnsafeMatFileError, load_safe_mat
 from emorecog.datasets.safe_pickle import UnsafePickleError, load_safe_pickle
 from emorecog.features import TARGETS
 
@@ -71,6 +79,8 @@ __all__ = [
     "EEG_CHANNELS", "PERIPHERAL_CHANNELS", "SAMPLING_RATE_HZ", "BASELINE_SAMPLES",
 ]
 
+# participant_ratings.csv holds the ratings with 2 decimals; the data files' labels are the same ratings.
+RATINGS_AGREEMENT_TOLERANCE = 0.01
 _LAYOUTS = {"python": (PYTHON_DATA_DIR, ".dat"), "matlab": (MATLAB_DATA_DIR, ".mat")}
 _SUBJECT_FILE = re.compile(r"^s(\d{2})\.(dat|mat)$")
 _VIDEO_FILE = re.compile(r"^(s\d{2})_trial(\d{2})\.avi$")
@@ -277,6 +287,7 @@ class DeapDataset:
             content = self._load_mat(path, ("data", "labels"))
         data = self._checked_data(path, content)
         labels = self._checked_labels(path, content, data.shape[0])
+        self._check_ratings_agree(subject, path, labels)
         self._labels_cache[subject] = labels
         self._open_subject = (subject, data, labels, path)
         return data, labels, path
@@ -287,42 +298,32 @@ class DeapDataset:
             if self.layout == "python":
                 self._subject_arrays(subject)  # memory-mapped: only the labels are actually read
             else:
-                content = self._load_mat(path, ("labels",))
-                self._labels_cache[subject] = self._checked_labels(path, content, None)
+                labels = self._checked_labels(path, self._load_mat(path, ("labels",)), None)
+                self._check_ratings_agree(subject, path, labels)
+                self._labels_cache[subject] = labels
         return self._labels_cache[subject]
 
     @staticmethod
     def _load_pickle(path):
         try:
-            content = load_safe_pickle(path)
+            return load_safe_pickle(path)
         except UnsafePickleError:
             raise
-        except pickle.UnpicklingError as error:
+        except (pickle.UnpicklingError, OSError) as error:
             raise DeapFormatError(
                 f"{path}: not a readable DEAP pickle (expected a Python 2 pickle of a dict with 'data' and "
-                f"'labels'): {error}") from error
-        if not isinstance(content, dict):
-            raise DeapFormatError(
-                f"{path}: holds a {type(content).__name__}, expected a dict with 'data' and 'labels'")
-        return content
+                f"'labels'): {_without_path(error, path)}") from error
 
     @staticmethod
     def _load_mat(path, variable_names):
-        from scipy import io as scipy_io
-
         try:
-            if not any(name for name, _, _ in scipy_io.whosmat(path)):
-                raise ValueError("no named MATLAB variables in it")
-            content = scipy_io.loadmat(path, variable_names=list(variable_names))
-        except NotImplementedError as error:
+            return load_safe_mat(path, variable_names)
+        except UnsafeMatFileError:
+            raise
+        except (MatFileError, OSError) as error:
             raise DeapFormatError(
-                f"{path}: MATLAB v7.3 (HDF5) files are not supported; use DEAP's data_preprocessed_python "
-                f"or save as -v7: {error}") from error
-        except Exception as error:  # scipy raises many types (IndexError, ValueError, ...) on garbage
-            raise DeapFormatError(
-                f"{path}: not a readable MATLAB file ({type(error).__name__}: {error}); expected variables "
+                f"{path}: not a readable MATLAB file ({_without_path(error, path)}); expected variables "
                 "'data' [trials, 40, samples] and 'labels' [trials, 4]") from error
-        return content
 
     @staticmethod
     def _checked_data(path, content):
@@ -382,38 +383,106 @@ class DeapDataset:
         return DeapTrialKey(subject, trial, presentation_index, ratings, self.label_rule.labels(ratings), face_video)
 
     def _read_presentation_order(self):
-        """{subject: {video id (Experiment_id): presentation index (Trial)}} from participant_ratings.csv."""
+        """{subject: {video id (Experiment_id): presentation index (Trial)}} from participant_ratings.csv.
+
+        Also keeps the csv's ratings per (subject, video id) with their line numbers, when it has the rating
+        columns, for `_check_ratings_agree`.
+        """
+        self._csv_ratings = {}
         if self.ratings_csv is None:
             return {}
         order = {}
-        with open(self.ratings_csv, newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            columns = [column.strip() for column in (reader.fieldnames or [])]
-            needed = ("Participant_id", "Trial", "Experiment_id")
-            missing = [column for column in needed if column not in columns]
-            if missing:
-                raise DeapFormatError(
-                    f"{self.ratings_csv}: missing column(s) {', '.join(missing)}; expected the columns "
-                    f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}")
-            for line_number, row in enumerate(reader, start=2):
-                row = {str(key).strip(): value for key, value in row.items()}
-                try:
-                    subject = subject_name(int(row["Participant_id"]))
-                    presentation_index = int(row["Trial"])
-                    video_id = int(row["Experiment_id"])
-                except (TypeError, ValueError):
+        try:
+            with open_regular_file(self.ratings_csv) as binary, io.TextIOWrapper(
+                    binary, encoding="utf-8-sig", newline="") as handle:
+                reader = csv.DictReader(handle)
+                columns = [column.strip() for column in (reader.fieldnames or [])]
+                needed = ("Participant_id", "Trial", "Experiment_id")
+                missing = [column for column in needed if column not in columns]
+                if missing:
                     raise DeapFormatError(
-                        f"{self.ratings_csv}, line {line_number}: Participant_id, Trial and Experiment_id must be "
-                        f"integers, got {row.get('Participant_id')!r}, {row.get('Trial')!r}, "
-                        f"{row.get('Experiment_id')!r}") from None
-                subject_order = order.setdefault(subject, {})
-                if video_id in subject_order:
-                    raise DeapFormatError(
-                        f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
-                        f"Experiment_id {video_id} twice (expected each video once per participant)")
-                if presentation_index in subject_order.values():
-                    raise DeapFormatError(
-                        f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
-                        f"Trial {presentation_index} twice (expected each presentation index once)")
-                subject_order[video_id] = presentation_index
+                        f"{self.ratings_csv}: missing column(s) {', '.join(missing)}; expected the columns "
+                        f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}")
+                rating_columns = [name.capitalize() for name in LABEL_COLUMNS]
+                has_ratings = all(column in columns for column in rating_columns)
+                for line_number, row in enumerate(reader, start=2):
+                    row = {str(key).strip(): value for key, value in row.items()}
+                    subject, presentation_index, video_id = self._csv_row_identity(row, line_number)
+                    subject_order = order.setdefault(subject, {})
+                    if video_id in subject_order:
+                        raise DeapFormatError(
+                            f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
+                            f"Experiment_id {video_id} twice (expected each video once per participant)")
+                    if presentation_index in subject_order.values():
+                        raise DeapFormatError(
+                            f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
+                            f"Trial {presentation_index} twice (expected each presentation index once)")
+                    subject_order[video_id] = presentation_index
+                    if has_ratings:
+                        self._csv_ratings.setdefault(subject, {})[video_id] = (
+                            line_number, self._csv_row_ratings(row, rating_columns, line_number))
+        except UnicodeDecodeError as error:
+            raise DeapFormatError(f"{self.ratings_csv}: not a UTF-8 text CSV (undecodable byte at position "
+                                  f"{error.start}); expected the columns {', '.join(PARTICIPANT_RATINGS_COLUMNS)}"
+                                  ) from None
+        except csv.Error as error:
+            raise DeapFormatError(f"{self.ratings_csv}: not a readable CSV ({error}); expected the columns "
+                                  f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}") from None
+        except OSError as error:
+            raise DeapFormatError(f"{self.ratings_csv}: cannot be read: {_without_path(error, self.ratings_csv)}"
+                                  ) from None
         return order
+
+    def _csv_row_identity(self, row, line_number):
+        try:
+            return subject_name(int(row["Participant_id"])), int(row["Trial"]), int(row["Experiment_id"])
+        except (TypeError, ValueError):
+            raise DeapFormatError(
+                f"{self.ratings_csv}, line {line_number}: Participant_id, Trial and Experiment_id must be "
+                f"integers, got {_cell(row.get('Participant_id'))}, {_cell(row.get('Trial'))}, "
+                f"{_cell(row.get('Experiment_id'))}") from None
+
+    def _csv_row_ratings(self, row, rating_columns, line_number):
+        try:
+            return tuple(float(row[column]) for column in rating_columns)
+        except (TypeError, ValueError):
+            raise DeapFormatError(
+                f"{self.ratings_csv}, line {line_number}: {', '.join(rating_columns)} must be numbers, got "
+                + ", ".join(_cell(row.get(column)) for column in rating_columns)) from None
+
+    def _check_ratings_agree(self, subject, path, labels):
+        """Refuse a subject whose csv ratings differ from its data file's labels (e.g. swapped Experiment_id:
+        face videos would be paired with the wrong trials)."""
+        disagreeing = []
+        for video_id, (line_number, csv_ratings) in sorted(self._csv_ratings.get(subject, {}).items()):
+            if not 1 <= video_id <= labels.shape[0]:
+                raise DeapFormatError(
+                    f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
+                    f"Experiment_id {video_id}, but {path} holds trials 1..{labels.shape[0]}")
+            if np.max(np.abs(np.asarray(csv_ratings) - labels[video_id - 1])) > RATINGS_AGREEMENT_TOLERANCE:
+                disagreeing.append((line_number, video_id, csv_ratings, labels[video_id - 1]))
+        if disagreeing:
+            shown = "; ".join(
+                f"line {line} (Experiment_id {video}): {_ratings_text(csv_row)} vs trial {video}: "
+                f"{_ratings_text(dat_row)}" for line, video, csv_row, dat_row in disagreeing[:4])
+            more = f" (and {len(disagreeing) - 4} more rows)" if len(disagreeing) > 4 else ""
+            raise DeapFormatError(
+                f"{self.ratings_csv}: participant {subject_number(subject)} ({subject}): the csv ratings of "
+                f"{len(disagreeing)} row(s) disagree with field 'labels' of {path}: {shown}{more}; expected the "
+                f"same ratings (to {RATINGS_AGREEMENT_TOLERANCE}); a swapped Experiment_id would pair face "
+                "videos with the wrong trials")
+
+def _without_path(error, path):
+    """An error's message without its leading "<path>: " (the caller names the file already)."""
+    message = str(error)
+    return message[len(path) + 2:] if message.startswith(f"{path}: ") else message
+
+
+def _cell(value, limit=20):
+    """A csv cell for an error message, shortened (a binary file can put anything in a cell)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _ratings_text(ratings):
+    return "/".join(f"{value:g}" for value in ratings)

@@ -43,6 +43,13 @@ PARTICIPANT_RATINGS_COLUMNS = (
 GROUND_TRUTH_FILE = "ground_truth.json"
 
 
+class RefusedFileError(Exception):
+    """A data file holds what only a crafted file would (code to run, a decompression or memo bomb, ...).
+
+    Not a ValueError: unlike a `DeapFormatError` it is never skipped as one bad trial; a run stops on it.
+    """
+
+
 class DeapFormatError(ValueError):
     """A DEAP directory or file does not have the expected layout, shape or values (the message names the
     file, and where it applies the subject, trial, field or channel, and what was expected)."""
