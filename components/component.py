@@ -2,10 +2,16 @@
 executor (a plain function that calls library code), run with caching and atomic outputs.
 
 `run_component` gives every component the same guarantees:
+- the output never overlaps an input (`emorecog.output_folders.check_separate_from_inputs`), and one
+  process at a time writes it (`emorecog.output_lock.OutputLock`; a second one stops with
+  `OutputBusyError`);
 - the executor writes into a hidden sibling directory; only a finished output is renamed into place,
-  so an interrupted run never leaves a partial output that looks complete;
-- the output carries `METADATA_FILE` (component, parameters, config hash, input fingerprints), and a
-  rerun whose parameters and inputs are unchanged is skipped; any change writes the output anew.
+  so an interrupted run never leaves a partial output that looks complete, and the staging folders of
+  killed runs are removed by the next run (holding the lock proves they are abandoned);
+- the output carries `METADATA_FILE` (component, parameters, config hash, input fingerprints, and every
+  file written), and a rerun whose parameters and inputs are unchanged is skipped; any change writes the
+  output anew, replacing the previous one only if it holds nothing but what that component wrote. An
+  existing folder without this metadata is used only when empty.
 """
 
 import dataclasses
@@ -14,10 +20,23 @@ import json
 import os
 import shutil
 import time
-import uuid
+
+from emorecog.output_folders import (
+    STAGING_MARK,
+    OutputFolderError,
+    check_separate_from_inputs,
+    files_under,
+    folder_state,
+    new_staging_folder,
+    publish_staged_folder,
+    refuse_foreign_content,
+    refuse_foreign_folder,
+    remove_abandoned_staging,
+)
+from emorecog.output_lock import OutputLock
 
 METADATA_FILE = "emorecog_metadata.json"
-PARTIAL_MARK = ".partial-"
+PARTIAL_MARK = STAGING_MARK
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,7 +82,9 @@ def fingerprint_path(path):
     """A fingerprint of an input artifact.
 
     An emorecog output is identified by its metadata (component, config hash and its own inputs); any
-    other file or directory by the relative names, sizes and modification times of its files.
+    other file or directory by the relative names, sizes and modification times of its files. Symbolic
+    links are followed (a dataset often links its video folders from elsewhere), and where a link points
+    is part of the fingerprint; a dangling link counts as such, and a link cycle is walked once.
     """
     path = os.path.abspath(path)
     metadata_path = os.path.join(path, METADATA_FILE)
@@ -76,15 +97,31 @@ def fingerprint_path(path):
     if os.path.isfile(path):
         stat = os.stat(path)
         digest.update(f"{os.path.basename(path)}:{stat.st_size}:{stat.st_mtime_ns}".encode())
-    else:
-        for root, dirs, files in os.walk(path):
-            dirs.sort()
-            for name in sorted(files):
-                full = os.path.join(root, name)
-                stat = os.stat(full)
-                relative = os.path.relpath(full, path)
-                digest.update(f"{relative}:{stat.st_size}:{stat.st_mtime_ns}\n".encode())
+        return "files:" + digest.hexdigest()[:16]
+    visited = set()
+    for root, dirs, files in os.walk(path, followlinks=True):
+        root_stat = os.stat(root)
+        visited.add((root_stat.st_dev, root_stat.st_ino))
+        dirs[:] = sorted(name for name in dirs if _directory_identity(os.path.join(root, name)) not in visited)
+        for name in sorted(dirs) + sorted(files):
+            full = os.path.join(root, name)
+            relative = os.path.relpath(full, path)
+            link = f" -> {os.readlink(full)}" if os.path.islink(full) else ""
+            if name in files:
+                try:
+                    stat = os.stat(full)
+                    entry = f"{relative}{link}:{stat.st_size}:{stat.st_mtime_ns}"
+                except FileNotFoundError:
+                    entry = f"{relative}{link}:dangling"
+            else:
+                entry = f"{relative}{link}/"
+            digest.update(f"{entry}\n".encode())
     return "files:" + digest.hexdigest()[:16]
+
+
+def _directory_identity(path):
+    stat = os.stat(path)
+    return stat.st_dev, stat.st_ino
 
 
 def read_metadata(output_dir):
@@ -96,16 +133,11 @@ def read_metadata(output_dir):
         return None
 
 
-def _remove_stale_partials(output_dir):
-    parent, base = os.path.split(os.path.abspath(output_dir))
-    if not os.path.isdir(parent):
-        return
-    for name in os.listdir(parent):
-        if name.startswith(f".{base}{PARTIAL_MARK}"):
-            shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+class OutputExistsError(OutputFolderError):
+    """The output already exists and the caller asked never to replace it (e.g. a SavedModel version)."""
 
 
-def run_component(spec, executor, parameters, inputs, output_dir, force=False):
+def run_component(spec, executor, parameters, inputs, output_dir, force=False, replace=True):
     """Run `executor(parameters, inputs, staging_dir)` unless an identical output already exists.
 
     Args:
@@ -117,9 +149,14 @@ def run_component(spec, executor, parameters, inputs, output_dir, force=False):
         inputs: dict with exactly the keys `spec.inputs` (paths).
         output_dir: final output directory.
         force: run even if an identical output exists.
+        replace: replace an existing output of this component (else `OutputExistsError`).
 
     Returns:
         A `ComponentRun`.
+
+    Raises:
+        OutputFolderError: the output overlaps an input, holds files the component did not write, or is
+            another component's output; `OutputBusyError`: another process writes it.
     """
     if set(parameters) != set(spec.parameters):
         raise ValueError(
@@ -127,56 +164,64 @@ def run_component(spec, executor, parameters, inputs, output_dir, force=False):
     if set(inputs) != set(spec.inputs):
         raise ValueError(f"{spec.name}: inputs {sorted(inputs)} do not match the spec {sorted(spec.inputs)}")
     output_dir = os.path.abspath(output_dir)
+    check_separate_from_inputs(output_dir, inputs)
     input_fingerprints = {name: fingerprint_path(path) for name, path in inputs.items()}
     expected = {
         "component": spec.name,
         "config_hash": config_hash(spec.name, parameters),
         "input_fingerprints": input_fingerprints,
     }
-    existing = read_metadata(output_dir)
-    if not force and existing and all(existing.get(key) == value for key, value in expected.items()):
-        return ComponentRun(output_dir, skipped=True, metadata=existing)
-
-    _remove_stale_partials(output_dir)
-    parent, base = os.path.split(output_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging_dir = os.path.join(parent, f".{base}{PARTIAL_MARK}{uuid.uuid4().hex[:8]}")
-    os.makedirs(staging_dir)
-    started = time.time()
-    try:
-        extra = executor(dict(parameters), {k: os.path.abspath(v) for k, v in inputs.items()}, staging_dir)
-        missing = [name for name in spec.outputs if not os.path.exists(os.path.join(staging_dir, name))]
-        if missing:
-            raise RuntimeError(f"{spec.name}: executor did not write output artifacts {missing}")
-        metadata = {
-            **expected,
-            "parameters": parameters,
-            "inputs": {name: os.path.abspath(path) for name, path in inputs.items()},
-            "outputs": {name: name for name in spec.outputs},
-            "emorecog_version": _version(),
-            "started_unix": started,
-            "seconds": round(time.time() - started, 3),
-            **(extra or {}),
-        }
-        with open(os.path.join(staging_dir, METADATA_FILE), "w") as handle:
-            json.dump(metadata, handle, indent=2, default=str)
-        _replace_directory(staging_dir, output_dir)
-    except BaseException:
-        shutil.rmtree(staging_dir, ignore_errors=True)
-        raise
+    with OutputLock(output_dir):
+        state = folder_state(output_dir)
+        existing = read_metadata(output_dir) if state == "present" else None
+        if not force and existing and all(existing.get(key) == value for key, value in expected.items()):
+            return ComponentRun(output_dir, skipped=True, metadata=existing)
+        if state != "absent" and not replace:
+            raise OutputExistsError(f"{output_dir} already exists; {spec.name} never replaces it")
+        _check_replaceable(spec, output_dir, state, existing)
+        remove_abandoned_staging(output_dir)
+        staging_dir = new_staging_folder(output_dir)
+        started = time.time()
+        try:
+            extra = executor(dict(parameters), {k: os.path.abspath(v) for k, v in inputs.items()}, staging_dir)
+            missing = [name for name in spec.outputs if not os.path.exists(os.path.join(staging_dir, name))]
+            if missing:
+                raise RuntimeError(f"{spec.name}: executor did not write output artifacts {missing}")
+            metadata = {
+                **expected,
+                "parameters": parameters,
+                "inputs": {name: os.path.abspath(path) for name, path in inputs.items()},
+                "outputs": {name: name for name in spec.outputs},
+                "emorecog_version": _version(),
+                "started_unix": started,
+                "seconds": round(time.time() - started, 3),
+                **(extra or {}),
+                "files": files_under(staging_dir) + [METADATA_FILE],
+            }
+            with open(os.path.join(staging_dir, METADATA_FILE), "w") as handle:
+                json.dump(metadata, handle, indent=2, default=str)
+            publish_staged_folder(staging_dir, output_dir, state)
+        except BaseException:
+            shutil.rmtree(staging_dir, ignore_errors=True)
+            raise
     return ComponentRun(output_dir, skipped=False, metadata=metadata)
 
 
-def _replace_directory(new_dir, target_dir):
-    """Move `new_dir` to `target_dir`; an existing target is moved aside first and then deleted."""
-    if os.path.exists(target_dir):
-        parent, base = os.path.split(target_dir)
-        retired = os.path.join(parent, f".{base}{PARTIAL_MARK}old-{uuid.uuid4().hex[:8]}")
-        os.rename(target_dir, retired)
-        os.rename(new_dir, target_dir)
-        shutil.rmtree(retired, ignore_errors=True)
-    else:
-        os.rename(new_dir, target_dir)
+def _check_replaceable(spec, output_dir, state, metadata):
+    """Refuse to replace a present output unless it is `spec`'s and holds only what `spec` wrote."""
+    if state != "present":
+        return
+    if metadata is None:
+        raise refuse_foreign_folder(output_dir, f"{spec.name} writes a folder of its own")
+    if metadata.get("component") != spec.name:
+        raise OutputFolderError(
+            f"{output_dir} is the output of emorecog's {metadata.get('component')}, not of {spec.name}; choose "
+            "another output folder")
+    if "files" not in metadata:
+        raise OutputFolderError(
+            f"{output_dir} was written by an older emorecog that did not list its files, so it cannot be replaced "
+            "safely; remove it yourself or choose another output folder")
+    refuse_foreign_content(output_dir, metadata["files"], f"emorecog's {spec.name}")
 
 
 def _version():

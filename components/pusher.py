@@ -8,7 +8,8 @@ Spec:
 The version folder is the component's output directory, so `run_component` writes it as a hidden staging
 folder (`.N.partial-*`, a name TF Serving ignores) and renames it into place only when complete: a crash
 never leaves a half version that TF Serving would load. Versions count up from 1; pushing a model that is
-already a version (same Trainer output, same parameters) is skipped.
+already a version (same Trainer output, same parameters) is skipped. The number is reserved atomically: a
+version is written only under its lock and never replaced, so two concurrent exports get two versions.
 """
 
 import dataclasses
@@ -17,6 +18,7 @@ import json
 import os
 
 from emorecog.components import component
+from emorecog.output_folders import OutputBusyError
 
 SPEC = component.ComponentSpec(
     name="Pusher",
@@ -123,8 +125,15 @@ def push_run(run_dir, base_dir, model_name, force=False):
         if metadata.get("config_hash") == expected_hash and metadata.get("input_fingerprints") == expected_inputs:
             return component.ComponentRun(os.path.join(os.path.abspath(model_base), str(version)), skipped=True,
                                           metadata=metadata)
+    # Reserve a version number atomically: a version is written only by the process holding its lock, and
+    # never replaced, so a concurrent export (or any existing entry of that number) moves us to the next.
     version = model_versions.next_version(model_base)
-    return component.run_component(SPEC, executor, parameters, inputs, os.path.join(model_base, str(version)))
+    while True:
+        try:
+            return component.run_component(SPEC, executor, parameters, inputs, os.path.join(model_base, str(version)),
+                                           replace=False)
+        except (OutputBusyError, component.OutputExistsError):
+            version += 1
 
 
 def _hide_gpus():

@@ -8,13 +8,16 @@ Spec:
 
 The output folder is written atomically by `run_component`; the resumable state (checkpoints/) and
 TensorBoard logs (logs/) live next to it in the run directory, so a killed run continues where it stopped
-and TensorBoard can watch a run in progress. The executor is `emorecog.training.training_loop.run_training`.
+and TensorBoard can watch a run in progress. The run directory is claimed (`output_folders.claim_folder`:
+new, empty or already emorecog's) and locked for the whole training. The executor is `emorecog.training.training_loop.run_training`.
 """
 
 import functools
 import os
 
 from emorecog.components import component
+from emorecog.output_folders import claim_folder
+from emorecog.output_lock import OutputLock
 
 MODEL_SUBDIR = "model"
 
@@ -66,6 +69,10 @@ def run_trainer(data_dir, run_dir, model_config, training_config, restart=False,
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return None
-    return component.run_component(
-        SPEC, functools.partial(executor, restart=restart, log=log), parameters, {"examples": data_dir},
-        os.path.join(run_dir, MODEL_SUBDIR), force=force or restart)
+    # The run directory is written over time (checkpoints, logs, model, evaluations): it must be emorecog's
+    # own, and one process at a time trains into it.
+    claim_folder(run_dir, "emorecog train", inputs={"examples": data_dir})
+    with OutputLock(run_dir):
+        return component.run_component(
+            SPEC, functools.partial(executor, restart=restart, log=log), parameters, {"examples": data_dir},
+            os.path.join(run_dir, MODEL_SUBDIR), force=force or restart)

@@ -48,6 +48,20 @@ class LazyCommandGroup(click.Group):
             return None
         return module.command
 
+    def invoke(self, ctx):
+        # Every failure of a command ends in one "Error: ..." line (click prints ClickException so);
+        # --debug lets the original exception and its traceback through instead.
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            from emorecog.user_errors import one_line_message
+
+            raise click.ClickException(one_line_message(error)) from error
+
     def format_commands(self, ctx, formatter):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -55,12 +69,14 @@ class LazyCommandGroup(click.Group):
 
 
 @click.group(cls=LazyCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--debug", is_flag=True, help="On an error, show the Python traceback instead of one Error: line.")
 @click.version_option(package_name="emorecog")
-def main():
+def main(debug):
     """emorecog: valence/arousal recognition from face video + EEG (DEAP layout).
 
     Typical use: `emorecog ingest --deap DIR --out tfrecords/`, `emorecog train --data tfrecords/`,
-    `emorecog evaluate --run runs/NAME`, `emorecog export --run runs/NAME`.
+    `emorecog evaluate --run runs/NAME`, `emorecog export --run runs/NAME`. Any failure ends in one
+    "Error: ..." line naming the file, trial or field; `emorecog --debug COMMAND ...` shows the traceback.
     """
 
 

@@ -72,7 +72,11 @@ def run_local_pipeline(deap_dir, pipeline_root, model_config, training_config, p
     from emorecog.components.example_gen import run_example_gen
     from emorecog.components.pusher import push_run
     from emorecog.components.trainer import run_trainer
+    from emorecog.output_folders import claim_folder
 
+    # The root only holds the components' outputs, each checked against its own inputs (a demo keeps its
+    # synthetic DEAP directory inside the root): the root itself must be new, empty or emorecog's.
+    claim_folder(pipeline_root, "emorecog pipeline")
     examples_dir = os.path.join(pipeline_root, EXAMPLES_DIR)
     run_dir = os.path.join(pipeline_root, RUNS_DIR,
                            run_name or f"{model_config.ablation}-{training_config.target}")

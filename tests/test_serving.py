@@ -129,8 +129,10 @@ def test_next_version_and_resolving_a_model_folder(tmp_path):
     (tmp_path / ".4.partial-abc").mkdir()
     assert model_versions.next_version(tmp_path) == 4
     assert model_versions.version_numbers(tmp_path) == []  # 3 has no saved_model.pb: not complete
-    with pytest.raises(FileNotFoundError, match="neither a SavedModel"):
+    with pytest.raises(FileNotFoundError, match="TF Serving would serve version 3.*holds no saved_model.pb"):
         model_versions.resolve_saved_model_dir(str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="neither a SavedModel"):
+        model_versions.resolve_saved_model_dir(str(tmp_path / ".4.partial-abc" / ".."  / "missing"))
 
 
 def test_clean_process_without_emorecog_matches_the_keras_model(exported, test_batch, keras_model, tmp_path):

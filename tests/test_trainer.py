@@ -49,12 +49,14 @@ def shared_tiny_run(base_dir):
     from emorecog.components.example_gen import run_example_gen
     from emorecog.components.trainer import run_trainer
     from emorecog.datasets.synthetic import write_synthetic_deap
+    from emorecog.output_folders import claim_folder
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
     root = os.path.join(str(base_dir), "h5-shared")
     deap_dir = os.path.join(root, "deap")
     if not os.path.isdir(deap_dir):
         write_synthetic_deap(deap_dir, TINY_SYNTH)
+    claim_folder(os.path.join(root, "pipeline"), "emorecog pipeline")  # as run_local_pipeline does
     examples_dir = os.path.join(root, "pipeline", "examples")
     run_example_gen(deap_dir, examples_dir, preprocess_config=PreprocessConfig(**TINY_PREPROCESS), num_workers=1)
     run_dir = os.path.join(root, "pipeline", "runs", RUN_NAME)

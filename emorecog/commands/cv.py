@@ -17,7 +17,8 @@ from emorecog.commands.shared_options import model_config_from_options, model_tr
 @click.option("--mode", type=click.Choice(["subject", "trial"]), default="subject", show_default=True,
               help="Folds of whole subjects, or of each subject's trials (K folds only).")
 @click.option("--out", "out_dir", default=os.path.join("runs", "cv"), show_default=True,
-              type=click.Path(file_okay=False), help="Where the folds and cv_results.json go.")
+              type=click.Path(file_okay=False),
+              help="Where the folds and cv_results.json go: new, empty, or one emorecog made.")
 @model_training_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
 @click.option("--workers", type=int, default=None, help="Beam DirectRunner workers for --deap.")
@@ -44,17 +45,17 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
         training_config = TrainingConfig(target=target, epochs=epochs)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
+    from emorecog.output_folders import claim_folder
+
+    claim_folder(out_dir, "emorecog cv", inputs={"deap": deap_dir})  # before ExampleGen writes OUT/examples
     if deap_dir is not None:
         from emorecog.components.example_gen import run_example_gen
 
         data_dir = os.path.join(out_dir, "examples")
         click.echo(f"ExampleGen: {deap_dir} -> {data_dir}")
         run_example_gen(deap_dir, data_dir, num_workers=workers)
-    try:
-        summary = run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_config, seed=seed,
-                                       log=click.echo)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    summary = run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_config, seed=seed,
+                                   log=click.echo)
     click.echo("")
     click.echo(f"{'fold':<6}{'test subjects':<22}{'CR':>8}{'macro F1':>10}{'bal. acc':>10}{'baseline CR':>13}")
     for row in summary["per_fold"]:

@@ -45,9 +45,12 @@ def command(workdir, epochs, target):
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.training.training_config import TrainingConfig
 
+    from emorecog.output_folders import claim_folder
+
     started = time.perf_counter()
     timings = {}
     workdir = os.path.abspath(workdir)
+    claim_folder(workdir, "emorecog demo")
     deap_dir = os.path.join(workdir, "deap")
     synth_config = SynthConfig(**DEMO_SYNTH)
 

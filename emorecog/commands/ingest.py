@@ -15,7 +15,8 @@ from emorecog.commands.shared_options import sample_shape_options
               help="DEAP directory (data_preprocessed_python/ or _matlab/, face_video/, metadata_csv/), real or "
                    "written by `emorecog synth`.")
 @click.option("--out", "output_dir", required=True, type=click.Path(file_okay=False),
-              help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically).")
+              help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically). "
+                   "New, empty, or an earlier ingest output holding nothing else; never inside --deap.")
 @sample_shape_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
               help="trial: trial-disjoint within each subject, 5:1:1; subject: subject-disjoint, 5:1:1.")
@@ -36,7 +37,8 @@ from emorecog.commands.shared_options import sample_shape_options
 @click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
 @click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
               help="Extra Beam pipeline option, repeatable (e.g. --beam-option project=my-gcp-project).")
-@click.option("--records-per-shard", type=int, default=32, show_default=True, help="Trials per TFRecord file.")
+@click.option("--records-per-shard", type=click.IntRange(min=1), default=32, show_default=True,
+              help="Trials per TFRecord file.")
 @click.option("--beam-log", type=click.Path(dir_okay=False),
               help="File for the Beam workers' log output [default: a file in the temp folder].")
 @click.option("--force", is_flag=True, help="Rerun even if OUT was made from the same inputs and options.")
@@ -74,12 +76,9 @@ def command(deap_dir, output_dir, fps, image_size, face_size, split_mode, fold, 
             records_per_shard=records_per_shard, runner=runner, num_workers=workers, beam_options=beam_options,
             force=force, progress=display.update, beam_log=beam_log)
     except example_gen.ExampleGenError as error:
+        raise click.ClickException(f"{error} (Beam log: {beam_log})") from error
+    finally:
         display.finish()
-        raise click.ClickException(f"{error}\n(Beam log: {beam_log})") from error
-    except ValueError as error:
-        display.finish()
-        raise click.UsageError(str(error)) from error
-    display.finish()
     if run.skipped:
         click.echo(f"unchanged: {output_dir} was made from the same inputs and options (--force to rerun)")
     from emorecog.datasets import tfrecord_reader

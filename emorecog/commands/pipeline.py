@@ -16,7 +16,8 @@ from emorecog.commands.shared_options import (
 @click.option("--deap", "deap_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="DEAP directory (real, or written by `emorecog synth`).")
 @click.option("--root", "pipeline_root", default="pipeline_root", show_default=True,
-              type=click.Path(file_okay=False), help="Where examples/, runs/ and saved_models/ go.")
+              type=click.Path(file_okay=False),
+              help="Where examples/, runs/ and saved_models/ go: new, empty, or one emorecog made.")
 @model_training_options
 @sample_shape_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,

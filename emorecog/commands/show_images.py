@@ -12,7 +12,8 @@ ROW_TITLES = ("low, in window", "high, in window", "high - low, in window", "hig
 @click.command(name="show-images")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="ExampleGen output of `emorecog ingest` (Split-*/, schema.json).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), help="Folder for the PNGs.")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Folder for the PNGs: new, empty, or one emorecog made (never an input folder).")
 @click.option("--ground-truth", type=click.Path(exists=True, dir_okay=False),
               help="ground_truth.json of a synthetic DEAP (`emorecog synth`): its event windows split each "
                    "trial into inside / outside. Without it the whole trial counts as 'inside'.")
@@ -28,12 +29,14 @@ def command(data_dir, out_dir, ground_truth, split_names, max_trials):
     the middle of the window, low row above high row) and OUT/summary.json (trial counts and the size of
     the high - low difference inside and outside the window).
     """
+    from emorecog.output_folders import claim_folder
+
     windows = _event_windows(ground_truth) if ground_truth else None
     try:
         accumulator = _accumulate(data_dir, split_names or ("train", "eval", "test"), windows, max_trials)
     except (FileNotFoundError, ValueError) as error:
         raise click.ClickException(str(error)) from error
-    os.makedirs(out_dir, exist_ok=True)
+    claim_folder(out_dir, "emorecog show-images", inputs={"data": data_dir, "ground truth": ground_truth})
     summary = {"data": os.path.abspath(data_dir),
                "event_window": "ground truth" if windows else "whole trial (no --ground-truth)",
                "trials_read": accumulator["trials"]}

@@ -30,7 +30,9 @@ import click
                    "generate: combine with e.g. --subjects 1 --trials 1.")
 @click.option("--workers", type=int, default=0, show_default=True,
               help="Processes writing subjects in parallel (0: one per CPU core).")
-@click.option("--force", is_flag=True, help="Replace --out if it exists.")
+@click.option("--force", is_flag=True,
+              help="Replace --out if it is a synthetic DEAP directory written by emorecog synth (never another "
+                   "folder).")
 def command(out_dir, deap_size, workers, force, **options):
     """Write a synthetic DEAP directory to OUT.
 
@@ -54,10 +56,7 @@ def command(out_dir, deap_size, workers, force, **options):
     def progress(done, total):
         click.echo(f"  {done}/{total} trials ({time.monotonic() - started:.1f} s)")
 
-    try:
-        path = write_synthetic_deap(out_dir, config, overwrite=force, progress=progress,
-                                    workers=None if workers == 0 else workers)
-    except FileExistsError as error:
-        raise click.ClickException(str(error)) from error
+    path = write_synthetic_deap(out_dir, config, overwrite=force, progress=progress,
+                                workers=None if workers == 0 else workers)
     size = sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(path) for name in names)
     click.echo(f"wrote {path} ({size / 1e6:.1f} MB) in {time.monotonic() - started:.1f} s")

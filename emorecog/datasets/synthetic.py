@@ -10,6 +10,7 @@
                                           3 s baseline ends)
     metadata_csv/participant_ratings.csv  DEAP's columns, a shuffled presentation order per subject
     ground_truth.json                     what was planted; never read by training
+    emorecog_folder.json                  written by emorecog synth, and the list of files it wrote
 
 Every trial of every subject has one hidden event window (`event_window_s` long, at a random time of the
 stimulus part). Inside it, and only there, the EEG carries a frontal alpha asymmetry that depends on the
@@ -24,7 +25,8 @@ and for arousal: high ratings in [5.5, 9], low ones in [1, 4.5], so > 5 and >= 5
 
 Randomness: every subject and trial has its own stream derived from (seed, subject, trial), so the same
 seed writes the same bytes (videos included), and a subject's data do not depend on how many subjects are
-generated. The directory is written in a hidden sibling folder and renamed into place when complete.
+generated. The directory is written in a hidden sibling folder and renamed into place when complete;
+`--force` replaces only a directory this writer made and that holds nothing else.
 """
 
 import concurrent.futures
@@ -34,7 +36,6 @@ import json
 import multiprocessing
 import os
 import shutil
-import tempfile
 
 import numpy as np
 
@@ -65,6 +66,21 @@ from emorecog.datasets.synthetic_physiology import (
     WINDOW_EDGE_S,
     SyntheticPhysiology,
 )
+from emorecog.output_folders import (
+    FOLDER_MARKER_FILE,
+    files_under,
+    folder_state,
+    new_staging_folder,
+    publish_staged_folder,
+    read_folder_marker,
+    refuse_foreign_content,
+    refuse_foreign_folder,
+    remove_abandoned_staging,
+    write_folder_marker,
+)
+from emorecog.output_lock import OutputLock
+
+SYNTH_WRITER = "emorecog synth"
 
 GROUND_TRUTH_FORMAT = "emorecog-synthetic-deap-ground-truth/1"
 VIDEO_FOURCC = "MJPG"
@@ -317,10 +333,14 @@ def _planted_effects_description(config):
 def write_synthetic_deap(out_dir, config=None, overwrite=False, progress=None, workers=1):
     """Write a synthetic DEAP directory (layout in the module docstring) atomically.
 
+    The directory carries `emorecog_folder.json` listing every file written; only such a directory, holding
+    nothing else, is ever replaced (`overwrite`); any other non-empty folder is refused.
+
     Args:
         out_dir: the directory to create.
         config: a `SynthConfig` (default: `SynthConfig()`).
-        overwrite: replace `out_dir` if it exists (else FileExistsError).
+        overwrite: replace `out_dir` if it is a synthetic DEAP directory written by emorecog (else
+            FileExistsError).
         progress: optional callable `progress(trials_done, trials_total)` (called as subjects finish).
         workers: processes writing subjects in parallel (None: one per CPU core, at most one per subject);
             the output does not depend on it. More than 1 starts "spawn" processes, so a calling script
@@ -328,26 +348,33 @@ def write_synthetic_deap(out_dir, config=None, overwrite=False, progress=None, w
 
     Returns:
         The absolute path of the written directory.
+
+    Raises:
+        FileExistsError: `out_dir` is a synthetic DEAP directory and `overwrite` is False.
+        emorecog.output_folders.OutputFolderError: `out_dir` holds files emorecog synth did not write, or
+            another process is writing it.
     """
     config = SynthConfig() if config is None else config
     out_dir = os.path.abspath(os.fspath(out_dir))
-    if os.path.exists(out_dir) and not overwrite and not (os.path.isdir(out_dir) and not os.listdir(out_dir)):
-        raise FileExistsError(f"{out_dir} exists and is not empty; pass overwrite=True (--force) to replace it")
-    parent = os.path.dirname(out_dir)
-    os.makedirs(parent, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.partial-", dir=parent)
-    try:
-        _write_into(staging, config, progress, workers)
-        if os.path.exists(out_dir):
-            retired = tempfile.mkdtemp(prefix=f".{os.path.basename(out_dir)}.old-", dir=parent)
-            os.rename(out_dir, os.path.join(retired, "old"))
-            os.rename(staging, out_dir)
-            shutil.rmtree(retired, ignore_errors=True)
-        else:
-            os.rename(staging, out_dir)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with OutputLock(out_dir):
+        state = folder_state(out_dir)
+        if state == "present":
+            marker = read_folder_marker(out_dir)
+            if marker is None or marker.get("written_by") != SYNTH_WRITER:
+                raise refuse_foreign_folder(out_dir, "emorecog synth writes a folder of its own")
+            if not overwrite:
+                raise FileExistsError(f"{out_dir} already exists (a synthetic DEAP directory of emorecog synth); "
+                                      "replace it with --force (overwrite=True)")
+            refuse_foreign_content(out_dir, marker.get("files", []), SYNTH_WRITER)
+        remove_abandoned_staging(out_dir)
+        staging = new_staging_folder(out_dir)
+        try:
+            _write_into(staging, config, progress, workers)
+            write_folder_marker(staging, SYNTH_WRITER, files=files_under(staging) + [FOLDER_MARKER_FILE])
+            publish_staged_folder(staging, out_dir, state)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return out_dir
 
 

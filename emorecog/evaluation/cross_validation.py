@@ -126,7 +126,9 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
     """
     from emorecog.components.evaluator import run_evaluator
     from emorecog.components.trainer import run_trainer
+    from emorecog.output_folders import claim_folder, write_json_atomically
 
+    claim_folder(out_dir, "emorecog cv")  # each fold's outputs are checked against their own inputs
     count = fold_count(data_dir, folds, mode)
     results = []
     for fold in range(count):
@@ -161,9 +163,7 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
         "summary": {key: mean_and_spread([row[key] for row in results])
                     for key in (*REPORTED_METRICS, "majority_baseline_accuracy", "majority_baseline_f1_macro")},
     }
-    os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "cv_results.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
+    write_json_atomically(os.path.join(out_dir, "cv_results.json"), summary)
     return summary
 
 

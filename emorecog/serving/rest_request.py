@@ -8,12 +8,52 @@ smaller than the dense one, because the face crops stay JPEG.
 """
 
 import base64
+import json
+import os
+import uuid
 
 import numpy as np
 
+from emorecog.output_folders import OutputFolderError, check_separate_from_inputs
 from emorecog.serving import signatures
 
 REQUEST_FORMATS = ("instances", "inputs")
+# Every body written here starts so (its first key), which is how an earlier one is recognised.
+_BODY_START = b'{"signature_name": '
+
+
+def write_request_body(path, body, inputs=None):
+    """Write a REST body to `path` atomically (temporary sibling, then rename).
+
+    An existing file is replaced only if it is a request body written here; the file never lies inside an
+    input (e.g. the model or DEAP folder).
+
+    Args:
+        path: the JSON file.
+        body: a dict from `dense_request_body` or `examples_request_body`.
+        inputs: {name: path} of what the body was made from.
+
+    Raises:
+        OutputFolderError: `path` overlaps an input, or is something else than an earlier request body.
+    """
+    check_separate_from_inputs(path, inputs or {})
+    if os.path.lexists(path):
+        start = b""
+        if os.path.isfile(path):
+            with open(path, "rb") as handle:
+                start = handle.read(len(_BODY_START))
+        if start != _BODY_START:
+            raise OutputFolderError(f"{path} exists and is not a REST request body emorecog wrote; choose another file "
+                                    "(emorecog replaces only what it wrote)")
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}")
+    try:
+        with open(temporary, "w") as handle:
+            json.dump(body, handle)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
 
 
 def dense_request_body(inputs, request_format="instances"):

@@ -78,13 +78,16 @@ def main(argv=None):
 
 
 def _latest_version(path):
-    if os.path.isfile(os.path.join(path, "saved_model.pb")):
-        return path
-    versions = [int(name) for name in os.listdir(path)
-                if name.isdigit() and os.path.isfile(os.path.join(path, name, "saved_model.pb"))]
-    if not versions:
-        raise SystemExit(f"{path} holds no SavedModel version folder")
-    return os.path.join(path, str(max(versions)))
+    """The version TF Serving would serve, by the rule of model_versions.py, loaded from its file
+    (not through the emorecog package, which must stay unimportable here)."""
+    spec = importlib.util.spec_from_file_location(
+        "tf_serving_model_versions", os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_versions.py"))
+    model_versions = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(model_versions)
+    try:
+        return model_versions.resolve_saved_model_dir(path)
+    except (OSError, ValueError) as error:
+        raise SystemExit(str(error)) from None
 
 
 if __name__ == "__main__":
