@@ -127,10 +127,10 @@ def read_schema(path):
         return json.load(handle)
 
 
-def _record_feature_spec():
+def _record_feature_spec(keys=None):
     import tensorflow as tf
 
-    return {
+    spec = {
         EEG_KEY: tf.io.FixedLenFeature([], tf.string),
         FACE_KEY: tf.io.VarLenFeature(tf.string),
         FACE_PRESENT_KEY: tf.io.VarLenFeature(tf.int64),
@@ -144,6 +144,7 @@ def _record_feature_spec():
         DATASET_KEY: tf.io.FixedLenFeature([], tf.string),
         CONFIG_HASH_KEY: tf.io.FixedLenFeature([], tf.string),
     }
+    return spec if keys is None else {key: spec[key] for key in keys}
 
 
 def encode_example(sample):
@@ -181,12 +182,14 @@ def encode_example(sample):
     return tf.train.Example(features=tf.train.Features(feature=features)).SerializeToString()
 
 
-def decode_examples(serialized, shape):
+def decode_examples(serialized, shape, model_inputs_only=False):
     """Parse a batch of serialized tf.train.Example into model inputs and context (graph-safe).
 
     Args:
         serialized: string tensor [B].
         shape: the `SampleShape` the records were written with.
+        model_inputs_only: parse only `eeg`, `face` and `face_present` (what a serving client sends; no
+            labels or other context needed).
 
     Returns:
         A dict: `eeg` float32 [B, T, H, W, 3], `face` uint8 [B, T, S, S, 3], `face_present` float32
@@ -195,7 +198,7 @@ def decode_examples(serialized, shape):
     """
     import tensorflow as tf
 
-    parsed = tf.io.parse_example(serialized, _record_feature_spec())
+    parsed = tf.io.parse_example(serialized, _record_feature_spec(MODEL_INPUT_KEYS if model_inputs_only else None))
     batch = tf.shape(serialized)[0]
     T, S = shape.num_frames, shape.face_size
 

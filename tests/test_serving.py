@@ -301,11 +301,11 @@ def test_predict_from_a_deap_trial_preprocesses_like_the_training_data(exported)
 
     deap_dir, examples_dir, _, model_dir, _ = exported
     record = _test_record(examples_dir)
-    decoded = trial_request.dense_inputs(model_dir, record)
+    decoded = trial_request.dense_inputs(model_dir, record, "test record")
     subject, trial = decoded["subject"][0].decode(), int(decoded["trial"][0])
     from_deap = trial_request.predict_record(model_dir, trial_request.record_from_deap(model_dir, deap_dir, subject,
-                                                                                        trial))
-    from_record = trial_request.predict_record(model_dir, record)
+                                                                                        trial), "deap trial")
+    from_record = trial_request.predict_record(model_dir, record, "test record")
     assert from_deap["subject"] == subject and from_deap["trial"] == trial
     assert from_deap["glimpse_frames"] == from_record["glimpse_frames"]
     assert from_deap["probabilities"] == pytest.approx(from_record["probabilities"], abs=1e-4)

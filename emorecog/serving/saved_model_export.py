@@ -5,6 +5,8 @@ names (`model.export` would call a subclassed model's input `args_0`). The endpo
 CPU device scope, so the graph holds no cuDNN-only kernels whatever device trained the model, and the
 model runs in inference mode (policy mean, no dropout), so the graph holds no random ops; both are
 checked after writing and the export fails rather than leave a model TF Serving would serve wrongly.
+Both signatures refuse inputs outside the contract (wrong shapes, non-finite EEG, face_present not 0/1:
+`input_checks`) with an InvalidArgumentError naming the input, instead of answering them.
 """
 
 import contextlib
@@ -13,6 +15,7 @@ import io
 from emorecog import features
 from emorecog.serving import graph_ops
 from emorecog.serving import signatures
+from emorecog.serving.input_checks import with_input_checks
 
 
 def export_saved_model(model, sample_shape, export_dir):
@@ -42,11 +45,12 @@ def export_saved_model(model, sample_shape, export_dir):
         # request of the wrong size fail with InvalidArgumentError naming the input, not give an answer.
         inputs = {key: tf.ensure_shape(value, dense_specs[key].shape, name=f"check_{key}_shape")
                   for key, value in zip(signatures.DENSE_INPUT_KEYS, (eeg, face, face_present))}
-        return _selected_outputs(model(inputs, training=False))
+        return _selected_outputs(model(with_input_checks(inputs), training=False))
 
     def serve_examples(examples):
-        decoded = features.decode_examples(examples, sample_shape)
-        return _selected_outputs(model(features.model_inputs(decoded), training=False))
+        # A client has no labels or context: only the model inputs are parsed (and required).
+        decoded = features.decode_examples(examples, sample_shape, model_inputs_only=True)
+        return _selected_outputs(model(with_input_checks(features.model_inputs(decoded)), training=False))
 
     with tf.device("/CPU:0"):
         archive = keras.export.ExportArchive()

@@ -1,11 +1,15 @@
 """Names of the serving signatures and of their outputs (the serving contract of DESIGN.md).
 
 `serving_default` (dense tensors, TF Serving's default):
-    inputs   eeg           float32 [B, T, H, W, 3]   raw band energies (normalised inside the model)
+    inputs   eeg           float32 [B, T, H, W, 3]   raw band energies (normalised inside the model), finite
              face          uint8   [B, T, S, S, 3]   face crops
-             face_present  float32 [B, T]            1 where a face was found in the frame
+             face_present  float32 [B, T]            1 where a face was found in the frame, else 0
 `serve_examples` (serialized tf.train.Example, the TFX convention):
-    inputs   examples      string  [B]               records as written by ExampleGen
+    inputs   examples      string  [B]               tf.train.Example records holding (at least) the features
+                                                     eeg, face and face_present as ExampleGen writes them;
+                                                     labels and other context are neither needed nor read
+Inputs outside this contract (shape, dtype, non-finite eeg, face_present not 0/1) fail with an
+InvalidArgumentError naming the input.
 Both return
              probabilities  float32 [B, 2]           softmax over (low, high)
              class_id       int64   [B]              argmax of probabilities (1 = high)

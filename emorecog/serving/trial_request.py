@@ -9,6 +9,7 @@ from emorecog import features
 from emorecog.serving import model_versions
 from emorecog.serving import rest_request
 from emorecog.serving import signatures
+from emorecog.serving.input_checks import check_input_values
 
 MODEL_INFO_FILE = os.path.join("assets.extra", "emorecog_model.json")
 
@@ -29,9 +30,14 @@ def record_from_tfrecord(path, index):
 
     if index < 0:
         raise ValueError(f"--index must be >= 0, got {index}")
-    for position, record in enumerate(tf.data.TFRecordDataset(path, compression_type="GZIP")):
-        if position == index:
-            return record.numpy()
+    try:
+        for position, record in enumerate(tf.data.TFRecordDataset(path, compression_type="GZIP")):
+            if position == index:
+                return record.numpy()
+    except tf.errors.OpError as error:
+        first_line = (error.message.strip().splitlines() or [type(error).__name__])[0]
+        raise ValueError(f"{path}: not a readable GZIP TFRecord file ({type(error).__name__}: {first_line}); expected "
+                         "a record file written by emorecog ingest") from None
     raise ValueError(f"{path} holds fewer than {index + 1} records: no record at index {index}")
 
 
@@ -61,28 +67,42 @@ def record_from_deap(model_path, deap_dir, subject, trial):
     return features.encode_example(sample)
 
 
-def dense_inputs(model_path, record):
-    """Decode a serialized record into the model inputs (batch of 1) plus its context."""
+def dense_inputs(model_path, record, where):
+    """Decode a serialized record into the model inputs (batch of 1) plus its context, checked against the
+    model's sample shape and the serving contract's values (ValueError naming `where` otherwise)."""
+    import tensorflow as tf
+
     info = model_info(model_path)
-    decoded = features.decode_examples([record], features.SampleShape(**info["sample_shape"]))
-    return {key: value.numpy() for key, value in decoded.items()}
+    shape = features.SampleShape(**info["sample_shape"])
+    try:
+        decoded = features.decode_examples([record], shape)
+    except tf.errors.InvalidArgumentError as error:
+        from emorecog.user_errors import one_line_message
+
+        raise ValueError(f"{where}: {one_line_message(error)}; the model {model_path} takes samples of "
+                         f"{shape.num_frames} frames, {shape.image_size}x{shape.image_size} EEG images and "
+                         f"{shape.face_size}x{shape.face_size} face crops (sample_shape in its "
+                         f"{MODEL_INFO_FILE})") from None
+    decoded = {key: value.numpy() for key, value in decoded.items()}
+    check_input_values(decoded, where)
+    return decoded
 
 
-def request_body(model_path, record, signature, request_format):
-    """The TF Serving REST body for one record, for `signature` in `request_format`."""
+def request_body(model_path, record, signature, request_format, where):
+    """The TF Serving REST body for one record, for `signature` in `request_format` (record checked first)."""
+    decoded = dense_inputs(model_path, record, where)
     if signature == signatures.SERVE_EXAMPLES:
         return rest_request.examples_request_body([record], request_format)
-    decoded = dense_inputs(model_path, record)
     return rest_request.dense_request_body({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS},
                                            request_format)
 
 
-def predict_record(model_path, record):
+def predict_record(model_path, record, where):
     """Run the SavedModel's `serving_default` on one record; returns a JSON-ready description."""
     from emorecog.serving.saved_model_client import SavedModelClient
 
     info = model_info(model_path)
-    decoded = dense_inputs(model_path, record)
+    decoded = dense_inputs(model_path, record, where)
     client = SavedModelClient(model_path)
     outputs = client.predict({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS})
     count = int(outputs["glimpse_count"][0])
