@@ -84,6 +84,10 @@ def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_siz
     inputs = {"model": os.path.join(run_dir, "model"), "examples": data_dir}
     if not os.path.isdir(inputs["model"]):
         raise FileNotFoundError(f"{inputs['model']} not found: train first (`emorecog train --out {run_dir}`)")
+    from emorecog.datasets import tfrecord_reader
+
+    tfrecord_reader.read_sample_shape(data_dir)  # a wrong --data fails here, before anything is written
+    tfrecord_reader.read_stats(data_dir)
     return component.run_component(SPEC, executor, parameters, inputs,
                                    os.path.join(run_dir, EVALUATION_SUBDIR, split), force=force)
 

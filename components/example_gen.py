@@ -16,10 +16,12 @@ file of the directory) writes the output anew. The executor writes into a hidden
 is renamed into place only when everything succeeded, so a failed or interrupted run leaves no output.
 
 The Beam pipeline has one element per (subject, trial): `Create` -> `ParDo(_ProcessTrialDoFn)` (read the
-trial with `DeapDataset`, `TrialPreprocessor.process`, `features.encode_example`) -> `Partition` by split ->
-`WriteToTFRecord` per split; the per-trial reports go to a JSON-lines side file that the main process turns
-into stats.json. The splits are decided before the pipeline from the labels alone (`emorecog.splits`), so
-no trial is ever cut across splits.
+trial with `DeapDataset`, `TrialPreprocessor.process`, `features.encode_example`) -> `GroupByKey` by shard
+-> one GZIP TFRecord file per shard; the per-trial reports go to a JSON-lines side file that the main
+process turns into stats.json. The splits are decided before the pipeline from the labels alone
+(`emorecog.splits`), so no trial is ever cut across splits, and so are the shards (`_shard_plan`: each
+split's trials sorted by (subject, trial), in blocks of `records_per_shard`), so the files are the same
+bytes whatever the runner and the number of workers.
 
 Runners. `runner="DirectRunner"` (default) runs Beam's portable FnApiRunner, the engine Beam's DirectRunner
 uses for batch pipelines, with `direct_running_mode=multi_processing` and one worker per core. Beam 2.77's
@@ -75,11 +77,14 @@ SPLIT_OUTPUTS = tuple(f"Split-{name}" for name in splits.SPLIT_NAMES)
 EXAMPLE_GEN_SPEC = ComponentSpec(
     name="ExampleGen",
     parameters=("preprocess", "preprocess_config_hash", "label_rule", "split", "on_error", "skip_eeg_only",
-                "eeg_channels", "records_per_shard"),
+                "eeg_channels", "records_per_shard", "record_layout"),
     inputs=("deap",),
     outputs=(*SPLIT_OUTPUTS, tfrecord_reader.SCHEMA_FILE, tfrecord_reader.STATS_FILE),
 )
 ON_ERROR_CHOICES = ("skip", "stop")
+# How records are placed in shard files; part of the config hash, so outputs of another placement (such as
+# the worker-dependent one of earlier versions) are not reused as if equal.
+RECORD_LAYOUT = "per split: sorted by (subject, trial), blocks of records_per_shard"
 DEFAULT_RECORDS_PER_SHARD = 32
 DIRECT_RUNNER = "DirectRunner"
 # Errors that mean "this trial's input is bad" (DeapFormatError is a ValueError). Anything else is a bug
@@ -129,6 +134,7 @@ def example_gen_parameters(preprocess_config=None, split_config=None, label_rule
         "skip_eeg_only": bool(skip_eeg_only),
         "eeg_channels": None if eeg_channels is None else [str(name) for name in eeg_channels],
         "records_per_shard": records_per_shard,
+        "record_layout": RECORD_LAYOUT,
     }
 
 
@@ -269,11 +275,7 @@ class ExampleGenExecutor:
             raise ExampleGenError(f"ExampleGen cannot split {deap_dir}: {error}") from error
         shape = _sample_shape(dataset, keys, preprocess_config, parameters["eeg_channels"])
 
-        elements = [{"subject": key.subject, "trial": key.trial, "split": assignment[(key.subject, key.trial)]}
-                    for key in keys]
-        planned = splits.split_counts(assignment)
-        shards = {name: max(1, math.ceil(planned[name] / parameters["records_per_shard"]))
-                  for name in splits.SPLIT_NAMES}
+        elements, shards = _shard_plan(keys, assignment, parameters["records_per_shard"])
         progress_dir = os.path.join(output_dir, _PROGRESS_DIR)
         reports_dir = os.path.join(output_dir, _REPORTS_DIR)
         os.makedirs(progress_dir)
@@ -289,6 +291,7 @@ class ExampleGenExecutor:
                     raise _pipeline_error(error, progress_dir) from error
         seconds = time.perf_counter() - started
 
+        _write_empty_shards(output_dir, shards)
         reports = _read_reports(reports_dir)
         shutil.rmtree(progress_dir)
         shutil.rmtree(reports_dir)
@@ -305,23 +308,53 @@ class ExampleGenExecutor:
 
 
 def _build_pipeline(pipeline, elements, do_fn, shards, output_dir, reports_dir):
-    """Create -> ProcessTrial -> Partition by split -> WriteToTFRecord per split; reports -> JSON lines."""
+    """Create -> ProcessTrial -> group by shard -> write each shard; reports -> JSON lines."""
     processed = (pipeline
                  | "ListTrials" >> beam.Create(elements)
                  | "ProcessTrial" >> beam.ParDo(do_fn).with_outputs(_REPORT_TAG, main="records"))
-    by_split = processed.records | "BySplit" >> beam.Partition(_split_index, len(splits.SPLIT_NAMES))
-    for index, name in enumerate(splits.SPLIT_NAMES):
-        (by_split[index]
-         | f"Serialized-{name}" >> beam.Map(lambda element: element[1])
-         | f"Write-{name}" >> beam.io.WriteToTFRecord(
-             os.path.join(output_dir, f"Split-{name}", tfrecord_reader.RECORD_FILE_PREFIX),
-             file_name_suffix=tfrecord_reader.RECORD_FILE_SUFFIX, num_shards=shards[name],
-             compression_type=beam.io.filesystem.CompressionTypes.GZIP))
+    (processed.records
+     | "GroupByShard" >> beam.GroupByKey()
+     | "WriteShards" >> beam.ParDo(_WriteShardDoFn(output_dir, shards)))
     (processed[_REPORT_TAG]
      | "ReportJSON" >> beam.Map(lambda report: json.dumps(report, sort_keys=True))
      | "WriteReports" >> beam.io.WriteToText(os.path.join(reports_dir, "trial_reports"),
                                               file_name_suffix=".jsonl", num_shards=1))
     return pipeline
+
+
+def _shard_plan(keys, assignment, records_per_shard):
+    """(pipeline elements, {split: shard count}): each split's trials sorted by (subject, trial) and cut into
+    blocks of `records_per_shard`, so which record lands in which file, and where in it, depends only on the
+    inputs and the parameters, never on the runner or the number of workers."""
+    elements, shards = [], {}
+    for name in splits.SPLIT_NAMES:
+        members = sorted((key.subject, key.trial) for key in keys if assignment[(key.subject, key.trial)] == name)
+        shards[name] = max(1, math.ceil(len(members) / records_per_shard))
+        elements += [{"subject": subject, "trial": trial, "split": name, "shard": index // records_per_shard}
+                     for index, (subject, trial) in enumerate(members)]
+    return elements, shards
+
+
+class _WriteShardDoFn(beam.DoFn):
+    """((split, shard), [((subject, trial), record), ...]) -> the shard's file, records in (subject, trial) order."""
+
+    def __init__(self, output_dir, shards):
+        self.output_dir = output_dir
+        self.shards = shards
+
+    def process(self, element):
+        (split, shard), records = element
+        path = tfrecord_reader.record_file_path(self.output_dir, split, shard, self.shards[split])
+        tfrecord_reader.write_record_file(path, [record for _, record in sorted(records)])
+
+
+def _write_empty_shards(output_dir, shards):
+    """Shards whose trials were all skipped (or a split without trials) still exist, as empty files."""
+    for name, count in shards.items():
+        for shard in range(count):
+            path = tfrecord_reader.record_file_path(output_dir, name, shard, count)
+            if not os.path.exists(path):
+                tfrecord_reader.write_record_file(path, [])
 
 
 class _ProcessTrialDoFn(beam.DoFn):
@@ -377,7 +410,7 @@ class _ProcessTrialDoFn(beam.DoFn):
             "preprocess": preprocess_report,
         }
         self._mark(subject, trial_id, "done")
-        yield split, serialized
+        yield (split, element["shard"]), ((subject, trial_id), serialized)
         yield beam.pvalue.TaggedOutput(_REPORT_TAG, report)
 
     def teardown(self):
@@ -535,10 +568,6 @@ def _combine_moments(moments):
 def _skip_record(subject, trial, split, reason, *files):
     return {"subject": subject, "trial": trial, "split": split, "status": "skipped", "reason": reason,
             "files": [str(path) for path in files if path]}
-
-
-def _split_index(element, num_partitions):
-    return splits.SPLIT_NAMES.index(element[0])
 
 
 def _read_reports(reports_dir):

@@ -55,6 +55,7 @@ def run_trainer(data_dir, run_dir, model_config, training_config, restart=False,
         The `ComponentRun` of <run_dir>/model (chief), or None (other workers).
     """
     from emorecog.training import distribution
+    from emorecog.training.training_loop import read_training_data
 
     parameters = {"model_config": model_config.to_dict(), "training_config": training_config.to_dict()}
     _, task_index, is_chief = distribution.worker_role()
@@ -63,12 +64,16 @@ def run_trainer(data_dir, run_dir, model_config, training_config, restart=False,
 
         from emorecog.training.training_loop import run_training
 
-        scratch = os.path.join(run_dir, f".worker-{task_index}")
+        import tempfile
+
+        # Outside the run directory, which only the chief claims and writes.
+        scratch = tempfile.mkdtemp(prefix=f"emorecog-worker-{task_index}-")
         try:
             run_training(data_dir, run_dir, model_config, training_config, output_dir=scratch, log=log)
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return None
+    read_training_data(data_dir)  # a wrong --data fails here, naming what is missing, before anything is written
     # The run directory is written over time (checkpoints, logs, model, evaluations): it must be emorecog's
     # own, and one process at a time trains into it.
     claim_folder(run_dir, "emorecog train", inputs={"examples": data_dir})

@@ -12,12 +12,14 @@ ExampleGen writes (TFX layout):
 batch, parallel) -> prefetch. Parsing happens after batching because `tf.io.parse_example` is vectorised.
 
 TFRecord readers report a truncated or corrupt file as a bare `DataLossError` that does not name the file,
-so `make_dataset` first checks each file against the manifest in stats.json (size always; SHA-256 with
-`verify="checksum"`) and raises `CorruptRecordFileError` naming the file.
+so `make_dataset` (and every other reader of the records: the Trainer, the Evaluator's label pass,
+cross-validation) first checks each file against the manifest in stats.json, by size and SHA-256 unless
+told otherwise, and raises `CorruptRecordFileError` naming the file.
 
 TensorFlow is imported inside the functions that need it.
 """
 
+import functools
 import glob
 import hashlib
 import json
@@ -81,11 +83,14 @@ def read_stats(data_dir):
     path = os.path.join(data_dir, STATS_FILE)
     try:
         with open(path) as handle:
-            return json.load(handle)
+            stats = json.load(handle)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing: is {data_dir} an ExampleGen output?") from None
-    except json.JSONDecodeError as error:
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(stats, dict):
+        raise ValueError(f"{path} holds a JSON {type(stats).__name__}, expected ExampleGen's statistics object")
+    return stats
 
 
 def read_eeg_normalization(data_dir):
@@ -111,6 +116,22 @@ def eeg_band_statistics(data_dir):
     """(mean, std) of the EEG images per band (lists of 3 floats), from Split-train only (stats.json)."""
     normalization = read_eeg_normalization(data_dir)
     return list(normalization["mean"]), list(normalization["std"])
+
+
+def record_file_path(data_dir, split, shard, num_shards):
+    """`<data_dir>/Split-<split>/data_tfrecord-SSSSS-of-NNNNN.gz`, the TFX name of shard `shard` (0-based)."""
+    return os.path.join(split_directory(data_dir, split),
+                        f"{RECORD_FILE_PREFIX}-{shard:05d}-of-{num_shards:05d}{RECORD_FILE_SUFFIX}")
+
+
+def write_record_file(path, records):
+    """Write serialized records, in order, as one GZIP TFRecord file (the bytes depend only on `records`)."""
+    import tensorflow as tf
+
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type=RECORD_COMPRESSION)) as writer:
+        for record in records:
+            writer.write(record)
 
 
 def file_manifest_entry(path):
@@ -161,7 +182,7 @@ def verify_split_files(data_dir, split, mode="checksum"):
 
 def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, repeat=False, seed=None,
                  with_context=False, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, drop_remainder=False,
-                 verify="checksum", num_parallel_reads=None):
+                 verify="checksum", num_parallel_reads=None, pass_seeds=None):
     """A tf.data pipeline over one split of an ExampleGen output.
 
     Args:
@@ -177,6 +198,9 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
         drop_remainder: drop a last smaller batch.
         verify: "checksum", "size" or "none" (see `verify_split_files`), done once here.
         num_parallel_reads: files read at once (default: up to 4).
+        pass_seeds: instead of `seed` and `repeat`: one shuffled pass over the split per seed, one after the
+            other, each ending with its last (possibly smaller) batch. Pass k's order depends only on its
+            seed, so the Trainer gives epoch e the seed of e and a resumed run reads what a straight one would.
 
     Returns:
         A `tf.data.Dataset` of `(inputs, label)`, or `(inputs, label, context)` with `with_context` (for
@@ -197,23 +221,31 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     cycle_length = min(len(files), num_parallel_reads or 4)
     # Unseeded shuffling may also take records in whatever order the parallel reads finish (faster);
     # a seed makes the whole order reproducible.
-    deterministic = seed is not None or not shuffle
+    deterministic = seed is not None or pass_seeds is not None or not shuffle
 
-    dataset = tf.data.Dataset.from_tensor_slices(files)
-    if shuffle:
-        dataset = dataset.shuffle(len(files), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.interleave(
-        lambda path: tf.data.TFRecordDataset(path, compression_type=RECORD_COMPRESSION,
-                                             buffer_size=READ_BUFFER_BYTES),
-        cycle_length=cycle_length,
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=deterministic,
-    )
-    if shuffle:
-        dataset = dataset.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    if repeat:
-        dataset = dataset.repeat()
-    dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
+    def record_batches(pass_seed, repeat_forever):
+        dataset = tf.data.Dataset.from_tensor_slices(files)
+        if shuffle:
+            dataset = dataset.shuffle(len(files), seed=pass_seed, reshuffle_each_iteration=True)
+        dataset = dataset.interleave(
+            lambda path: tf.data.TFRecordDataset(path, compression_type=RECORD_COMPRESSION,
+                                                 buffer_size=READ_BUFFER_BYTES),
+            cycle_length=cycle_length,
+            num_parallel_calls=tf.data.AUTOTUNE,
+            deterministic=deterministic,
+        )
+        if shuffle:
+            dataset = dataset.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=True)
+        if repeat_forever:
+            dataset = dataset.repeat()
+        return dataset.batch(batch_size, drop_remainder=drop_remainder)
+
+    if pass_seeds is None:
+        dataset = record_batches(seed, repeat)
+    else:
+        # Python seeds, one small pipeline per pass: a tensor seed in a flat_map clashes with the global seed.
+        passes = [record_batches(pass_seed, False) for pass_seed in pass_seeds]
+        dataset = functools.reduce(lambda first, second: first.concatenate(second), passes)
 
     def to_model_pair(serialized):
         decoded = features.decode_examples(serialized, shape)
@@ -232,7 +264,7 @@ def count_records(data_dir, split):
     """Samples in `split`, from stats.json (no file is read)."""
     splits = read_stats(data_dir).get("splits", {})
     if split not in splits:
-        raise KeyError(f"{os.path.join(data_dir, STATS_FILE)} has no split {split!r} (has {sorted(splits)})")
+        raise ValueError(f"{os.path.join(data_dir, STATS_FILE)} has no split {split!r} (has {sorted(splits)})")
     return int(splits[split]["samples"])
 
 

@@ -174,7 +174,7 @@ def _all_records(data_dir):
 
     for name in splits.SPLIT_NAMES:
         try:
-            files = tfrecord_reader.split_files(data_dir, name)
+            files = tfrecord_reader.verify_split_files(data_dir, name)
         except FileNotFoundError:
             continue
         for record in tf.data.TFRecordDataset(files, compression_type=tfrecord_reader.RECORD_COMPRESSION):

@@ -14,7 +14,7 @@ def split_labels(data_dir, split, target):
     from emorecog.datasets import tfrecord_reader
 
     label = features.label_key(target)
-    files = tfrecord_reader.split_files(data_dir, split)
+    files = tfrecord_reader.verify_split_files(data_dir, split)
     records = tf.data.TFRecordDataset(files, compression_type=tfrecord_reader.RECORD_COMPRESSION).batch(256)
     spec = {label: tf.io.FixedLenFeature([], tf.int64)}
     values = [tf.io.parse_example(batch, spec)[label].numpy() for batch in records]

@@ -8,7 +8,10 @@ Run directory (`run_dir`, e.g. runs/NAME/):
     model/          the Trainer's output (written by the component runner, atomically): see `run_training`
 
 A rerun into the same `run_dir` continues after the last finished epoch (after a kill, or with more
-epochs); checkpoints written for other configs or data are refused unless `restart=True`.
+epochs) and ends with the same weights as an uninterrupted run: the checkpoint holds the model and the
+optimizer state, and every random draw of an epoch (data order, dropout, policy samples) depends only on
+(seed, epoch) (`epoch_seeds`). Checkpoints written for other configs or data are refused unless
+`restart=True`.
 """
 
 import dataclasses
@@ -71,6 +74,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
         The training summary dict (also written as training_summary.json).
     """
     import keras
+    import tensorflow as tf
 
     from emorecog.components.component import fingerprint_path
     from emorecog.datasets import tfrecord_reader
@@ -78,6 +82,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     from emorecog.training import distribution
     from emorecog.training.distributed_fit import fit_distributed
     from emorecog.training.epoch_progress_log import EpochProgressLog
+    from emorecog.training.epoch_seeds import EpochSeeds
     from emorecog.training.epoch_timer import EpochTimer
     from emorecog.training.eval_split_metrics import EvalSplitMetrics
     from emorecog.training.glimpse_image_summary import GlimpseImageSummary
@@ -113,10 +118,13 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
             log(f"resuming {run_dir} after epoch {initial_epoch} (best eval macro F1 so far "
                 f"{state['best_value']:.4f} at epoch {state['best_epoch']})")
 
-    train_dataset = _train_dataset(data_dir, training_config, model_config, global_batch)
+    train_dataset = None
+    if initial_epoch < training_config.epochs:
+        train_dataset = _train_dataset(data_dir, training_config, model_config, global_batch, initial_epoch)
     eval_dataset = tfrecord_reader.make_dataset(data_dir, "eval", training_config.eval_batch_size,
-                                                target=training_config.target, verify="size")
+                                                target=training_config.target)
     callbacks = [
+        EpochSeeds(model_config.seed),  # first: before anything of the epoch draws a random number
         EpochTimer(data.num_train_samples),
         EvalSplitMetrics(eval_dataset),
     ]
@@ -138,12 +146,19 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
             f"global batch {global_batch}, strategy {training_config.strategy} "
             f"({strategy.num_replicas_in_sync} replica(s))")
         steps_per_epoch = math.ceil(data.num_train_samples / global_batch)
-        if strategy.num_replicas_in_sync > 1:
-            fit_distributed(model, strategy, train_dataset, training_config.epochs, initial_epoch, steps_per_epoch,
-                            callbacks)
-        else:
-            model.fit(train_dataset, epochs=training_config.epochs, initial_epoch=initial_epoch,
-                      steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)
+        try:
+            if strategy.num_replicas_in_sync > 1:
+                fit_distributed(model, strategy, train_dataset, training_config.epochs, initial_epoch,
+                                steps_per_epoch, callbacks)
+            else:
+                model.fit(train_dataset, epochs=training_config.epochs, initial_epoch=initial_epoch,
+                          steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)
+        except tf.errors.DataLossError as error:
+            # The files matched their SHA-256 when training started: one changed while being read.
+            raise tfrecord_reader.CorruptRecordFileError(
+                f"{data_dir}: a record file of Split-train or Split-eval became unreadable during training "
+                f"({error.message.strip().splitlines()[0]}); it was intact when training started, so it changed "
+                "since: run emorecog ingest again") from None
     else:
         log(f"{run_dir} already finished {initial_epoch} epochs; nothing to train")
     seconds = time.perf_counter() - started
@@ -158,14 +173,18 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     return summary
 
 
-def _train_dataset(data_dir, training_config, model_config, global_batch):
+def _train_dataset(data_dir, training_config, model_config, global_batch, initial_epoch):
+    """The train split as one freshly shuffled pass per remaining epoch (the last batch of a pass may be
+    smaller); epoch e's order depends only on (seed, e), so a resumed run reads what a straight one would."""
     import tensorflow as tf
 
     from emorecog.datasets import tfrecord_reader
+    from emorecog.training.epoch_seeds import epoch_seed
 
     dataset = tfrecord_reader.make_dataset(
-        data_dir, "train", global_batch, target=training_config.target, shuffle=True, repeat=True,
-        shuffle_buffer=training_config.shuffle_buffer, seed=model_config.seed, verify="size")
+        data_dir, "train", global_batch, target=training_config.target, shuffle=True,
+        shuffle_buffer=training_config.shuffle_buffer,
+        pass_seeds=[epoch_seed(model_config.seed, epoch) for epoch in range(initial_epoch, training_config.epochs)])
     options = tf.data.Options()
     # Records are few and large: shard by element so every worker gets data whatever the file count.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
