@@ -21,13 +21,9 @@ def command(run_dir, model_name, base_dir, force):
     and `serve_examples` (serialized tf.Example strings -> the same outputs). It loads with
     `tf.saved_model.load` without emorecog installed.
     """
-    from emorecog.components.pusher import NotBlessedError
     from emorecog.components.pusher import push_run
 
-    try:
-        run = push_run(run_dir, base_dir, model_name, force=force)
-    except NotBlessedError as error:
-        raise click.ClickException(str(error)) from error
+    run = push_run(run_dir, base_dir, model_name, force=force)
     state = "already exported, skipped" if run.skipped else "exported"
     click.echo(f"{state}: {run.output_dir}")
     click.echo(f"serve it: docker run -p 8501:8501 -v {os.path.abspath(base_dir)}:/models "

@@ -76,7 +76,7 @@ def command(deap_dir, output_dir, fps, image_size, face_size, split_mode, fold, 
             records_per_shard=records_per_shard, runner=runner, num_workers=workers, beam_options=beam_options,
             force=force, progress=display.update, beam_log=beam_log)
     except example_gen.ExampleGenError as error:
-        raise click.ClickException(f"{error} (Beam log: {beam_log})") from error
+        raise example_gen.ExampleGenError(f"{error} (Beam log: {beam_log})") from error
     finally:
         display.finish()
     if run.skipped:

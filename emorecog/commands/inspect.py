@@ -21,22 +21,18 @@ def command(deap_dir, label_threshold, inclusive, keys_only):
     balance and face videos found or missing. Writes nothing. Exits non-zero on the first bad file,
     naming it.
     """
-    from emorecog.datasets.deap import DeapDataset, DeapFormatError, LabelRule
-    from emorecog.datasets.safe_pickle import UnsafePickleError
+    from emorecog.datasets.deap import DeapDataset, LabelRule
 
     started = time.monotonic()
-    try:
-        dataset = DeapDataset(deap_dir, label_rule=LabelRule(label_threshold, inclusive))
-        report = dataset.layout_report()
-        shapes = set()
-        trials_read = 0
-        if not keys_only:
-            for subject in dataset.subjects():
-                for trial in dataset.trials(subject):
-                    shapes.add((trial.eeg.shape, trial.eeg_baseline.shape, trial.peripheral.shape))
-                    trials_read += 1
-    except (DeapFormatError, UnsafePickleError) as error:
-        raise click.ClickException(str(error)) from error
+    dataset = DeapDataset(deap_dir, label_rule=LabelRule(label_threshold, inclusive))
+    report = dataset.layout_report()
+    shapes = set()
+    trials_read = 0
+    if not keys_only:
+        for subject in dataset.subjects():
+            for trial in dataset.trials(subject):
+                shapes.add((trial.eeg.shape, trial.eeg_baseline.shape, trial.peripheral.shape))
+                trials_read += 1
     for line in report.lines():
         click.echo(line)
     for eeg, baseline, peripheral in sorted(shapes):

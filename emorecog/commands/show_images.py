@@ -32,10 +32,7 @@ def command(data_dir, out_dir, ground_truth, split_names, max_trials):
     from emorecog.output_folders import claim_folder
 
     windows = _event_windows(ground_truth) if ground_truth else None
-    try:
-        accumulator = _accumulate(data_dir, split_names or ("train", "eval", "test"), windows, max_trials)
-    except (FileNotFoundError, ValueError) as error:
-        raise click.ClickException(str(error)) from error
+    accumulator = _accumulate(data_dir, split_names or ("train", "eval", "test"), windows, max_trials)
     claim_folder(out_dir, "emorecog show-images", inputs={"data": data_dir, "ground truth": ground_truth})
     summary = {"data": os.path.abspath(data_dir),
                "event_window": "ground truth" if windows else "whole trial (no --ground-truth)",
@@ -64,8 +61,8 @@ def _event_windows(path):
     try:
         return {(subject, int(trial["trial"])): tuple(trial["event_window_s"])
                 for subject, info in truth["subjects"].items() for trial in info["trials"]}
-    except (KeyError, TypeError) as error:
-        raise click.ClickException(f"{path} is not a synthetic DEAP ground_truth.json: missing {error}") from error
+    except (KeyError, TypeError, AttributeError) as error:
+        raise ValueError(f"{path} is not a synthetic DEAP ground_truth.json: missing {error}") from error
 
 
 def _accumulate(data_dir, split_names, windows, max_trials):

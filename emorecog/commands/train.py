@@ -34,10 +34,7 @@ def command(data_dir, target, epochs, config_file, ablation, run_dir, strategy, 
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
     run_dir = run_dir or os.path.join("runs", f"{ablation}-{target}")
-    try:
-        run = run_trainer(data_dir, run_dir, model_config, training_config, restart=restart, log=click.echo)
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
+    run = run_trainer(data_dir, run_dir, model_config, training_config, restart=restart, log=click.echo)
     if run is None:
         click.echo("worker finished (only the chief writes the run directory)")
         return

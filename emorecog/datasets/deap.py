@@ -124,7 +124,7 @@ class DeapDataset:
             raise DeapFormatError(
                 f"{self.data_dir}: no subject files (expected s01{extension} ... s32{extension})")
         self.ratings_csv = os.path.join(self.root, METADATA_DIR, PARTICIPANT_RATINGS_CSV)
-        if not os.path.isfile(self.ratings_csv):
+        if not os.path.lexists(self.ratings_csv):  # anything else there is read, and refused if unreadable
             self.ratings_csv = None
         self._presentation = self._read_presentation_order()
         self._labels_cache = {}  # subject -> validated labels [trials, 4] (small)
