@@ -174,19 +174,38 @@ def publish_staged_folder(staging, output, state):
     """Move a finished staging folder to `output` (`state` from `folder_state`, checked by the caller).
 
     An empty folder at `output` is simply taken (removing it fails, losing nothing, if a file appeared
-    meanwhile); a previous output, already checked to hold only what emorecog wrote, is moved aside first
-    and deleted once the new one is in place.
+    meanwhile). A previous output, already checked to hold only what emorecog wrote, is swapped with the
+    new one in one atomic step where the system allows it (Linux `renameat2(RENAME_EXCHANGE)`), so a kill
+    at any moment leaves either the old or the new output in place; elsewhere it is moved aside first. The
+    old output, now in the staging folder's place, is then deleted.
     """
     if state == "empty":
         os.rmdir(output)
     elif state == "present":
-        parent, base = os.path.split(os.path.abspath(output))
-        retired = os.path.join(parent, f".{base}{STAGING_MARK}old-{uuid.uuid4().hex[:8]}")
-        os.rename(output, retired)
-        os.rename(staging, output)
-        shutil.rmtree(retired, ignore_errors=True)
+        if not _exchange(staging, output):
+            parent, base = os.path.split(os.path.abspath(output))
+            retired = os.path.join(parent, f".{base}{STAGING_MARK}old-{uuid.uuid4().hex[:8]}")
+            os.rename(output, retired)
+            os.rename(staging, output)
+            staging = retired
+        shutil.rmtree(staging, ignore_errors=True)
         return
     os.rename(staging, output)
+
+
+def _exchange(first, second):
+    """Atomically swap two paths (Linux renameat2 with RENAME_EXCHANGE); False where unsupported."""
+    import ctypes
+    import ctypes.util
+
+    at_current_directory, rename_exchange = -100, 2
+    try:
+        renameat2 = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).renameat2
+    except (OSError, AttributeError):
+        return False
+    result = renameat2(at_current_directory, os.fsencode(first), at_current_directory, os.fsencode(second),
+                       rename_exchange)
+    return result == 0
 
 
 def write_json_atomically(path, value):
