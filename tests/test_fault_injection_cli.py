@@ -5,7 +5,6 @@ traceback instead.
 
 import os
 import pickle
-import shutil
 import subprocess
 import sys
 
@@ -14,20 +13,12 @@ import pytest
 from click.testing import CliRunner
 
 from emorecog.cli import main as cli
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
 from emorecog.user_errors import one_line_message
-
-TINY = SynthConfig(subjects=2, trials=2, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=9)
-
-
-@pytest.fixture(scope="module")
-def template(tmp_path_factory):
-    return write_synthetic_deap(tmp_path_factory.mktemp("deap") / "tiny", TINY)
 
 
 @pytest.fixture()
-def deap(template, tmp_path):
-    return str(shutil.copytree(template, tmp_path / "deap"))
+def deap(damageable_deap):
+    return damageable_deap
 
 
 def error_line(arguments):

@@ -11,7 +11,7 @@ import csv
 import os
 import pickle
 import random
-import shutil
+from pathlib import Path
 import struct
 import subprocess
 import sys
@@ -33,9 +33,7 @@ from emorecog.datasets.safe_pickle import (
     UnsafePickleError,
     load_safe_pickle,
 )
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
 
-SMALL = SynthConfig(subjects=2, trials=3, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=7)
 # Bound for the peak memory of a process refusing a bomb (the bombs below would need gigabytes).
 BOMB_PEAK_RSS_LIMIT_MB = 400
 
@@ -92,6 +90,21 @@ def valid_pickle_bytes(protocol):
         dump_python2_pickle(content, buffer)
         return buffer.getvalue()
     return pickle.dumps(content, protocol=protocol)
+
+
+def peak_rss_of_refused_load(loader, path, *arguments):
+    """Peak resident memory (MB) of a fresh Python in which `loader` ("module.function") refuses `path`."""
+    module, function = loader.rsplit(".", 1)
+    return peak_rss_mb(f"""
+        from emorecog.datasets.deap_format import RefusedFileError
+        from {module} import {function}
+        try:
+            {function}({str(path)!r}, *{arguments!r})
+        except RefusedFileError:
+            pass
+        else:
+            raise SystemExit("not refused")
+    """)
 
 
 def peak_rss_mb(code):
@@ -196,13 +209,7 @@ def test_one_string_referenced_1500_times_is_refused_before_growing(tmp_path):
     with pytest.raises(UnsafePickleError, match="materialised data") as caught:
         load_safe_pickle(path)
     assert len(str(caught.value)) < 600  # the message describes, never prints, the offending values
-    peak = peak_rss_mb(f"""
-        from emorecog.datasets.safe_pickle import load_safe_pickle, UnsafePickleError
-        try:
-            load_safe_pickle({str(path)!r})
-        except UnsafePickleError:
-            pass
-    """)
+    peak = peak_rss_of_refused_load("emorecog.datasets.safe_pickle.load_safe_pickle", path)
     assert peak < BOMB_PEAK_RSS_LIMIT_MB, peak
 
 
@@ -269,10 +276,9 @@ def test_a_fifo_is_refused_without_blocking(tmp_path):
     assert "is a FIFO (named pipe), expected a regular file" in result.stderr
 
 
-def test_dev_zero_a_directory_and_a_dangling_link_are_named(tmp_path):
-    deap = tmp_path / "deap"
-    shutil.copytree(write_synthetic_deap(tmp_path / "template", SMALL), deap)
-    data_dir = deap / "data_preprocessed_python"
+def test_dev_zero_a_directory_and_a_dangling_link_are_named(damageable_deap, tmp_path):
+    deap = damageable_deap
+    data_dir = Path(deap) / "data_preprocessed_python"
     (data_dir / "s01.dat").unlink()
     os.symlink("/dev/zero", data_dir / "s01.dat")
     with pytest.raises(DeapFormatError, match="is a character device, expected a regular file"):
@@ -339,13 +345,7 @@ def test_zlib_bomb_declaring_gigabytes_is_refused_before_inflating(tmp_path):
     with pytest.raises(UnsafeMatFileError, match="refused the variable at byte 128") as caught:
         load_safe_mat(path, ["data", "labels"])
     assert isinstance(caught.value, RefusedFileError)
-    peak = peak_rss_mb(f"""
-        from emorecog.datasets.safe_mat import load_safe_mat, UnsafeMatFileError
-        try:
-            load_safe_mat({str(path)!r}, ["data"])
-        except UnsafeMatFileError:
-            pass
-    """)
+    peak = peak_rss_of_refused_load("emorecog.datasets.safe_mat.load_safe_mat", path, ["data"])
     assert peak < BOMB_PEAK_RSS_LIMIT_MB, peak
 
 
@@ -355,13 +355,7 @@ def test_zlib_stream_inflating_past_its_declared_size_is_refused(tmp_path):
     path = write(tmp_path / "s01.mat", mat_header() + compressed(element, zero_bytes_after=256 << 20))
     with pytest.raises(UnsafeMatFileError, match="inflates to more than"):
         load_safe_mat(path, ["data"])
-    peak = peak_rss_mb(f"""
-        from emorecog.datasets.safe_mat import load_safe_mat, UnsafeMatFileError
-        try:
-            load_safe_mat({str(path)!r}, ["data"])
-        except UnsafeMatFileError:
-            pass
-    """)
+    peak = peak_rss_of_refused_load("emorecog.datasets.safe_mat.load_safe_mat", path, ["data"])
     assert peak < BOMB_PEAK_RSS_LIMIT_MB, peak
 
 
@@ -403,16 +397,6 @@ def test_matlab_layout_errors_name_the_file(tmp_path):
 
 # -- participant_ratings.csv ----------------------------------------------------------------------------------
 
-@pytest.fixture(scope="module")
-def synthetic_template(tmp_path_factory):
-    return write_synthetic_deap(tmp_path_factory.mktemp("deap") / "template", SMALL)
-
-
-@pytest.fixture()
-def deap_copy(synthetic_template, tmp_path):
-    return shutil.copytree(synthetic_template, tmp_path / "deap")
-
-
 def ratings_rows(deap):
     with open(os.path.join(deap, "metadata_csv", "participant_ratings.csv"), newline="") as handle:
         return list(csv.DictReader(handle))
@@ -425,13 +409,13 @@ def write_ratings_rows(deap, rows):
         writer.writerows(rows)
 
 
-def test_swapped_experiment_ids_are_caught_by_the_ratings_cross_check(deap_copy):
-    rows = ratings_rows(deap_copy)
+def test_swapped_experiment_ids_are_caught_by_the_ratings_cross_check(damageable_deap):
+    rows = ratings_rows(damageable_deap)
     first, second = [index for index, row in enumerate(rows) if row["Participant_id"] == "2"][:2]
     rows[first]["Experiment_id"], rows[second]["Experiment_id"] = rows[second]["Experiment_id"], \
         rows[first]["Experiment_id"]
-    write_ratings_rows(deap_copy, rows)
-    dataset = DeapDataset(deap_copy)
+    write_ratings_rows(damageable_deap, rows)
+    dataset = DeapDataset(damageable_deap)
     assert dataset.read_trial("s01", 1).trial == 1  # the other subject is fine
     with pytest.raises(DeapFormatError) as caught:
         dataset.trial_keys("s02")
@@ -441,22 +425,22 @@ def test_swapped_experiment_ids_are_caught_by_the_ratings_cross_check(deap_copy)
         assert fragment in message, (fragment, message)
 
 
-def test_a_binary_ratings_csv_is_named_in_inspect(deap_copy):
-    path = os.path.join(deap_copy, "metadata_csv", "participant_ratings.csv")
+def test_a_binary_ratings_csv_is_named_in_inspect(damageable_deap):
+    path = os.path.join(damageable_deap, "metadata_csv", "participant_ratings.csv")
     with open(path, "wb") as handle:
         handle.write(b"Participant_id,Trial\n" + bytes(range(256)) * 4)
-    result = CliRunner().invoke(cli, ["inspect", "--deap", str(deap_copy)])
+    result = CliRunner().invoke(cli, ["inspect", "--deap", str(damageable_deap)])
     assert result.exit_code == 1
     assert result.output.startswith("Error: ") and result.output.count("\n") == 1, result.output
     assert "participant_ratings.csv: not a UTF-8 text CSV" in result.output
 
 
-def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(deap_copy):
+def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(damageable_deap):
     """The deep-tuple key crashed `inspect` with a segmentation fault; now: one Error line, exit 1."""
-    path = os.path.join(deap_copy, "data_preprocessed_python", "s02.dat")
+    path = os.path.join(damageable_deap, "data_preprocessed_python", "s02.dat")
     with open(path, "wb") as handle:
         handle.write(PROTO2 + EMPTY_DICT + b")" + b"\x85" * 100_000 + short_string("v") + SETITEM + STOP)
-    result = subprocess.run([sys.executable, "-m", "emorecog.cli", "inspect", "--deap", str(deap_copy)],
+    result = subprocess.run([sys.executable, "-m", "emorecog.cli", "inspect", "--deap", str(damageable_deap)],
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
@@ -465,22 +449,22 @@ def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(deap_copy
 
 # -- ExampleGen: a truncated file is skipped with --on-error skip, a refused one stops the run -----------------
 
-def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(deap_copy):
+def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(damageable_deap):
     from emorecog.components import example_gen
 
-    path = os.path.join(deap_copy, "data_preprocessed_python", "s02.dat")
+    path = os.path.join(damageable_deap, "data_preprocessed_python", "s02.dat")
     data = open(path, "rb").read()
     with open(path, "wb") as handle:
         handle.write(data[:data.index(b"numpy.core.multi") + 16])  # cut inside a GLOBAL line
-    keys, skipped = example_gen._list_trials(DeapDataset(deap_copy), "skip")
+    keys, skipped = example_gen._list_trials(DeapDataset(damageable_deap), "skip")
     assert {key.subject for key in keys} == {"s01"}
     assert [record["subject"] for record in skipped] == ["s02"] and "truncated" in skipped[0]["reason"]
     with pytest.raises(example_gen.ExampleGenError, match="on_error='stop'.*truncated"):
-        example_gen._list_trials(DeapDataset(deap_copy), "stop")
+        example_gen._list_trials(DeapDataset(damageable_deap), "stop")
 
     with open(path, "wb") as handle:
         handle.write(pickle.dumps({"data": print, "labels": np.ones((1, 4))}, protocol=2))
     executor = example_gen.ExampleGenExecutor(example_gen.beam_pipeline_flags(num_workers=1))
     parameters = example_gen.example_gen_parameters(on_error="skip")
     with pytest.raises(example_gen.ExampleGenError, match="refused global '__builtin__.print'.*stops the run"):
-        executor(parameters, {"deap": str(deap_copy)}, os.path.join(deap_copy, "..", "staging"))
+        executor(parameters, {"deap": str(damageable_deap)}, os.path.join(damageable_deap, "..", "staging"))

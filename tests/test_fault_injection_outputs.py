@@ -23,18 +23,12 @@ from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
 from emorecog.output_folders import FOLDER_MARKER_FILE, OutputBusyError, OutputFolderError, claim_folder
 from emorecog.output_lock import OutputLock
 
-TINY = SynthConfig(subjects=2, trials=2, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=5)
 PROCESS_TIMEOUT_S = 600  # guards against a hang only
 
 
-@pytest.fixture(scope="module")
-def tiny_template(tmp_path_factory):
-    return write_synthetic_deap(tmp_path_factory.mktemp("deap") / "tiny", TINY)
-
-
 @pytest.fixture()
-def deap(tiny_template, tmp_path):
-    return shutil.copytree(tiny_template, tmp_path / "deap")
+def deap(damageable_deap):
+    return damageable_deap
 
 
 @pytest.fixture(scope="module")

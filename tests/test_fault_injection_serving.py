@@ -256,22 +256,30 @@ BLOCKED_EXPORT = textwrap.dedent("""
 """)
 
 
+def start_blocked_export(run_dir, base, release):
+    """(process, staging folder) of an export that holds its version, staged, until `release` exists."""
+    process = subprocess.Popen([sys.executable, "-c", BLOCKED_EXPORT, run_dir, str(base), str(release)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
+    staged = process.stdout.readline().split()
+    if staged[:1] != ["staged"]:
+        process.kill()
+        raise AssertionError(process.stderr.read()[-3000:])
+    return process, staged[1]
+
+
 def test_concurrent_exports_get_two_versions_and_neither_is_lost(exported, tmp_path):
     """One export holds version 1 while staging; a second `emorecog export` takes 2 (and does not delete the
     first one's live staging folder as an abandoned one)."""
     _, run_dir, _, _ = exported
     base, release = tmp_path / "saved", tmp_path / "release"
-    first = subprocess.Popen([sys.executable, "-c", BLOCKED_EXPORT, run_dir, str(base), str(release)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
+    first, staging = start_blocked_export(run_dir, base, release)
     try:
-        staged = first.stdout.readline().split()
-        assert staged[:1] == ["staged"], first.stderr.read()[-3000:]
         second = subprocess.run([sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base",
                                  str(base), "--model-name", "tiny", "--force"], capture_output=True, text=True, env=QUIET,
                                 timeout=PROCESS_TIMEOUT_S)
         assert second.returncode == 0, second.stderr[-3000:]
         assert f"exported: {base / 'tiny' / '2'}" in second.stdout
-        assert os.path.isdir(staged[1])  # the first export's staging folder is still there
+        assert os.path.isdir(staging)  # the first export's staging folder is still there
         release.touch()
         assert first.wait(timeout=PROCESS_TIMEOUT_S) == 0, first.stderr.read()[-3000:]
         assert first.stdout.read().strip() == str(base / "tiny" / "1")
@@ -304,15 +312,10 @@ def test_two_exports_started_together_never_claim_the_same_version(exported, tmp
 
 def test_a_killed_export_leaves_no_version_and_the_next_one_cleans_up(exported, tmp_path):
     _, run_dir, _, _ = exported
-    base, release = tmp_path / "saved", tmp_path / "never"
-    process = subprocess.Popen([sys.executable, "-c", BLOCKED_EXPORT, run_dir, str(base), str(release)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
-    try:
-        staged = process.stdout.readline().split()
-        assert staged[:1] == ["staged"], process.stderr.read()[-3000:]
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    base = tmp_path / "saved"
+    process, _ = start_blocked_export(run_dir, base, tmp_path / "never")
+    process.send_signal(signal.SIGKILL)
+    process.wait()
     left = sorted(os.listdir(base / "tiny"))
     assert [name for name in left if ".partial-" in name] and model_versions.version_entries(base / "tiny") == {}
     result = run_cli("export", "--run", run_dir, "--base", str(base), "--model-name", "tiny", "--force")
