@@ -72,6 +72,7 @@ beam = _import_beam_quietly()
 from emorecog import features, splits  # noqa: E402
 from emorecog.components.component import ComponentSpec, run_component  # noqa: E402
 from emorecog.datasets import tfrecord_reader  # noqa: E402
+from emorecog.output_folders import check_separate_from_inputs  # noqa: E402
 
 SPLIT_OUTPUTS = tuple(f"Split-{name}" for name in splits.SPLIT_NAMES)
 EXAMPLE_GEN_SPEC = ComponentSpec(
@@ -219,6 +220,8 @@ def run_example_gen(deap_dir, output_dir, preprocess_config=None, split_config=N
     parameters = example_gen_parameters(preprocess_config, split_config, label_rule, on_error, skip_eeg_only,
                                         eeg_channels, records_per_shard)
     flags = beam_pipeline_flags(runner, num_workers, beam_options)
+    if beam_log is not None:
+        check_separate_from_inputs(beam_log, {"deap": deap_dir})  # the log is appended to: never inside an input
     executor = ExampleGenExecutor(flags, progress=progress, beam_log=beam_log)
     return run_component(EXAMPLE_GEN_SPEC, executor, parameters, {"deap": deap_dir}, output_dir, force=force)
 

@@ -280,3 +280,11 @@ def test_the_lock_file_is_replaced_safely_between_holders(tmp_path):
         OutputLock(tmp_path / "out").acquire()
     os.close(stale)
     second.release()
+
+
+def test_the_beam_log_never_goes_into_the_dataset(deap, tmp_path):
+    before = sorted(os.listdir(deap))
+    result = CliRunner().invoke(cli, ["ingest", "--deap", deap, "--out", str(tmp_path / "out"), "--beam-log",
+                                      os.path.join(deap, "beam.log")])
+    assert_one_error_line(result, "lies inside the input")
+    assert sorted(os.listdir(deap)) == before
