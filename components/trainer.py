@@ -61,10 +61,9 @@ def run_trainer(data_dir, run_dir, model_config, training_config, restart=False,
     _, task_index, is_chief = distribution.worker_role()
     if not is_chief:
         import shutil
+        import tempfile
 
         from emorecog.training.training_loop import run_training
-
-        import tempfile
 
         # Outside the run directory, which only the chief claims and writes.
         scratch = tempfile.mkdtemp(prefix=f"emorecog-worker-{task_index}-")
