@@ -108,10 +108,13 @@ def peak_rss_of_refused_load(loader, path, *arguments):
 
 
 def peak_rss_mb(code):
-    """Peak resident memory (MB) of a fresh Python running `code` (which must not fail the process)."""
+    """Peak resident memory (MB) of a fresh Python running `code` (which must not fail the process).
+
+    Read from VmHWM in /proc: getrusage's ru_maxrss would also count the pytest process it was forked from.
+    """
     script = textwrap.dedent(code) + textwrap.dedent("""
-        import resource
-        print("PEAK", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+        peak_kb = [line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")][0]
+        print("PEAK", int(peak_kb) // 1024)
     """)
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout + result.stderr
