@@ -18,7 +18,8 @@ import json
 import os
 
 from emorecog.components import component
-from emorecog.output_folders import OutputBusyError
+from emorecog.output_folders import OutputBusyError, remove_abandoned_staging
+from emorecog.output_lock import OutputLock
 
 SPEC = component.ComponentSpec(
     name="Pusher",
@@ -118,6 +119,7 @@ def push_run(run_dir, base_dir, model_name, force=False):
     inputs = {"model": model_dir}
     model_base = os.path.join(base_dir, model_name)
 
+    _remove_abandoned_versions(model_base)
     expected_hash = component.config_hash(SPEC.name, parameters)
     expected_inputs = {"model": component.fingerprint_path(model_dir)}
     for version in reversed(model_versions.version_numbers(model_base)):
@@ -134,6 +136,21 @@ def push_run(run_dir, base_dir, model_name, force=False):
                                            replace=False)
         except (OutputBusyError, component.OutputExistsError):
             version += 1
+
+
+def _remove_abandoned_versions(model_base):
+    """Delete the staging folders (`.N.partial-*`) that killed exports left, of any version number: the
+    ones whose lock is free, so that no live export is writing them."""
+    if not os.path.isdir(model_base):
+        return
+    names = {name[1:].split(component.PARTIAL_MARK, 1)[0] for name in os.listdir(model_base)
+             if name.startswith(".") and component.PARTIAL_MARK in name}
+    for name in sorted(names):
+        try:
+            with OutputLock(os.path.join(model_base, name)):
+                remove_abandoned_staging(os.path.join(model_base, name))
+        except OutputBusyError:
+            continue  # a live export
 
 
 def _hide_gpus():

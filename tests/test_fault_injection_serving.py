@@ -267,28 +267,28 @@ def start_blocked_export(run_dir, base, release):
     return process, staged[1]
 
 
-def test_concurrent_exports_get_two_versions_and_neither_is_lost(exported, tmp_path):
-    """One export holds version 1 while staging; a second `emorecog export` takes 2 (and does not delete the
-    first one's live staging folder as an abandoned one)."""
+def test_concurrent_and_killed_exports_lose_nothing_and_leave_nothing(exported, tmp_path):
+    """One export holds version 1 while staging; a second `emorecog export` takes 2 and does not delete the
+    first one's live staging folder. The first is then killed: a third export removes what it left
+    (provably abandoned: its lock is free) and takes 3."""
     _, run_dir, _, _ = exported
-    base, release = tmp_path / "saved", tmp_path / "release"
-    first, staging = start_blocked_export(run_dir, base, release)
+    base = tmp_path / "saved"
+    command = [sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base", str(base), "--model-name",
+               "tiny", "--force"]
+    first, staging = start_blocked_export(run_dir, base, tmp_path / "never")
     try:
-        second = subprocess.run([sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base",
-                                 str(base), "--model-name", "tiny", "--force"], capture_output=True, text=True, env=QUIET,
-                                timeout=PROCESS_TIMEOUT_S)
+        second = subprocess.run(command, capture_output=True, text=True, env=QUIET, timeout=PROCESS_TIMEOUT_S)
         assert second.returncode == 0, second.stderr[-3000:]
         assert f"exported: {base / 'tiny' / '2'}" in second.stdout
-        assert os.path.isdir(staging)  # the first export's staging folder is still there
-        release.touch()
-        assert first.wait(timeout=PROCESS_TIMEOUT_S) == 0, first.stderr.read()[-3000:]
-        assert first.stdout.read().strip() == str(base / "tiny" / "1")
+        assert os.path.isdir(staging)  # the live export's staging folder is still there
     finally:
-        release.touch()
-        first.kill()
+        first.send_signal(signal.SIGKILL)
         first.wait()
-    assert model_versions.version_numbers(base / "tiny") == [1, 2]
-    assert sorted(os.listdir(base / "tiny")) == ["1", "2"]
+    assert model_versions.version_numbers(base / "tiny") == [2]  # the killed export never published 1
+    third = subprocess.run(command, capture_output=True, text=True, env=QUIET, timeout=PROCESS_TIMEOUT_S)
+    assert third.returncode == 0, third.stderr[-3000:]
+    assert f"already exported, skipped: {base / 'tiny' / '2'}" in third.stdout  # the same model: not pushed twice
+    assert sorted(os.listdir(base / "tiny")) == ["2"]  # the abandoned staging folder is gone
 
 
 def test_two_exports_started_together_never_claim_the_same_version(exported, tmp_path):
@@ -308,16 +308,3 @@ def test_two_exports_started_together_never_claim_the_same_version(exported, tmp
     for line in reported:
         assert os.path.isfile(os.path.join(line.split(": ", 1)[1], "saved_model.pb")), line
     assert len(model_versions.version_numbers(base / "tiny")) == len(exported_paths)
-
-
-def test_a_killed_export_leaves_no_version_and_the_next_one_cleans_up(exported, tmp_path):
-    _, run_dir, _, _ = exported
-    base = tmp_path / "saved"
-    process, _ = start_blocked_export(run_dir, base, tmp_path / "never")
-    process.send_signal(signal.SIGKILL)
-    process.wait()
-    left = sorted(os.listdir(base / "tiny"))
-    assert [name for name in left if ".partial-" in name] and model_versions.version_entries(base / "tiny") == {}
-    result = run_cli("export", "--run", run_dir, "--base", str(base), "--model-name", "tiny", "--force")
-    assert result.exit_code == 0, result.output
-    assert sorted(os.listdir(base / "tiny")) == ["1"]
