@@ -128,6 +128,8 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
     from emorecog.components.trainer import run_trainer
     from emorecog.output_folders import claim_folder, write_json_atomically
 
+    from emorecog.evaluation.model_evaluation import comparison_row
+
     claim_folder(out_dir, "emorecog cv")  # each fold's outputs are checked against their own inputs
     count = fold_count(data_dir, folds, mode)
     results = []
@@ -147,9 +149,7 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
             "fold": fold,
             "test_subjects": test_subjects,
             "num_test_samples": report["num_samples"],
-            **{key: report[key] for key in REPORTED_METRICS},
-            "majority_baseline_accuracy": report["majority_baseline"]["accuracy"],
-            "majority_baseline_f1_macro": report["majority_baseline"]["f1_macro"],
+            **comparison_row(report),
             "blessed": report["blessing"]["blessed"],
         })
         log(f"fold {fold + 1}/{count}: test subjects {', '.join(test_subjects)}: "
@@ -161,7 +161,7 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
         "model_config": model_config.to_dict(), "training_config": training_config.to_dict(),
         "per_fold": results,
         "summary": {key: mean_and_spread([row[key] for row in results])
-                    for key in (*REPORTED_METRICS, "majority_baseline_accuracy", "majority_baseline_f1_macro")},
+                    for key in results[0] if key not in ("fold", "test_subjects", "num_test_samples", "blessed")},
     }
     write_json_atomically(os.path.join(out_dir, "cv_results.json"), summary)
     return summary
