@@ -7,8 +7,9 @@ EEG path (paper section III.B):
     it: a constant linear map that the reader and the served model apply (`features.eeg_images`), and
     `interpolation_operator(...)(energy)` here.
 Face path:
-    `probe_video` (frames counted by decoding) -> `select_frame_indices` (by timestamp, trial aligned to the
-    video's end by default) -> `iter_frames` -> `crop_faces` (BlazeFace, square crop, JPEG)
+    `read_trial_frames` (one decoding pass: frames chosen by timestamp with the trial aligned to the
+    video's end by default, the frame count checked while decoding) -> `crop_faces` (BlazeFace, square
+    crop, JPEG)
     -> face: T JPEG byte strings, face_present int64 [T]. A trial without video gets T black JPEGs and
     face_present all 0 (EEG-only).
 
@@ -270,18 +271,17 @@ class TrialPreprocessor:
             FileNotFoundError / ValueError: missing, unreadable, corrupt or too short video (file named).
         """
         from emorecog.preprocessing.face_crops import crop_faces
-        from emorecog.preprocessing.video_frames import iter_frames, probe_video, select_frame_indices
+        from emorecog.preprocessing.video_frames import read_trial_frames
 
         config = self.config
         video_path = str(video_path)
-        info = probe_video(video_path, source_fps=config.video_fps)
-        indices = select_frame_indices(
-            info.num_frames, info.source_fps, config.fps, num_frames / config.fps,
-            alignment=config.video_alignment, path=video_path)
-        crops = crop_faces(
-            iter_frames(video_path, indices), self._face_detector(), face_size=config.face_size,
-            margin=config.face_margin, max_gap_frames=config.face_max_gap_frames,
-            jpeg_quality=config.jpeg_quality)
+
+        def crop(frames):
+            return crop_faces(frames, self._face_detector(), face_size=config.face_size, margin=config.face_margin,
+                              max_gap_frames=config.face_max_gap_frames, jpeg_quality=config.jpeg_quality)
+
+        crops, info = read_trial_frames(video_path, num_frames / config.fps, config.fps, source_fps=config.video_fps,
+                                        alignment=config.video_alignment, consume=crop)
         report = {
             "has_face_video": True,
             "face_video": video_path,
