@@ -93,17 +93,9 @@ def probe_video(path, source_fps=None):
     """
     import cv2
 
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"face video {path} does not exist")
-    capture = cv2.VideoCapture(path)
+    header = read_video_header(path, source_fps)
+    capture = cv2.VideoCapture(header.path)
     try:
-        if not capture.isOpened():
-            raise ValueError(f"face video {path} cannot be opened: unreadable, corrupt or not a video file")
-        container_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        container_frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
         num_frames = 0
         # grab() demuxes and decodes without the colour conversion of retrieve(): the cheapest honest count
         while capture.grab():
@@ -111,12 +103,8 @@ def probe_video(path, source_fps=None):
     finally:
         capture.release()
     if num_frames == 0:
-        raise ValueError(f"face video {path}: no frame could be decoded (corrupt or empty file)")
-    rate = container_fps if source_fps is None else float(source_fps)
-    if not math.isfinite(rate) or rate <= 0:
-        raise ValueError(
-            f"face video {path}: no usable frame rate (container says {container_fps}); pass source_fps")
-    return VideoInfo(path, num_frames, rate, container_fps, container_frame_count, width, height)
+        raise ValueError(f"face video {header.path}: no frame could be decoded (corrupt or empty file)")
+    return dataclasses.replace(header, num_frames=num_frames)
 
 
 def read_video_header(path, source_fps=None):
