@@ -377,6 +377,28 @@ def test_process_sample_round_trips_through_the_record_schema():
     assert decoded["subject"].numpy()[0] == b"s07"
 
 
+def test_stored_band_energies_are_the_band_energies_to_five_significant_digits():
+    from emorecog.preprocessing.band_energy import band_energy
+    from emorecog.preprocessing.trial_preprocessor import ENERGY_SIGNIFICANT_DIGITS, round_significant
+    from emorecog.preprocessing.wavelet_denoise import wavelet_denoise
+
+    trial = make_trial(seconds=2.0)
+    with TrialPreprocessor() as preprocessor:
+        sample, _ = preprocessor.process(trial)
+    joined = np.concatenate([trial.eeg_baseline, trial.eeg], axis=1)
+    denoised = wavelet_denoise(joined, SAMPLING_RATE).astype(np.float64)
+    exact = band_energy(denoised[:, 384:], SAMPLING_RATE, 8, baseline=denoised[:, :384])
+    stored = sample["eeg_band_energy"]
+    assert ENERGY_SIGNIFICANT_DIGITS == 5
+    np.testing.assert_array_equal(stored, round_significant(exact, 5))
+    np.testing.assert_allclose(stored, exact, rtol=5e-5, atol=0)
+    assert max(len(str(value)) for value in stored.ravel()) <= len("-0.00012345")  # as float32 prints in JSON
+    # and so the images the model sees move by at most that much
+    operator = preprocessor.interpolation_operator(GENEVA_CHANNELS)
+    scale = np.abs(operator(exact)).max()
+    assert np.abs(operator(stored) - operator(exact)).max() <= 5e-5 * scale
+
+
 def test_config_hash_is_stable_and_follows_every_setting():
     assert PreprocessConfig().config_hash() == PreprocessConfig().config_hash()
     assert len(PreprocessConfig().config_hash()) == 16
