@@ -49,6 +49,7 @@ _EXAMPLE_GEN_CHILD = """
 import json, os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from emorecog.components import example_gen
+assert {expected_code!r} in example_gen.__file__, example_gen.__file__
 events = []
 started = time.perf_counter()
 def progress(done, total):
@@ -106,8 +107,11 @@ def example_gen_run(deap_dir, out_dir, workers, pythonpath=None):
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     code = _EXAMPLE_GEN_CHILD.format(deap=deap_dir, out=out_dir, workers=workers,
+                                     expected_code=pythonpath or os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
                                      log=os.path.join(os.path.dirname(out_dir), "beam.log"))
-    result, seconds, peak = process_tree.run_python(code, env=env)
+    # `python -c` puts its working directory first on sys.path: run away from the repository, so that
+    # PYTHONPATH (the baseline's code) decides which emorecog is imported.
+    result, seconds, peak = process_tree.run_python(code, env=env, cwd=os.path.dirname(out_dir))
     rate, startup = steady_state(result["events"], result["written"], result["seconds"])
     stored = _stored_bytes(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
@@ -128,7 +132,8 @@ def _stored_bytes(out_dir):
 
 
 def serial_run(deap_dir, out_path):
-    result, _, peak = process_tree.run_python(_SERIAL_CHILD.format(deap=deap_dir, out=out_path))
+    result, _, peak = process_tree.run_python(_SERIAL_CHILD.format(deap=deap_dir, out=out_path),
+                                              cwd=os.path.dirname(out_path))
     os.remove(out_path)
     return {"trials": result["written"], "seconds": round(result["seconds"], 2),
             "trials_per_second": round(result["written"] / result["seconds"], 3), "peak_tree_rss_mb": round(peak / 1e6)}
