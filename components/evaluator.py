@@ -6,8 +6,9 @@ Spec:
     outputs     metrics.json, blessing.json, predictions.csv, plots/   (in <run_dir>/evaluation/<split>/)
 
 metrics.json holds CR (accuracy), macro F1, balanced accuracy, the confusion matrix, the majority-class
-baseline (majority of the TRAIN labels, scored on the evaluated split), glimpse counts and per-subject
-figures. blessing.json is the `BlessingRule` decision, always read on the EVAL split.
+baseline (majority of the TRAIN labels, scored on the evaluated split), the classical baseline (band powers
++ logistic regression fitted on train, C chosen on eval), the uniform-K baseline of glimpse models, glimpse
+counts and per-subject figures. blessing.json is the `BlessingRule` decision, always read on the EVAL split.
 """
 
 import json
@@ -34,10 +35,10 @@ def executor(parameters, inputs, output_dir):
         model, inputs["examples"], parameters["split"], training_config["target"], output_dir,
         BlessingRule(**parameters["blessing_rule"]), batch_size=parameters["batch_size"],
         plot_trials=parameters["plot_trials"], ground_truth_path=parameters["ground_truth"])
-    keys = ("split", "target", "num_samples", "accuracy", "f1_macro", "balanced_accuracy")
-    summary = {key: report[key] for key in keys}
-    summary["majority_baseline_accuracy"] = report["majority_baseline"]["accuracy"]
-    summary["majority_baseline_f1_macro"] = report["majority_baseline"]["f1_macro"]
+    from emorecog.evaluation.model_evaluation import comparison_row
+
+    summary = {key: report[key] for key in ("split", "target", "num_samples")}
+    summary.update(comparison_row(report))
     summary["blessed"] = report["blessing"]["blessed"]
     return {"summary": summary}
 

@@ -12,7 +12,10 @@ from emorecog.layers.face_encoder import FaceEncoder
 from emorecog.layers.glimpse_network import GlimpseNetwork
 from emorecog.layers.inter_layer_self_attention import InterLayerSelfAttention, layer_variance_penalty
 from emorecog.layers.location_network import LocationNetwork, location_to_frame
+from emorecog.layers.segment_location_policy import SegmentLocationPolicy
 from emorecog.layers.stacked_lstm_core import StackedLSTMCore
+from emorecog.layers.stop_policy import StopPolicy
+from emorecog.layers.trial_skim import TrialSkim, segment_centres, segment_of_frames
 from tests.layer_conformance import run_layer_test
 
 B, T, H, S = 4, 10, 8, 16
@@ -365,3 +368,146 @@ def test_baseline_network_does_not_train_the_state():
         output = tf.reduce_sum(network(state))
     gradient = tape.gradient(output, state)
     assert gradient is None or not np.any(np.array(gradient))
+
+
+# ------------------------------------------------------------------------------- skim, search, stopping
+K = 4
+SKIM_KWARGS = dict(skim_size=6, num_segments=K, grid_size=4, kernel_size=3, band_mean=(1.0, 2.0, 3.0),
+                   band_std=(1.0, 0.5, 2.0))
+
+
+def skim_inputs(seed=0):
+    return glimpse_inputs(seed)[:3]
+
+
+def policy_inputs(seed=0, sample=True):
+    generator = rng(seed)
+    inputs = [generator.normal(size=(B, K, 6)).astype("float32"), generator.normal(size=(B, K)).astype("float32"),
+              generator.normal(size=(B, 12)).astype("float32"), (generator.random((B, K)) > 0.6).astype("float32")]
+    if sample:
+        inputs += [-np.log(-np.log(generator.uniform(1e-6, 1.0, size=(B, K)))).astype("float32"),
+                   generator.normal(size=(B,)).astype("float32")]
+    return inputs
+
+
+@pytest.mark.parametrize("streams, weights", [({}, 6), ({"use_face": False}, 6), ({"use_eeg": False}, 6)])
+def test_trial_skim_conformance(tmp_path, streams, weights):
+    run_layer_test(TrialSkim, {**SKIM_KWARGS, **streams}, skim_inputs(), [(B, K, 6), (B, K), (B, K)], weights,
+                   tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("sample", [True, False])
+@pytest.mark.parametrize("use_skim, weights", [(True, 5), (False, 5)])
+def test_segment_location_policy_conformance(tmp_path, sample, use_skim, weights):
+    run_layer_test(SegmentLocationPolicy, dict(num_segments=K, attention_size=5, use_skim=use_skim),
+                   policy_inputs(sample=sample), [(B,), (B,), (B,), (B, K)], weights, tmp_path=tmp_path)
+
+
+@pytest.mark.parametrize("sample", [True, False])
+def test_stop_policy_conformance(tmp_path, sample):
+    generator = rng(1)
+    inputs = [generator.normal(size=(B, 12)).astype("float32"), softmax(generator.normal(size=(B, 2))).astype("float32"),
+              generator.random(B).astype("float32")]
+    if sample:
+        inputs.append(generator.random(B).astype("float32"))
+    run_layer_test(StopPolicy, dict(initial_probability=0.2), inputs, [(B,), (B,), (B,)], 2, tmp_path=tmp_path)
+
+
+def test_segments_split_the_location_range_evenly():
+    np.testing.assert_array_equal(segment_of_frames(9, 4), [0, 0, 1, 1, 2, 2, 3, 3, 3])  # t / 8 * 4, floored
+    np.testing.assert_allclose(segment_centres(4), [-0.75, -0.25, 0.25, 0.75])
+    # The centre of every segment maps to a frame of that segment.
+    for frames in (16, 100, 480):
+        centre_frames = np.array(location_to_frame(segment_centres(16), frames))
+        np.testing.assert_array_equal(np.array(segment_of_frames(frames, 16))[centre_frames], np.arange(16))
+    # Fewer frames than segments: some segments are empty, none is out of range.
+    assert set(np.array(segment_of_frames(3, 8)).tolist()) == {0, 4, 7}
+
+
+def test_trial_skim_reads_frame_statistics_relative_to_the_trial():
+    """Each statistic is standardised over the trial's frames: an offset of the whole trial changes nothing,
+    an event in a few frames does."""
+    skim = TrialSkim(**SKIM_KWARGS)
+    eeg, face, present = skim_inputs()
+    base, base_novelty, _ = skim(eeg, face, present)
+    shifted, shifted_novelty, _ = skim(eeg + 5.0, face, present)
+    np.testing.assert_allclose(shifted, base, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(shifted_novelty, base_novelty, rtol=1e-4, atol=1e-4)
+    event = eeg.copy()
+    event[:, 0:2] += 3.0  # frames 0-1: in segment 0 of 4 (T = 10)
+    changed, novelty, _ = skim(event, face, present)
+    assert not np.allclose(changed, base, atol=1e-3)
+    novelty = np.array(novelty)
+    assert np.all(novelty[:, 0] > novelty[:, 1:].max(axis=1) + 1.0), novelty
+
+
+def test_trial_skim_face_statistics_are_grey_levels_on_a_grid():
+    skim = TrialSkim(**SKIM_KWARGS)
+    face = np.zeros((1, 2, S, S, 3), "uint8")
+    face[0, 0, : S // 2] = 255  # upper half white in frame 0
+    statistics = np.array(skim.frame_statistics(np.zeros((1, 2, H, H, 3), "float32"), face, np.ones((1, 2), "float32")))
+    face_grid = statistics[0, :, 4 * 4 * 3: 4 * 4 * 3 + 16].reshape(2, 4, 4)
+    # Standardised over the two frames: the upper half is +1 in frame 0 and -1 in frame 1, the rest constant.
+    np.testing.assert_allclose(face_grid[0], [[1] * 4, [1] * 4, [0] * 4, [0] * 4], atol=1e-3)
+    np.testing.assert_allclose(face_grid[1], -face_grid[0], atol=1e-3)
+    # Without a face the crop is not read: its statistics are 0, the flag says why.
+    statistics = np.array(skim.frame_statistics(np.zeros((1, 2, H, H, 3), "float32"), face, np.zeros((1, 2), "float32")))
+    np.testing.assert_allclose(statistics[0, :, 48:], 0.0)
+
+
+def test_segment_location_policy_starts_from_the_novelty_prior():
+    policy = SegmentLocationPolicy(num_segments=K, attention_size=5)
+    novelty = np.log(np.array([[1.0, 2.0, 4.0, 1.0]], "float32"))
+    _, _, _, probabilities = policy(np.zeros((1, K, 6), "float32"), novelty, np.zeros((1, 12), "float32"),
+                                    np.zeros((1, K), "float32"))
+    np.testing.assert_allclose(probabilities, [[1 / 8, 2 / 8, 4 / 8, 1 / 8]], rtol=1e-5)
+    without_skim = SegmentLocationPolicy(num_segments=K, attention_size=5, use_skim=False)
+    _, _, _, probabilities = without_skim(np.zeros((1, K, 6), "float32"), novelty, np.zeros((1, 12), "float32"),
+                                          np.zeros((1, K), "float32"))
+    np.testing.assert_allclose(probabilities, 0.25, rtol=1e-6)
+
+
+def test_segment_location_policy_log_prob_is_the_mixtures():
+    policy = SegmentLocationPolicy(num_segments=K, attention_size=5, component_std=0.25)
+    features, novelty, state, visited, gumbel, normal = policy_inputs(seed=3)
+    policy(features, novelty, state, visited)
+    policy.score_vector.assign(rng(4).normal(size=5).astype("float32"))
+    location, log_prob, _, probabilities = (np.array(value) for value in policy(features, novelty, state, visited,
+                                                                                gumbel, normal))
+    sigma = 0.25 * 2.0 / K
+    centres = np.array(segment_centres(K))
+    for row in range(B):
+        sample = location[row]  # inside [-1, 1] here, so not clipped
+        density = np.sum(probabilities[row] * np.exp(-0.5 * ((sample - centres) / sigma) ** 2)
+                         / (sigma * np.sqrt(2 * np.pi)))
+        assert log_prob[row] == pytest.approx(np.log(density), rel=1e-4, abs=1e-4)
+        assert probabilities[row][visited[row] > 0.5].sum() < 1e-6 or visited[row].all()
+
+
+def test_segment_location_policy_gradients_come_through_the_log_prob_only():
+    policy = SegmentLocationPolicy(num_segments=K, attention_size=5)
+    features, novelty, state, visited, gumbel, normal = (tf.constant(value) for value in policy_inputs(seed=5))
+    policy(features, novelty, state, visited, gumbel, normal)
+    policy.score_vector.assign(np.ones(5, "float32"))
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(state)
+        location, log_prob, _, _ = policy(features, novelty, state, visited, gumbel, normal)
+    assert tape.gradient(location, policy.trainable_weights)[0] is None  # the sample is stop-gradient
+    assert tape.gradient(log_prob, state) is None  # the state is stop-gradient
+    assert any(np.any(np.array(gradient) != 0) for gradient in tape.gradient(log_prob, policy.trainable_weights))
+
+
+def test_stop_policy_log_prob_is_bernoulli():
+    policy = StopPolicy(initial_probability=0.25)
+    state = rng(6).normal(size=(B, 12)).astype("float32")
+    uniform = np.array([0.1, 0.3, 0.9, 0.2], "float32")
+    stop, probability, log_prob = (np.array(value) for value in policy(state, np.full((B, 2), 0.5, "float32"),
+                                                                       np.zeros(B, "float32"), uniform))
+    np.testing.assert_allclose(probability, 0.25, rtol=1e-6)
+    np.testing.assert_array_equal(stop, [1, 0, 0, 1])
+    np.testing.assert_allclose(log_prob, np.where(stop > 0.5, np.log(0.25), np.log(0.75)), rtol=1e-5)
+
+
+def test_stop_policy_rejects_a_bad_initial_probability():
+    with pytest.raises(ValueError, match="initial_probability"):
+        StopPolicy(initial_probability=1.0)

@@ -15,11 +15,13 @@ from emorecog.models import reinforce
 from emorecog.models.builder import build_model
 from emorecog.models.emo_recog_model import EmoRecogModel
 from emorecog.models.full_sequence_model import FullSequenceModel
-from emorecog.models.model_config import ABLATIONS, ModelConfig
+from emorecog.models.model_config import ABLATIONS, ModelConfig, ablation_settings
+from emorecog.models.skim_only_model import SkimOnlyModel
 
 SHAPE = SampleShape(num_frames=16, image_size=8, face_size=16)
 SMALL = dict(max_glimpses=6, batch_size=4, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
-             band_feature_size=16, face_filters=(4,), location_embedding_size=4, attention_size=8)
+             band_feature_size=16, face_filters=(4,), location_embedding_size=4, attention_size=8,
+             policy_segments=4, skim_size=8, policy_samples=2)
 BAND_MEAN, BAND_STD = (1.0, 2.0, 3.0), (1.0, 0.5, 2.0)
 
 
@@ -34,7 +36,8 @@ def make_inputs(batch=4, seed=0, shape=SHAPE):
 
 
 def make_model(ablation="full", **overrides):
-    return build_model(ModelConfig.for_ablation(ablation, **{**SMALL, **overrides}), SHAPE, BAND_MEAN, BAND_STD)
+    small = {key: value for key, value in SMALL.items() if key not in ablation_settings(ablation)}
+    return build_model(ModelConfig.for_ablation(ablation, **{**small, **overrides}), SHAPE, BAND_MEAN, BAND_STD)
 
 
 @pytest.fixture(scope="module")
@@ -48,9 +51,16 @@ def inputs():
 
 
 def force_stop_after_first_glimpse(model):
-    """mu = tanh(10) ~ 1 whatever the state: f_1 -> the last frame, and the next location ends the sample."""
+    """The paper's policy: mu = tanh(10) ~ 1 whatever the state: f_1 -> the last frame, and the next location
+    ends the sample (`stop_rule="last_frame"`)."""
     model.location_network.mean_projection.kernel.assign(np.zeros_like(model.location_network.mean_projection.kernel))
     model.location_network.mean_projection.bias.assign([10.0])
+
+
+def force_stop_policy(model, logit):
+    """A learned stop policy whose logit is `logit` whatever the state."""
+    model.stop_policy.stop_logit.kernel.assign(np.zeros_like(model.stop_policy.stop_logit.kernel))
+    model.stop_policy.stop_logit.bias.assign([logit])
 
 
 # ------------------------------------------------------------------------------------------------ config
@@ -168,7 +178,7 @@ def test_inference_is_deterministic_and_training_samples(inputs):
 
 
 def test_inference_stops_when_the_policy_chooses_the_last_frame(inputs):
-    model = make_model()
+    model = make_model("paper_policy")
     force_stop_after_first_glimpse(model)
     outputs = model(inputs, training=False)
     np.testing.assert_array_equal(outputs["glimpse_count"], [1] * 4)
@@ -181,24 +191,27 @@ def test_inference_stops_when_the_policy_chooses_the_last_frame(inputs):
 
 
 def mixed_batch_model():
-    """A model and a batch in which a saturated policy ends samples after different numbers of glimpses.
+    """A model and a batch in which a saturated stop policy ends samples after different numbers of glimpses.
 
-    The samples differ strongly (EEG offsets, faces missing in half), the policy's kernel is large, and
-    its bias is searched for a value where some samples reach the last frame early and others do not.
+    The samples differ strongly (EEG offsets, faces missing in half), the stop policy reads only the state
+    through a large kernel, and its bias is searched for a value where some samples stop early and others
+    do not.
     """
     model = make_model(seed=0)
     data = make_inputs(batch=6, seed=0)
     data[features.EEG_KEY] = data[features.EEG_KEY] + (
         np.linspace(-3, 3, 6)[:, None, None, None, None] * np.asarray(BAND_STD)).astype("float32")
     data[features.FACE_PRESENT_KEY][:3] = 0
-    projection = model.location_network.mean_projection
-    projection.kernel.assign(np.random.default_rng(0).normal(size=projection.kernel.shape).astype("float32") * 8.0)
-    for bias in np.linspace(0.5, 2.0, 16):
-        projection.bias.assign([bias])
+    stop_logit = model.stop_policy.stop_logit
+    kernel = np.random.default_rng(0).normal(size=stop_logit.kernel.shape).astype("float32") * 30.0
+    kernel[SMALL["hidden_size"]:] = 0.0  # not the class probabilities nor the budget: they move every sample alike
+    stop_logit.kernel.assign(kernel)
+    for bias in np.linspace(-4.0, 4.0, 33):
+        stop_logit.bias.assign([bias])
         counts = np.array(model(data, training=False)["glimpse_count"])
         if counts.min() < model.max_glimpses and len(set(counts.tolist())) >= 3:
             return model, data
-    raise AssertionError("no policy bias gave a batch whose samples end at different steps")
+    raise AssertionError("no stop bias gave a batch whose samples end at different steps")
 
 
 def test_samples_that_end_early_stop_changing_in_a_mixed_batch():
@@ -216,6 +229,7 @@ def test_action_masks_count_the_actions_each_sample_took():
     outputs, internals = model.forward(data, training=True)
     counts = np.array(outputs["glimpse_count"])
     mask = np.array(internals["action_mask"])
+    assert mask.shape == (6 * model.policy_samples, model.max_glimpses)  # policy_samples episodes per trial
     # f_1, then one action after each glimpse except the last possible one.
     np.testing.assert_array_equal(mask.sum(axis=1), np.minimum(counts + 1, model.max_glimpses))
     assert np.all(np.array(internals["action_log_probs"])[mask == 0] == 0)
@@ -256,9 +270,9 @@ def gradients_by_loss_term(model, data, labels):
     with tf.GradientTape(persistent=True) as tape:
         _, internals = model.forward(data, training=True)
         losses = model.compute_losses(internals, labels)
-    terms = ("classification_loss", "penalty", "reinforce_loss", "baseline_loss")
-    return {term: {layer: tape.gradient(losses[term], getattr(model, layer).trainable_weights)
-                   for layer in ("location_network", "baseline_network", "classifier", "glimpse_network")}
+    terms = ("classification_loss", "penalty", "reinforce_loss", "baseline_loss", "policy_entropy")
+    layers = ("location_network", "stop_policy", "trial_skim", "baseline_network", "classifier", "glimpse_network")
+    return {term: {layer: tape.gradient(losses[term], getattr(model, layer).trainable_weights) for layer in layers}
             for term in terms}
 
 
@@ -266,17 +280,23 @@ def nonzero(gradients):
     return any(gradient is not None and np.any(np.array(gradient) != 0) for gradient in gradients)
 
 
-def test_location_network_learns_only_from_reinforce(inputs):
+def test_policies_and_skim_learn_only_from_the_policy_gradient(inputs):
     model = make_model(seed=1)
+    # A score vector away from zero, so that the gradient reaches the skim through the segment scores.
+    model.location_network.score_vector.assign(np.ones_like(model.location_network.score_vector))
     gradients = gradients_by_loss_term(model, inputs, np.array([0, 1, 1, 0]))
-    assert nonzero(gradients["reinforce_loss"]["location_network"])
-    for term in ("classification_loss", "penalty", "baseline_loss"):
-        assert not nonzero(gradients[term]["location_network"]), f"{term} reached the location network"
+    for layer in ("location_network", "stop_policy", "trial_skim"):
+        assert nonzero(gradients["reinforce_loss"][layer]), f"REINFORCE did not reach {layer}"
+        for term in ("classification_loss", "penalty", "baseline_loss"):
+            assert not nonzero(gradients[term][layer]), f"{term} reached {layer}"
+    # The entropy bonus regularises the segment choice only.
+    assert nonzero(gradients["policy_entropy"]["location_network"])
+    assert not nonzero(gradients["policy_entropy"]["stop_policy"])
     # The classifier's loss reaches the glimpse network (through features) but not the policy: the
     # sampled locations are stop-gradient.
     assert nonzero(gradients["classification_loss"]["glimpse_network"])
     assert nonzero(gradients["baseline_loss"]["baseline_network"])
-    for term in ("classification_loss", "penalty", "reinforce_loss"):
+    for term in ("classification_loss", "penalty", "reinforce_loss", "policy_entropy"):
         assert not nonzero(gradients[term]["baseline_network"]), f"{term} reached the baseline network"
     assert not nonzero(gradients["reinforce_loss"]["classifier"])
 
@@ -292,8 +312,8 @@ def test_penalty_is_zero_without_layer_attention(inputs):
 def test_fit_reports_every_named_metric(inputs):
     model = make_model()
     history = model.fit(inputs, np.array([0, 1, 1, 0]), batch_size=4, epochs=1, verbose=0).history
-    assert set(history) == {"loss", "classification_loss", "penalty", "reinforce_loss", "baseline_loss", "reward",
-                            "glimpses", "accuracy"}
+    assert set(history) == {"loss", "classification_loss", "penalty", "reinforce_loss", "baseline_loss",
+                            "policy_entropy", "reward", "glimpses", "accuracy"}
     assert all(np.isfinite(values[0]) for values in history.values())
     evaluation = model.evaluate(inputs, np.array([0, 1, 1, 0]), verbose=0, return_dict=True)
     assert evaluation["reinforce_loss"] == 0.0 and set(evaluation) == set(history)
@@ -327,12 +347,12 @@ def test_every_ablation_builds_and_takes_a_fit_step(ablation, overrides):
     history = model.fit(data, np.array([0, 1, 0, 1]), batch_size=4, epochs=1, verbose=0).history
     assert np.isfinite(history["loss"][0])
     assert any(not np.allclose(old, np.array(new)) for old, new in zip(before, model.trainable_weights))
-    layers = overrides.get("core_layers", 3)
+    layers = 1 if ablation == "skim_only" else overrides.get("core_layers", 3)
     assert model(data)["layer_weights"].shape[-1] == layers
 
 
 # ------------------------------------------------------------------------------------------ save / export
-@pytest.mark.parametrize("ablation", ["full", "full_sequence"])
+@pytest.mark.parametrize("ablation", ["full", "full_sequence", "skim_only", "paper_policy"])
 def test_keras_file_round_trip_gives_equal_outputs(tmp_path, ablation):
     model = make_model(ablation)
     data = make_inputs(batch=3, seed=4)
@@ -367,7 +387,7 @@ def saved_model_op_types(export_dir):
                                                for node in function.node_def}
 
 
-@pytest.mark.parametrize("ablation", ["full", "full_sequence"])
+@pytest.mark.parametrize("ablation", ["full", "full_sequence", "skim_only"])
 def test_export_archive_serves_equal_outputs_without_random_ops(tmp_path, ablation):
     model = make_model(ablation)
     data = make_inputs(batch=2, seed=8)
@@ -404,7 +424,111 @@ def test_call_traces_without_autograph(glimpse_model, inputs):
 
 
 def test_locations_map_to_frames_like_the_model_glimpses(inputs):
-    model = make_model()
+    model = make_model("paper_policy")
     force_stop_after_first_glimpse(model)
     expected_first = int(location_to_frame(np.array([np.tanh(10.0)], "float32"), SHAPE.num_frames)[0])
     assert int(model(inputs)["glimpse_frames"][0, 0]) == expected_first
+
+
+# ------------------------------------------------------------------------------------ search and stopping
+def segments_of(frames, num_segments=4, num_frames=SHAPE.num_frames):
+    return np.minimum(np.floor(np.asarray(frames) / (num_frames - 1) * num_segments), num_segments - 1).astype(int)
+
+
+def test_stop_action_has_nonzero_probability_at_initialisation():
+    model = make_model()
+    state = np.random.default_rng(0).normal(size=(5, SMALL["hidden_size"])).astype("float32")
+    _, probability, _ = model.stop_policy(state, np.full((5, 2), 0.5, "float32"), np.zeros(5, "float32"))
+    np.testing.assert_allclose(probability, ModelConfig().initial_stop_probability, rtol=1e-6)
+    outputs, _ = model.forward(make_inputs(batch=16, seed=5), training=True)
+    counts = np.array(outputs["glimpse_count"])
+    assert counts.min() >= 1 and counts.min() < model.max_glimpses, counts
+
+
+def test_learned_stop_can_end_after_the_first_glimpse(inputs):
+    model = make_model()
+    force_stop_policy(model, 10.0)
+    for training in (False, True):
+        outputs = model(inputs, training=training)
+        np.testing.assert_array_equal(outputs["glimpse_count"], [1] * 4)
+        np.testing.assert_array_equal(np.array(outputs["glimpse_frames"])[:, 1:], -1)
+    force_stop_policy(model, -10.0)
+    np.testing.assert_array_equal(model(inputs)["glimpse_count"], [model.max_glimpses] * 4)
+
+
+def test_inference_stops_at_the_median_of_the_stopping_time(inputs):
+    """q = 0.3 per glimpse: P(not stopped after n) = 0.7^n drops to <= 1/2 at n = 2."""
+    model = make_model()
+    force_stop_policy(model, float(np.log(0.3 / 0.7)))
+    np.testing.assert_array_equal(model(inputs)["glimpse_count"], [2] * 4)
+
+
+def test_first_glimpse_can_land_anywhere_in_the_trial():
+    model = make_model()
+    segment_features = np.zeros((3, 4, SMALL["skim_size"]), "float32")
+    _, _, entropy, probabilities = model.location_network(
+        segment_features, np.zeros((3, 4), "float32"), np.zeros((3, SMALL["hidden_size"]), "float32"),
+        np.zeros((3, 4), "float32"))
+    np.testing.assert_allclose(probabilities, 0.25, rtol=1e-6)  # a trial in which nothing stands out
+    np.testing.assert_allclose(entropy, np.log(4.0), rtol=1e-6)
+    data = make_inputs(batch=16, seed=6)
+    first = np.concatenate([np.array(model(data, training=True)["glimpse_frames"])[:, 0] for _ in range(3)])
+    assert set(segments_of(first).tolist()) == {0, 1, 2, 3}, first
+
+
+def test_visited_segments_are_masked():
+    model = make_model()
+    policy = model.location_network
+    segment_features = np.random.default_rng(1).normal(size=(2, 4, SMALL["skim_size"])).astype("float32")
+    novelty = np.random.default_rng(2).normal(size=(2, 4)).astype("float32")
+    state = np.zeros((2, SMALL["hidden_size"]), "float32")
+    visited = np.array([[1, 1, 0, 1], [1, 1, 1, 1]], "float32")
+    location, _, _, probabilities = policy(segment_features, novelty, state, visited)
+    np.testing.assert_allclose(np.array(probabilities)[0], [0, 0, 1, 0], atol=1e-7)
+    assert np.all(np.array(probabilities)[1] > 0)  # every segment seen: a new pass over all of them
+    assert segments_of(location_to_frame(location, SHAPE.num_frames))[0] == 2
+    # In the model, the deterministic search visits K different segments before it revisits one.
+    force_stop_policy(model, -10.0)
+    frames = np.array(model(make_inputs(batch=3, seed=2))["glimpse_frames"])
+    for row in frames:
+        assert len(set(segments_of(row[:4]).tolist())) == 4, row
+
+
+def test_uniform_glimpses_read_evenly_spaced_frames(glimpse_model, inputs):
+    outputs, _ = glimpse_model.forward(inputs, training=False, with_losses=False, uniform_glimpses=4)
+    expected = location_to_frame(np.array([-0.75, -0.25, 0.25, 0.75], "float32"), SHAPE.num_frames)
+    np.testing.assert_array_equal(np.array(outputs["glimpse_frames"])[:, :4], np.tile(expected, (4, 1)))
+    np.testing.assert_array_equal(outputs["glimpse_count"], [4] * 4)
+    with pytest.raises(ValueError, match="uniform_glimpses"):
+        glimpse_model.forward(inputs, with_losses=False, uniform_glimpses=SMALL["max_glimpses"] + 1)
+
+
+def test_skim_only_model_classifies_without_glimpses(inputs):
+    model = make_model("skim_only")
+    assert isinstance(model, SkimOnlyModel)
+    outputs = model(inputs)
+    np.testing.assert_array_equal(outputs["glimpse_count"], [0] * 4)
+    np.testing.assert_array_equal(outputs["glimpse_frames"], -1)
+    history = model.fit(inputs, np.array([0, 1, 1, 0]), batch_size=4, epochs=1, verbose=0).history
+    assert history["reinforce_loss"] == [0.0] and np.isfinite(history["loss"][0])
+
+
+def test_action_rewards_and_returns_match_hand_computed_values():
+    # Episode 0: 2 glimpses then a stop (actions 0, 1, 2); episode 1: 3 glimpses = N_max (actions 0, 1, 2).
+    outcome = np.array([1.0, -1.0], "float32")
+    confidence = np.array([[-0.7, -0.5, -0.1, 0.0], [-0.7, -0.9, -0.6, -0.2]], "float32")
+    glimpse_mask = np.array([[1, 1, 0], [1, 1, 1]], "float32")
+    rewards = reinforce.action_rewards(outcome, confidence, glimpse_mask, np.array([2, 3]), sparsity_weight=-0.1,
+                                       confidence_reward_weight=2.0)
+    expected = np.array([[-0.1 + 2 * 0.2, -0.1 + 2 * 0.4, 1.0],
+                         [-0.1 - 2 * 0.2, -0.1 + 2 * 0.3, -0.1 + 2 * 0.4 - 1.0]], "float32")
+    np.testing.assert_allclose(rewards, expected, rtol=1e-5, atol=1e-6)
+    returns = reinforce.discounted_returns(expected, 0.5)
+    np.testing.assert_allclose(returns[0], [expected[0, 0] + 0.5 * expected[0, 1] + 0.25 * expected[0, 2],
+                                            expected[0, 1] + 0.5 * expected[0, 2], expected[0, 2]], rtol=1e-5)
+    # Undiscounted and without shaping, every action's return-to-go ends in the paper's outcome R'.
+    paper = reinforce.action_rewards(outcome, confidence, glimpse_mask, np.array([2, 3]), sparsity_weight=-0.1,
+                                     confidence_reward_weight=0.0)
+    np.testing.assert_allclose(np.array(reinforce.discounted_returns(paper, 1.0))[:, 0],
+                               reinforce.episode_reward(outcome > 0, np.array([2, 3]), 1.0, 1.0, -1.0, -0.1),
+                               rtol=1e-5)

@@ -8,19 +8,16 @@ import time
 import click
 
 # The demo's choices (README, "The demo"), measured on a shared 2-core CPU:
-# - data: 6 subjects x 20 trials of 20 s (84 train / 18 eval / 18 test trials, trial-disjoint 5:1:1) with a
-#   clear planted signal (difficulty 0.1) in a 10 s window of each trial, which therefore always covers the
-#   middle of the trial;
-# - samples at 4 fps (T = 80 frames, N_max = 40 glimpses);
-# - the paper's model unchanged (N_max 40, L 3, batch 12, dropout 0.6, Adam 1e-3), 20 epochs, the best epoch
-#   by eval macro F1. Measured: test CR 1.0 vs a 0.61 majority baseline, ~3.5 min for the whole demo.
-# Why not a short window at a random place: the location policy currently settles on nearly the same path
-# for every trial (around the middle), so with 3-5 s windows anywhere in the trial the test accuracy ranged
-# from 0.62 to 0.92 between runs (vs baselines of 0.33-0.58): too close to the baseline for a demo.
+# - data: 6 subjects x 20 trials of 30 s (84 train / 18 eval / 18 test trials, trial-disjoint 5:1:1) with a
+#   clear planted signal (difficulty 0.1) in one event of 3-5 s per trial, placed at random in the trial, so
+#   the model has to search for it (the event covers 10-17 % of a trial);
+# - samples at 4 fps (T = 120 frames);
+# - the default model (N_max 40, L 3, batch 12, dropout 0.6, Adam 1e-3, the skim-informed segment policy and
+#   the learned stop), 20 epochs, the best epoch by eval macro F1.
 DEMO_EPOCHS = 20
 DEMO_TARGET = "valence"
 DEMO_MODEL_NAME = "emorecog"
-DEMO_SYNTH = {"trials": 20, "difficulty": 0.1, "event_window_s": 10.0}
+DEMO_SYNTH = {"trials": 20, "duration_s": 30, "difficulty": 0.1, "event_window_s": 3.0, "event_window_max_s": 5.0}
 DEMO_FPS = 4
 
 
@@ -87,11 +84,16 @@ def command(workdir, epochs, target):
         metrics = json.load(handle)
     with open(os.path.join(result.run_dir, "model", "training_summary.json")) as handle:
         training = json.load(handle)
+    from emorecog.evaluation.model_evaluation import comparison_row
+
     results = {
         "target": target,
         "epochs": epochs,
         "test": {key: metrics[key] for key in ("num_samples", "accuracy", "f1_macro", "balanced_accuracy")},
+        "comparison": comparison_row(metrics),
         "majority_baseline": {key: metrics["majority_baseline"][key] for key in ("class_id", "accuracy", "f1_macro")},
+        "classical_baseline": metrics.get("classical_baseline"),
+        "uniform_k_baseline": metrics.get("uniform_k_baseline"),
         "glimpses": metrics.get("glimpses"),
         "planted_window": metrics.get("planted_window"),
         "blessed": result.blessed,
@@ -148,42 +150,54 @@ def _predict_in_clean_process(model_dir, examples_dir):
 
 
 def _table(results, model_dir, pipeline):
-    test, baseline = results["test"], results["majority_baseline"]
+    test, row = results["test"], results["comparison"]
     served = results["served_prediction"]
-    glimpses = results["glimpses"] or {}
     planted = results["planted_window"] or {}
+
+    def cell(value, form=".3f"):
+        return f"{'-' if value is None else format(value, form):>11}"
+
     lines = [
-        "=" * 78,
+        "=" * 82,
         f"emorecog demo: {results['target']} on the synthetic test split ({test['num_samples']} trials)",
-        "=" * 78,
-        f"{'':<28}{'model':>12}{'majority baseline':>20}",
-        f"{'accuracy (CR)':<28}{test['accuracy']:>12.3f}{baseline['accuracy']:>20.3f}",
-        f"{'macro F1':<28}{test['f1_macro']:>12.3f}{baseline['f1_macro']:>20.3f}",
-        f"{'balanced accuracy':<28}{test['balanced_accuracy']:>12.3f}{0.5:>20.3f}",
-        f"{'glimpses used (mean)':<28}{glimpses.get('mean', float('nan')):>12.1f}"
-        f"{'(of N_max 40)':>20}",
+        "=" * 82,
+        f"{'':<22}{'model':>11}{'majority':>11}{'classical':>11}{'uniform-K':>11}",
+    ]
+    for label, key in (("accuracy (CR)", "accuracy"), ("macro F1", "f1_macro"),
+                       ("balanced accuracy", "balanced_accuracy")):
+        lines.append(f"{label:<22}{cell(row[key])}{cell(row[f'majority_baseline_{key}'])}"
+                     f"{cell(row[f'classical_baseline_{key}'])}{cell(row[f'uniform_k_{key}'])}")
+    lines += [
+        f"{'frames read (mean)':<22}{cell(row['mean_glimpses'], '.1f')}{cell(0, 'd')}{cell(None)}"
+        f"{cell(row['uniform_k_glimpses'], 'd')}",
+        "  classical = band powers per electrode + logistic regression (fitted on train, C chosen on eval);",
+        "  uniform-K = the same model reading K evenly spaced frames, K = its mean number of glimpses",
     ]
     if planted.get("glimpses_inside_fraction") is not None:
-        lines.append(f"{'glimpses in planted window':<28}{planted['glimpses_inside_fraction']:>12.1%}"
-                     f"{'chance ' + format(planted['chance_fraction'], '.1%'):>20}")
+        lines += [
+            f"{'glimpses in the event':<22}{planted['glimpses_inside_fraction']:>11.1%}"
+            f"   (chance: {planted['chance_fraction']:.1%} of a trial's frames are inside its event)",
+            f"{'trials glimpsed':<22}{planted['trials_glimpsed_fraction']:>11.1%}"
+            "   (trials with at least one glimpse inside their event)",
+        ]
     lines += [
-        f"{'blessed (eval split)':<28}{str(results['blessed']):>12}",
-        f"{'training samples / s':<28}{(results['train_samples_per_second'] or 0):>12.1f}",
-        "-" * 78,
+        f"{'blessed (eval split)':<22}{str(results['blessed']):>11}",
+        f"{'training samples / s':<22}{(results['train_samples_per_second'] or 0):>11.1f}",
+        "-" * 82,
         f"exported model   {results['exported_model']}",
         f"served check     fresh `python -I -S` without emorecog: {served['signature']} on {served['record']}",
         f"                 -> class {served['class_id']}, p = {[round(p, 3) for p in served['probabilities']]}, "
         f"glimpses at frames {served['glimpse_frames'][:10]}{' ...' if len(served['glimpse_frames']) > 10 else ''}",
         f"plots            {os.path.join(pipeline.evaluator.output_dir, 'plots')}",
         f"TensorBoard      tensorboard --logdir {os.path.join(pipeline.run_dir, 'logs')}",
-        "-" * 78,
+        "-" * 82,
         "serve it with TF Serving (REST on port 8501):",
         f"  docker run -p 8501:8501 -v {os.path.dirname(model_dir)}:/models -e MODEL_NAME="
         f"{os.path.basename(model_dir)} tensorflow/serving",
         f"  emorecog predict --model {model_dir} --tfrecord {served['record'].split(' #')[0]} --index 0 "
         "--request-json request.json --signature serve_examples",
         f"  curl -d @request.json http://localhost:8501/v1/models/{os.path.basename(model_dir)}:predict",
-        "-" * 78,
+        "-" * 82,
         "wall time: " + ", ".join(f"{name} {seconds:.0f} s" for name, seconds in results["seconds"].items()),
     ]
     return "\n".join(lines)

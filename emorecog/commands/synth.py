@@ -20,7 +20,11 @@ import click
               help="0 = strongest label effects .. 1 = event windows without label information [default: 0.3].")
 @click.option("--seed", type=int, default=None, help="Random seed; the same seed writes the same bytes [default: 0].")
 @click.option("--event-window", "event_window_s", type=float, default=None,
-              help="Seconds of the hidden event window in each trial [default: 3].")
+              help="Seconds of the hidden event window in each trial (the shortest, with --event-window-max) "
+                   "[default: 3].")
+@click.option("--event-window-max", "event_window_max_s", type=float, default=None,
+              help="Draw each trial's event window length uniformly between --event-window and this "
+                   "[default: every window is --event-window long].")
 @click.option("--subjects-without-video", type=int, default=None,
               help="The last N subjects get no face video, as s23-s32 in DEAP [default: 0].")
 @click.option("--missing-trial-videos", type=int, default=None,

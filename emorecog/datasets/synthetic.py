@@ -88,7 +88,10 @@ class SynthConfig:
         difficulty: 0 (strongest label effects, little pixel noise) .. 1 (windows carry no label
             information). The label-dependent part of each effect is scaled by 1 - difficulty.
         seed: seed of every random stream; the same seed writes the same bytes.
-        event_window_s: length of the hidden event window of each trial.
+        event_window_s: length of the hidden event window of each trial (the shortest, with
+            event_window_max_s).
+        event_window_max_s: if set, each trial's window length is drawn uniformly from
+            [event_window_s, event_window_max_s]; None: every window is event_window_s long.
         look_away_episodes: per trial, episodes of 0.3-0.8 s without a face (the head turned away or out
             of frame), placed outside the event window.
         subjects_without_video: the last this-many subjects get no face video (as s23-s32 in DEAP).
@@ -108,6 +111,7 @@ class SynthConfig:
     difficulty: float = 0.3
     seed: int = 0
     event_window_s: float = 3.0
+    event_window_max_s: float = None
     look_away_episodes: int = 1
     subjects_without_video: int = 0
     missing_trial_videos: int = 0
@@ -131,8 +135,10 @@ class SynthConfig:
         require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
         require(float(self.event_window_s) >= 4 * WINDOW_EDGE_S,
                 f"event_window_s must be >= {4 * WINDOW_EDGE_S} s, got {self.event_window_s}")
-        require(self.duration_s >= self.event_window_s + 2 * WINDOW_MARGIN_S,
-                f"duration_s ({self.duration_s}) must exceed event_window_s ({self.event_window_s}) + "
+        require(self.event_window_max_s is None or float(self.event_window_max_s) >= float(self.event_window_s),
+                f"event_window_max_s ({self.event_window_max_s}) must be >= event_window_s ({self.event_window_s})")
+        require(self.duration_s >= self.longest_event_window_s + 2 * WINDOW_MARGIN_S,
+                f"duration_s ({self.duration_s}) must exceed the longest event window ({self.longest_event_window_s}) + "
                 f"{2 * WINDOW_MARGIN_S} s")
         require(self.look_away_episodes >= 0, "look_away_episodes must be >= 0")
         require(0 <= self.subjects_without_video <= self.subjects,
@@ -148,6 +154,10 @@ class SynthConfig:
         preset = dict(trials=40, duration_s=60, fps=50, width=720, height=576)
         preset.update(overrides)
         return cls(**preset)
+
+    @property
+    def longest_event_window_s(self):
+        return float(self.event_window_s if self.event_window_max_s is None else self.event_window_max_s)
 
     @property
     def effect(self):
@@ -187,9 +197,9 @@ def _smooth_path(rng, times, amplitude, frequencies=(0.03, 0.35), components=3):
     return amplitude * path / components * 1.5
 
 
-def _place_look_aways(rng, config, window_start_s):
+def _place_look_aways(rng, config, window_start_s, window_end_s):
     """Frame index ranges [(first, last_exclusive), ...] without a face, clear of the event window."""
-    blocked = (window_start_s - WINDOW_MARGIN_S, window_start_s + config.event_window_s + WINDOW_MARGIN_S)
+    blocked = (window_start_s - WINDOW_MARGIN_S, window_end_s + WINDOW_MARGIN_S)
     episodes = []
     for _ in range(config.look_away_episodes):
         length_s = rng.uniform(*LOOK_AWAY_S)
@@ -206,7 +216,8 @@ def _place_look_aways(rng, config, window_start_s):
     return sorted(episodes)
 
 
-def _write_trial_video(path, config, face, rng, window_start_s, valence_high, arousal_high, blink_times_s):
+def _write_trial_video(path, config, face, rng, window_start_s, window_end_s, valence_high, arousal_high,
+                      blink_times_s):
     """Render and write one trial's face video; returns (no-face frame indices, look-away episodes)."""
     import cv2
 
@@ -217,12 +228,11 @@ def _write_trial_video(path, config, face, rng, window_start_s, valence_high, ar
     arousal_sign = 1.0 if arousal_high else -1.0
 
     # expression envelope: the EEG window's raised-cosine shape, at frame times
-    window_end_s = window_start_s + config.event_window_s
     inside = (times >= window_start_s) & (times < window_end_s)
     edge_position = np.minimum(times - window_start_s, window_end_s - times) / WINDOW_EDGE_S
     expression = np.where(inside, 0.5 - 0.5 * np.cos(np.pi * np.clip(edge_position, 0.0, 1.0)), 0.0)
 
-    look_aways = _place_look_aways(rng, config, window_start_s)
+    look_aways = _place_look_aways(rng, config, window_start_s, window_end_s)
     no_face = np.zeros(config.frames_per_trial, bool)
     kinds = []
     for first, last in look_aways:
@@ -422,11 +432,14 @@ def _write_subject(root, config, number, has_video, dropped_trials):
 
     data = np.empty((config.trials, 40, config.samples_per_trial))
     truth_trials = []
-    window_length = int(round(config.event_window_s * SAMPLING_RATE_HZ))
     for trial in range(1, config.trials + 1):
         eeg_rng = _rng(config, number, trial, _TRIAL_EEG)
+        window_s = float(config.event_window_s)
+        if config.event_window_max_s is not None:
+            window_s = float(np.round(eeg_rng.uniform(config.event_window_s, config.event_window_max_s), 3))
+        window_length = int(round(window_s * SAMPLING_RATE_HZ))
         window_start_s = float(np.round(eeg_rng.uniform(
-            WINDOW_MARGIN_S, config.duration_s - config.event_window_s - WINDOW_MARGIN_S), 3))
+            WINDOW_MARGIN_S, config.duration_s - window_s - WINDOW_MARGIN_S), 3))
         window_start = BASELINE_SAMPLES + int(round(window_start_s * SAMPLING_RATE_HZ))
         labels = LabelRule().labels(ratings[trial - 1])
         data[trial - 1], blink_times_s = physiology.trial(
@@ -439,11 +452,12 @@ def _write_subject(root, config, number, has_video, dropped_trials):
             stimulus_blinks = [t for t in blink_times_s if 0.0 <= t < config.duration_s]
             no_face_frames, episodes = _write_trial_video(
                 os.path.join(root, video_path), config, face, _rng(config, number, trial, _TRIAL_VIDEO),
-                window_start_s, bool(labels[0]), bool(labels[1]), stimulus_blinks)
+                window_start_s, round(window_start_s + window_s, 3), bool(labels[0]), bool(labels[1]),
+                stimulus_blinks)
         truth_trials.append({
             "trial": trial,
             "presentation_index": presentation_index,
-            "event_window_s": [window_start_s, round(window_start_s + float(config.event_window_s), 3)],
+            "event_window_s": [window_start_s, round(window_start_s + window_s, 3)],
             "ratings": dict(zip(LABEL_COLUMNS, (float(r) for r in ratings[trial - 1]))),
             "labels": {"valence": labels[0], "arousal": labels[1]},
             "face_video": video_path,

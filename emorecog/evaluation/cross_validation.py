@@ -128,6 +128,8 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
     from emorecog.components.evaluator import run_evaluator
     from emorecog.components.trainer import run_trainer
 
+    from emorecog.evaluation.model_evaluation import comparison_row
+
     count = fold_count(data_dir, folds, mode)
     results = []
     for fold in range(count):
@@ -146,9 +148,7 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
             "fold": fold,
             "test_subjects": test_subjects,
             "num_test_samples": report["num_samples"],
-            **{key: report[key] for key in REPORTED_METRICS},
-            "majority_baseline_accuracy": report["majority_baseline"]["accuracy"],
-            "majority_baseline_f1_macro": report["majority_baseline"]["f1_macro"],
+            **comparison_row(report),
             "blessed": report["blessing"]["blessed"],
         })
         log(f"fold {fold + 1}/{count}: test subjects {', '.join(test_subjects)}: "
@@ -160,7 +160,7 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
         "model_config": model_config.to_dict(), "training_config": training_config.to_dict(),
         "per_fold": results,
         "summary": {key: mean_and_spread([row[key] for row in results])
-                    for key in (*REPORTED_METRICS, "majority_baseline_accuracy", "majority_baseline_f1_macro")},
+                    for key in results[0] if key not in ("fold", "test_subjects", "num_test_samples", "blessed")},
     }
     os.makedirs(out_dir, exist_ok=True)
     with open(os.path.join(out_dir, "cv_results.json"), "w") as handle:

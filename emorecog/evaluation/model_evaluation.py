@@ -10,6 +10,7 @@ import os
 import numpy as np
 
 from emorecog import features
+from emorecog.evaluation import classical_baseline
 from emorecog.evaluation import metrics
 from emorecog.evaluation import model_outputs
 from emorecog.evaluation import planted_signal
@@ -22,7 +23,12 @@ PLOTS_DIR = "plots"
 
 def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, batch_size=8, plot_trials=4,
                    ground_truth_path=None):
-    """Score `model` on `split` next to the majority baseline, draw plots, and decide the blessing.
+    """Score `model` on `split` next to its baselines, draw plots, and decide the blessing.
+
+    The baselines, computed on the same splits: the majority class of the train split; the classical
+    baseline (per-trial band powers + logistic regression, `classical_baseline`); for glimpse models the
+    uniform-K baseline, the same trained model reading K evenly spaced frames with K = its mean number of
+    glimpses on `split` (what the search adds over looking at as many frames without choosing them).
 
     Args:
         model: the trained Keras model.
@@ -48,6 +54,9 @@ def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, ba
         predict=predict)
     report = _report(outputs, split, target, baseline_class)
     report["data_dir"] = os.path.abspath(data_dir)
+    report["classical_baseline"] = classical_baseline_report(data_dir, split, target, batch_size)
+    report["uniform_k_baseline"] = uniform_k_report(model, data_dir, split, target, batch_size,
+                                                    report.get("glimpses", {}).get("mean"))
 
     if blessing_rule.split == split:
         blessing_report = report
@@ -72,15 +81,100 @@ def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, ba
     return report
 
 
+def comparison_row(report):
+    """The model's scores next to every baseline's, flat (for summaries, CV tables and the demo table).
+
+    Keys: accuracy, f1_macro, balanced_accuracy, mean_glimpses, then majority_baseline_*, classical_baseline_*
+    and uniform_k_* (accuracy, f1_macro, balanced_accuracy; None where a baseline does not apply) and
+    uniform_k_glimpses.
+    """
+    row = {key: report.get(key) for key in ("accuracy", "f1_macro", "balanced_accuracy")}
+    row["mean_glimpses"] = (report.get("glimpses") or {}).get("mean")
+    baselines = {"majority_baseline": report.get("majority_baseline"),
+                 "classical_baseline": report.get("classical_baseline"),
+                 "uniform_k": report.get("uniform_k_baseline")}
+    for name, scores in baselines.items():
+        usable = scores if scores and scores.get("available", True) else {}
+        for key in ("accuracy", "f1_macro", "balanced_accuracy"):
+            row[f"{name}_{key}"] = usable.get(key)
+    row["uniform_k_glimpses"] = (report.get("uniform_k_baseline") or {}).get("glimpses")
+    return row
+
+
 def _report(outputs, split, target, baseline_class):
     report = metrics.evaluation_report(outputs["label"], outputs["class_id"], outputs[features.SUBJECT_KEY],
                                        baseline_class, glimpse_counts=outputs["glimpse_count"])
     return {"split": split, "target": target, "class_names": list(CLASS_NAMES), **report}
 
 
+def classical_baseline_report(data_dir, split, target, batch_size):
+    """The classical baseline's scores on `split` (fitted on train, C chosen on eval), as in metrics.json."""
+    from emorecog.datasets import tfrecord_reader
+
+    projection, feature_kind = band_power_projection(data_dir)
+
+    def split_features(name):
+        rows, labels = [], []
+        for inputs, batch_labels in tfrecord_reader.make_dataset(data_dir, name, batch_size, target=target):
+            rows.append(classical_baseline.trial_features(inputs[features.EEG_KEY].numpy(), projection))
+            labels.append(batch_labels.numpy())
+        return np.concatenate(rows), np.concatenate(labels)
+
+    selection = split_features("eval")
+    evaluated = selection if split == "eval" else split_features(split)
+    result = classical_baseline.fit_and_score(split_features("train"), selection, evaluated)
+    result["features"] = feature_kind
+    return result
+
+
+def band_power_projection(data_dir):
+    """(projection [H*W, P], description): per electrode when the records' preprocessing names the electrode
+    layout (recorded by ExampleGen), per scalp region (4 x 4 grid) otherwise."""
+    from emorecog.datasets import tfrecord_reader
+    from emorecog.training.training_loop import preprocessing_settings
+
+    image_size = tfrecord_reader.read_sample_shape(data_dir).image_size
+    recorded = preprocessing_settings(data_dir) or {}
+    settings = recorded.get("preprocess_config") or {}
+    if settings.get("montage"):
+        from emorecog.datasets.deap_format import EEG_CHANNELS
+        from emorecog.preprocessing.eeg_images import InterpolationOperator
+
+        channels = recorded.get("eeg_channels") or EEG_CHANNELS
+        operator = InterpolationOperator(channels, image_size, settings.get("outside_hull_fill", "zero"),
+                                         settings["montage"])
+        return (classical_baseline.electrode_projection(operator.matrix),
+                f"mean and max over time of the band energy of each of {len(channels)} electrodes and 3 bands "
+                f"(recovered from the band images by least squares)")
+    return (classical_baseline.region_projection(image_size, image_size),
+            "mean and max over time of the band energy of 4 x 4 scalp regions and 3 bands")
+
+
+def uniform_k_report(model, data_dir, split, target, batch_size, mean_glimpses):
+    """Scores of `model` reading K evenly spaced frames instead of where its policy looks (glimpse models
+    only; K = round(mean_glimpses), at least 1), or None for models without a glimpse policy."""
+    import tensorflow as tf
+
+    from emorecog.datasets import tfrecord_reader
+    from emorecog.models.emo_recog_model import EmoRecogModel
+
+    if not isinstance(model, EmoRecogModel) or mean_glimpses is None:
+        return None
+    glimpses = int(min(max(round(mean_glimpses), 1), model.max_glimpses))
+    predict = tf.function(
+        lambda inputs: model.forward(inputs, training=False, with_losses=False, uniform_glimpses=glimpses)[0],
+        autograph=False, reduce_retracing=True)
+    outputs = model_outputs.collect_model_outputs(
+        model, tfrecord_reader.make_dataset(data_dir, split, batch_size, target=target, with_context=True),
+        predict=predict)
+    scores = metrics.classification_scores(outputs["label"], outputs["class_id"])
+    return {"glimpses": glimpses, **{key: scores[key] for key in ("accuracy", "f1_macro", "balanced_accuracy")}}
+
+
 def _planted_window_hits(outputs, ground_truth, target, num_frames):
-    """Share of glimpses inside the planted window, next to the share a uniform glimpse would get."""
-    inside, total, window_frames, trials = 0, 0, 0, 0
+    """Share of glimpses inside the planted window (against the share a uniform glimpse would get) and share
+    of trials with at least one glimpse inside it."""
+    inside, total, window_frames, trials, trials_hit = 0, 0, 0, 0, 0
     for row in range(outputs["label"].size):
         windows = planted_signal.planted_frame_windows(
             ground_truth, str(outputs[features.SUBJECT_KEY][row]), int(outputs[features.TRIAL_KEY][row]), target,
@@ -88,7 +182,9 @@ def _planted_window_hits(outputs, ground_truth, target, num_frames):
         if not windows:
             continue
         frames = outputs["glimpse_frames"][row][: int(outputs["glimpse_count"][row])]
-        inside += planted_signal.glimpses_inside_window(frames, windows)
+        hits = planted_signal.glimpses_inside_window(frames, windows)
+        inside += hits
+        trials_hit += int(hits > 0)
         total += int((frames >= 0).sum())
         window_frames += sum(min(last, num_frames - 1) - max(first, 0) + 1 for first, last in windows)
         trials += 1
@@ -96,7 +192,9 @@ def _planted_window_hits(outputs, ground_truth, target, num_frames):
         "trials": trials,
         "glimpses_inside_fraction": inside / total if total else None,
         "chance_fraction": window_frames / (trials * num_frames) if trials else None,
-        "note": "share of all glimpses that landed in the planted event window (synthetic data only)",
+        "trials_glimpsed_fraction": trials_hit / trials if trials else None,
+        "note": "share of all glimpses that landed in the planted event window, and share of trials with at least "
+                "one glimpse in it (synthetic data only)",
     }
 
 

@@ -16,8 +16,8 @@ class FullSequenceModel(RecurrentEmotionModel):
     are unchanged, so comparing the two models isolates the temporal attention (paper section V,
     "fusion without temporal attention"). The state-independent encoders run over chunks of
     `encoder_chunk_frames` frames at once (vectorised; the chunking bounds memory for long samples); the
-    recurrence is a `tf.while_loop` over T. Loss: CE - lambda P (no policy, so the REINFORCE and baseline
-    terms are 0; the reported reward uses N = T glimpses).
+    recurrence is a `tf.while_loop` over T. Loss: CE - lambda P (no policy: the REINFORCE, baseline and
+    entropy terms and the reward are reported as 0).
 
     Args:
         encoder_chunk_frames: frames per encoder chunk.
@@ -80,7 +80,6 @@ class FullSequenceModel(RecurrentEmotionModel):
         import tensorflow as tf
 
         eeg, face, face_present = self.read_inputs(inputs)
-        eeg, face_present = tf.stop_gradient(eeg), tf.stop_gradient(face_present)
         batch = tf.shape(eeg)[0]
         num_frames = tf.shape(eeg)[1]
         band_features, face_features = self.encode_all_frames(eeg, face)
@@ -112,12 +111,12 @@ class FullSequenceModel(RecurrentEmotionModel):
         layer_weights = tf.transpose(layer_trace.stack(), [1, 0, 2, 3])
         glimpse_frames = tf.tile(tf.range(num_frames, dtype=tf.int32)[None, :], [batch, 1])
         glimpse_count = tf.fill([batch], num_frames)
-        logits = self.classify(summary_hidden, summary_cell, training=training)
+        logits = self.classify_state(summary_hidden, summary_cell, training=training)
         outputs = self.model_outputs(logits, glimpse_frames, glimpse_count, band_weights, layer_weights)
         step_logits = None
         if with_losses and self.step_classification_weight > 0.0:
             step_states = tf.transpose(state_trace.stack(), [1, 0, 2])
-            step_logits = self.classify(step_states[..., :self.hidden_size], step_states[..., self.hidden_size:],
+            step_logits = self.classify_state(step_states[..., :self.hidden_size], step_states[..., self.hidden_size:],
                                         training=training)
         internals = {
             "logits": logits,

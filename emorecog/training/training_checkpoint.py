@@ -23,7 +23,8 @@ class TrainingCheckpoint(keras.callbacks.Callback):
                                  it always names a complete weights file
 
     Selection reads `monitor` (default `val_f1_macro`, the EVAL split's macro F1), never the test split.
-    A tie keeps the earlier epoch.
+    A tie goes to the epoch that read fewer frames (`val_glimpses`: the same answer for less reading), then
+    to the earlier epoch.
 
     Args:
         checkpoint_dir: folder of the files above (created).
@@ -40,6 +41,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         state = state or {}
         self.best_value = state.get("best_value")
         self.best_epoch = state.get("best_epoch")
+        self.best_glimpses = state.get("best_glimpses")
         self.history = list(state.get("history", []))
         os.makedirs(checkpoint_dir, exist_ok=True)
         for name in os.listdir(checkpoint_dir):
@@ -51,8 +53,10 @@ class TrainingCheckpoint(keras.callbacks.Callback):
         if self.monitor not in logs:
             raise KeyError(f"TrainingCheckpoint monitors '{self.monitor}' but the epoch logs hold {sorted(logs)}")
         value = float(logs[self.monitor])
-        if not math.isnan(value) and (self.best_value is None or value > self.best_value):
-            self.best_value, self.best_epoch = value, epoch + 1
+        glimpses = float(logs.get("val_glimpses", 0.0))
+        if not math.isnan(value) and (self.best_value is None or (value, -glimpses) > (
+                self.best_value, -(self.best_glimpses if self.best_glimpses is not None else math.inf))):
+            self.best_value, self.best_epoch, self.best_glimpses = value, epoch + 1, glimpses
             _save_weights_atomically(self.model, os.path.join(self.checkpoint_dir, BEST_WEIGHTS))
         weights_name = f"epoch-{epoch + 1:04d}.weights.h5"
         _save_weights_atomically(self.model, os.path.join(self.checkpoint_dir, weights_name))
@@ -63,6 +67,7 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             "monitor": self.monitor,
             "best_value": self.best_value,
             "best_epoch": self.best_epoch,
+            "best_glimpses": self.best_glimpses,
             "history": self.history,
             "fingerprint": self.fingerprint,
         }

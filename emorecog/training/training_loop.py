@@ -240,6 +240,7 @@ def preprocessing_settings(data_dir):
         return None
     return {
         "preprocess_config": parameters["preprocess"],
+        "eeg_channels": parameters.get("eeg_channels"),
         "label_rule": parameters.get("label_rule"),
         "split": parameters.get("split"),
         "example_gen_config_hash": metadata.get("config_hash"),
