@@ -46,7 +46,8 @@ def plot_glimpse_timeline(path, glimpse_frames, num_frames, titles, fps=None, pl
         frames = frames[frames >= 0]
         order = np.arange(1, frames.size + 1)
         axis.plot(frames * scale, order, color="0.6", lw=0.8, zorder=1)
-        axis.scatter(frames * scale, order, c=order, cmap="viridis", s=22, zorder=2)
+        points = axis.scatter(frames * scale, order, c=order, cmap="viridis", s=22, zorder=2,
+                              vmin=1, vmax=max(int((glimpse_frames >= 0).sum(axis=1).max()), 2))
         axis.set_xlim(0, num_frames * scale)
         axis.set_ylim(max(frames.size, 1) + 0.5, 0.5)
         axis.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
@@ -55,6 +56,8 @@ def plot_glimpse_timeline(path, glimpse_frames, num_frames, titles, fps=None, pl
         if windows:
             axis.legend(loc="lower right", fontsize=6)
     axes[-1].set_xlabel("time in the trial (s)" if fps else "frame")
+    if rows and glimpse_frames.size:
+        figure.colorbar(points, ax=list(axes), label="glimpse order", fraction=0.03, pad=0.01)
     figure.suptitle("Where the model looked (temporal hard attention)")
     figure.savefig(path, dpi=100)
 
