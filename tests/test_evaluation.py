@@ -256,12 +256,14 @@ def _records_by_split(data_dir):
     from emorecog import features
     from emorecog.datasets import tfrecord_reader
 
+    record_schema = tfrecord_reader.read_record_schema(data_dir)
     found = {}
     for split in ("train", "eval", "test"):
         rows = []
         for record in tf.data.TFRecordDataset(tfrecord_reader.split_files(data_dir, split), compression_type="GZIP"):
-            feature = tf.train.Example.FromString(record.numpy()).features.feature
-            eeg = np.frombuffer(feature[features.EEG_KEY].bytes_list.value[0], dtype="<f4")
+            example = tf.train.Example.FromString(record.numpy())
+            feature = example.features.feature
+            eeg = features.eeg_images_of_example(example, record_schema)
             rows.append((feature["subject"].bytes_list.value[0].decode(), feature["trial"].int64_list.value[0], eeg))
         found[split] = rows
     return found

@@ -1,6 +1,5 @@
 """`emorecog predict`: preprocessing + an exported SavedModel on one trial, or the TF Serving REST body."""
 
-import json
 import os
 
 import click
@@ -20,8 +19,10 @@ import click
               help="Write the TF Serving REST request body for this trial here instead of predicting.")
 @click.option("--format", "request_format", type=click.Choice(["instances", "inputs"]), default="instances",
               show_default=True, help="REST body form: row (instances) or columnar (inputs).")
-@click.option("--signature", type=click.Choice(["serving_default", "serve_examples"]), default="serving_default",
-              show_default=True, help="Signature the REST body is for: dense tensors, or the base64 tf.Example.")
+@click.option("--signature", type=click.Choice(["serve_compact", "serving_default", "serve_examples"]),
+              default="serve_compact", show_default=True,
+              help="Signature the REST body is for: serve_compact (band energies + JPEG crops, ~1 MB for a 60 s "
+                   "trial), serving_default (dense tensors, ~50 MB), or serve_examples (the base64 tf.Example).")
 def command(model_path, deap_dir, subject, trial, tfrecord, index, request_json, request_format, signature):
     """Predict one trial with an exported SavedModel and show where the model looked.
 
@@ -29,6 +30,7 @@ def command(model_path, deap_dir, subject, trial, tfrecord, index, request_json,
     the model's training data, whose settings the export recorded. The model is loaded with
     tf.saved_model.load (no Keras, no emorecog layers), as TF Serving would.
     """
+    from emorecog.serving import rest_request
     from emorecog.serving import trial_request
 
     if (deap_dir is None) == (tfrecord is None):
@@ -42,8 +44,7 @@ def command(model_path, deap_dir, subject, trial, tfrecord, index, request_json,
             record = trial_request.record_from_tfrecord(tfrecord, index)
         if request_json:
             body = trial_request.request_body(model_path, record, signature, request_format)
-            with open(request_json, "w") as handle:
-                json.dump(body, handle)
+            rest_request.write_body(body, request_json)
             click.echo(f"wrote {request_json} ({os.path.getsize(request_json) / 1e6:.1f} MB), "
                        f"signature {signature}, '{request_format}' form; send it with:\n"
                        f"  curl -X POST http://localhost:8501/v1/models/<model_name>:predict "

@@ -3,13 +3,16 @@
 ExampleGen writes (TFX layout):
 
     <data>/Split-{train,eval,test}/data_tfrecord-NNNNN-of-MMMMM.gz   GZIP TFRecords of tf.train.Example
-    <data>/schema.json                                              `features.schema_dict` of the sample shape
+    <data>/schema.json                                              `features.schema_dict`: record schema
+                                                                    version, sample shape, EEG operator
     <data>/stats.json                                               counts, detection rates, EEG normalisation,
                                                                     and a manifest of every record file
 
 `make_dataset` reads one split: files (shuffled if asked) -> parallel interleave of GZIP TFRecord readers ->
-(shuffle) -> (repeat) -> batch -> parse + JPEG decode with `features.decode_examples` (vectorised over the
-batch, parallel) -> prefetch. Parsing happens after batching because `tf.io.parse_example` is vectorised.
+(shuffle) -> (repeat) -> batch -> parse + EEG images from the band energies + JPEG decode with
+`features.decode_examples` (vectorised over the batch, parallel) -> prefetch. Parsing happens after
+batching because `tf.io.parse_example` is vectorised. Records of another schema version (schema.json says
+which) are refused before reading, with an error naming both versions.
 
 TFRecord readers report a truncated or corrupt file as a bare `DataLossError` that does not name the file,
 so `make_dataset` first checks each file against the manifest in stats.json (size always; SHA-256 with
@@ -31,7 +34,7 @@ RECORD_FILE_PREFIX = "data_tfrecord"
 RECORD_FILE_SUFFIX = ".gz"
 RECORD_COMPRESSION = "GZIP"
 VERIFY_MODES = ("checksum", "size", "none")
-DEFAULT_SHUFFLE_BUFFER = 64  # records; a default trial record is ~7 MB (480 EEG images + 480 JPEGs)
+DEFAULT_SHUFFLE_BUFFER = 64  # records; a default 60 s trial record is ~1 MB (EEG band energies + 480 JPEGs)
 # Bytes buffered per file read: decompressing GZIP through a 1 MB buffer measured ~2x faster than
 # TensorFlow's default for these multi-MB records (benchmarks/bench_reader.py).
 READ_BUFFER_BYTES = 1 << 20
@@ -64,16 +67,27 @@ def split_files(data_dir, split):
     return files
 
 
-def read_sample_shape(data_dir):
-    """The `features.SampleShape` recorded in `<data_dir>/schema.json`."""
+def read_record_schema(data_dir):
+    """The `features.RecordSchema` (sample shape, EEG interpolation operator) of `<data_dir>/schema.json`.
+
+    Raises:
+        features.RecordSchemaVersionError: the records are of another schema version (named).
+        FileNotFoundError, ValueError: no schema.json, or not a valid one.
+    """
     path = os.path.join(data_dir, SCHEMA_FILE)
     try:
-        schema = features.read_schema(path)
-        return features.SampleShape.from_schema(schema)
+        return features.read_record_schema(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing: is {data_dir} an ExampleGen output?") from None
+    except features.RecordSchemaVersionError:
+        raise
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a valid emorecog schema: {error}") from error
+
+
+def read_sample_shape(data_dir):
+    """The `features.SampleShape` recorded in `<data_dir>/schema.json` (of this record schema version)."""
+    return read_record_schema(data_dir).shape
 
 
 def read_stats(data_dir):
@@ -192,7 +206,7 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     label_name = features.label_key(target)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    shape = read_sample_shape(data_dir)
+    record_schema = read_record_schema(data_dir)
     files = verify_split_files(data_dir, split, mode=verify)
     cycle_length = min(len(files), num_parallel_reads or 4)
     # Unseeded shuffling may also take records in whatever order the parallel reads finish (faster);
@@ -216,11 +230,12 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     dataset = dataset.batch(batch_size, drop_remainder=drop_remainder)
 
     def to_model_pair(serialized):
-        decoded = features.decode_examples(serialized, shape)
+        decoded = features.decode_examples(serialized, record_schema)
         inputs = features.model_inputs(decoded)
         label = decoded[label_name]
         if with_context:
-            context = {key: value for key, value in decoded.items() if key not in features.MODEL_INPUT_KEYS}
+            context = {key: value for key, value in decoded.items()
+                       if key not in (*features.MODEL_INPUT_KEYS, features.EEG_BAND_ENERGY_KEY)}
             return inputs, label, context
         return inputs, label
 
