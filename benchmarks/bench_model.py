@@ -61,10 +61,8 @@ def _classical(task, train, validation, test):
     from emorecog import features
     from emorecog.evaluation import classical_baseline
 
-    projection = classical_baseline.region_projection(task.image_size, task.image_size)
-
     def part(split):
-        return classical_baseline.trial_features(split[0][features.EEG_KEY], projection), split[1]
+        return classical_baseline.trial_features(classical_baseline.region_values(split[0][features.EEG_KEY])), split[1]
 
     return classical_baseline.fit_and_score(part(train), part(validation), part(test))
 

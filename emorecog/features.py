@@ -432,6 +432,29 @@ def decode_examples(serialized, record_schema):
     return decoded
 
 
+def decode_band_energies(serialized, record_schema, target="valence"):
+    """Only the EEG band energies and the label of serialized records (no face decoding), graph-safe.
+
+    Returns:
+        (eeg_band_energy float32 [B, T, C, 3], label int64 [B]); a record of another schema version fails as
+        in `decode_examples`.
+    """
+    import tensorflow as tf
+
+    spec = _record_feature_spec()
+    wanted = (SCHEMA_VERSION_KEY, EEG_BAND_ENERGY_KEY, label_key(target))
+    parsed = tf.io.parse_example(serialized, {key: spec[key] for key in wanted})
+    with tf.control_dependencies([check_schema_version(parsed[SCHEMA_VERSION_KEY])]):
+        energy = tf.io.decode_raw(parsed[EEG_BAND_ENERGY_KEY], tf.float32, little_endian=True)
+    energy_check = tf.debugging.assert_equal(
+        tf.shape(energy)[1], tf.constant(int(np.prod(record_schema.band_energy_shape))),
+        message=f"feature '{EEG_BAND_ENERGY_KEY}' does not hold {record_schema.band_energy_shape} float32 values",
+    )
+    with tf.control_dependencies([energy_check]):
+        energy = tf.reshape(energy, [tf.shape(serialized)[0], *record_schema.band_energy_shape])
+    return energy, parsed[label_key(target)]
+
+
 def model_inputs(decoded):
     """The three model inputs out of a decoded record dict."""
     return {key: decoded[key] for key in MODEL_INPUT_KEYS}

@@ -243,6 +243,20 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
+def band_energy_batches(data_dir, split, batch_size, target="valence"):
+    """(eeg_band_energy float32 [B, T, C, 3], label int64 [B]) NumPy batches of one split, in record order,
+    without decoding the faces (for the classical baseline). The files' checksums are verified first."""
+    import tensorflow as tf
+
+    record_schema = read_record_schema(data_dir)
+    files = verify_split_files(data_dir, split, mode="checksum")
+    dataset = (tf.data.TFRecordDataset(files, compression_type=RECORD_COMPRESSION, buffer_size=READ_BUFFER_BYTES)
+               .batch(batch_size)
+               .map(lambda serialized: features.decode_band_energies(serialized, record_schema, target)))
+    for energy, labels in dataset:
+        yield energy.numpy(), labels.numpy()
+
+
 def count_records(data_dir, split):
     """Samples in `split`, from stats.json (no file is read)."""
     splits = read_stats(data_dir).get("splits", {})
