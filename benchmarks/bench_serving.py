@@ -10,7 +10,16 @@ case is N_max = 40, which an untrained policy usually takes).
 Reported: latency p50 / p99 at batch 1 and throughput (trials/s) at batch 32, for each model, and the
 glimpse model's speed-up over the full-sequence model (the reference measured in the same run).
 `run(quick=True)` times 20 s trials (T = 160, the demo's) instead, with fewer calls: a smoke run.
-Goal (issue 5): p50 at batch 1 of the glimpse model <= 50 ms per trial on this 2-core machine.
+
+REST request bodies (issue 11): one synthetic DEAP-size trial (60 s, face video 720 x 576 at 50 fps) goes
+through the real preprocessing (MediaPipe crops, band energies) into a record, and the JSON body that
+`emorecog predict --request-json` writes is measured for each signature: `serving_default` (dense float32
+images and uint8 crops as JSON numbers), `serve_examples` (the base64 record) and `serve_compact` (band
+energies as numbers, JPEG crops as base64). The synthetic face is a drawn cartoon: real faces have more
+texture, so their JPEG crops, and the bodies, are larger (see the README).
+
+Goals: p50 at batch 1 of the glimpse model <= 50 ms per trial on this 2-core machine (issue 5); the
+serve_compact body of a 60 s trial <= 1.5 MB (issue 11).
 """
 
 import os
@@ -21,6 +30,44 @@ import time
 import numpy as np
 
 GOAL_P50_MS = 50.0
+GOAL_COMPACT_BODY_BYTES = 1.5e6
+
+
+def request_body_sizes(directory, quick):
+    """Bytes of each signature's REST body (compact JSON) for one synthetic trial, and the record's size."""
+    import json
+
+    from emorecog import features
+    from emorecog.datasets.deap import DeapDataset
+    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
+    from emorecog.serving import rest_request, signatures
+    from emorecog.serving.trial_request import compact_inputs
+
+    config = (SynthConfig(subjects=1, trials=1, duration_s=10, fps=25, width=320, height=240) if quick
+              else SynthConfig.deap_size(subjects=1, trials=1))
+    dataset = DeapDataset(write_synthetic_deap(os.path.join(directory, "deap"), config))
+    trial = dataset.read_trial("s01", 1)
+    with TrialPreprocessor() as preprocessor:
+        sample, report = preprocessor.process(trial, dataset=dataset.name)
+        shape = preprocessor.config.sample_shape(trial.duration_s, trial.sampling_rate)
+        schema = preprocessor.record_schema(trial.eeg_channels, shape)
+    record = features.encode_example(sample)
+    decoded = {key: value.numpy() for key, value in features.decode_examples([record], schema).items()}
+    bodies = {
+        signatures.SERVING_DEFAULT: rest_request.dense_request_body(
+            {key: decoded[key] for key in signatures.DENSE_INPUT_KEYS}),
+        signatures.SERVE_EXAMPLES: rest_request.examples_request_body([record]),
+        signatures.SERVE_COMPACT: rest_request.compact_request_body(compact_inputs(record, schema)),
+    }
+    sizes = {name: len(json.dumps(body, separators=(",", ":"))) for name, body in bodies.items()}
+    jpegs = [len(jpeg) for jpeg, present in zip(sample[features.FACE_KEY], sample[features.FACE_PRESENT_KEY]) if present]
+    return {
+        "trial_seconds": config.duration_s, "num_frames": shape.num_frames,
+        "body_bytes": sizes, "record_bytes": len(record),
+        "face_frames": len(jpegs), "mean_face_jpeg_bytes": round(sum(jpegs) / max(len(jpegs), 1)),
+        "detection_rate": report["detection_rate"],
+    }
 
 
 def run(quick=False):
@@ -30,6 +77,7 @@ def run(quick=False):
     from emorecog import features
     from emorecog.models.builder import build_model
     from emorecog.models.model_config import ModelConfig
+    from emorecog.preprocessing.trial_preprocessor import record_schema_for
     from emorecog.serving.saved_model_export import export_saved_model
 
     # Quick (smoke) runs use the demo's 20 s trials: building the full-sequence model runs its 480-step
@@ -58,7 +106,7 @@ def run(quick=False):
             stage_seconds[f"{name}_build"] = round(time.perf_counter() - started, 2)
             export_dir = os.path.join(scratch, name)
             started = time.perf_counter()
-            export_saved_model(model, shape, export_dir)
+            export_saved_model(model, record_schema_for(shape), export_dir)
             export_seconds = time.perf_counter() - started
             del model
             signature = tf.saved_model.load(export_dir).signatures["serving_default"]
@@ -76,11 +124,16 @@ def run(quick=False):
                 "export_seconds": round(export_seconds, 2),
                 "saved_model_mb": round(_size_mb(export_dir), 2),
             }
+        bodies = request_body_sizes(scratch, quick)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
     glimpse, full = results["glimpse"], results["full_sequence"]
+    compact_bytes = bodies["body_bytes"]["serve_compact"]
     return {
+        "rest_bodies": bodies,
+        "compact_body_mb": round(compact_bytes / 1e6, 3),
+        "compact_body_goal_met": compact_bytes <= GOAL_COMPACT_BODY_BYTES,
         "sample_shape": {"num_frames": shape.num_frames, "image_size": shape.image_size, "face_size": shape.face_size},
         "latency_calls": latency_calls,
         "setup_seconds": stage_seconds,
@@ -89,8 +142,9 @@ def run(quick=False):
         "speedup_throughput_vs_full_sequence": round(
             glimpse["throughput_trials_per_s_batch_32"] / full["throughput_trials_per_s_batch_32"], 2),
         "goal": f"glimpse SavedModel p50 latency at batch 1 <= {GOAL_P50_MS:g} ms per trial "
-                "(full-sequence export measured in the same run as the reference)",
-        "goal_met": glimpse["p50_ms_batch_1"] <= GOAL_P50_MS,
+                "(full-sequence export measured in the same run as the reference); serve_compact REST body of "
+                f"one 60 s trial <= {GOAL_COMPACT_BODY_BYTES / 1e6:g} MB",
+        "goal_met": glimpse["p50_ms_batch_1"] <= GOAL_P50_MS and compact_bytes <= GOAL_COMPACT_BODY_BYTES,
     }
 
 

@@ -87,7 +87,7 @@ def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_siz
         raise FileNotFoundError(f"{inputs['model']} not found: train first (`emorecog train --out {run_dir}`)")
     from emorecog.datasets import tfrecord_reader
 
-    tfrecord_reader.read_sample_shape(data_dir)  # a wrong --data fails here, before anything is written
+    tfrecord_reader.read_record_schema(data_dir)  # a wrong --data fails here, before anything is written
     tfrecord_reader.read_stats(data_dir)
     return component.run_component(SPEC, executor, parameters, inputs,
                                    os.path.join(run_dir, EVALUATION_SUBDIR, split), force=force)

@@ -6,7 +6,7 @@ The component (TFX-style: `EXAMPLE_GEN_SPEC` + an executor, run by `component.ru
     output Split-train/  data_tfrecord-NNNNN-of-MMMMM.gz   tf.train.Example per trial (`emorecog.features`)
            Split-eval/   ...
            Split-test/   ...
-           schema.json   `features.schema_dict` of the sample shape
+           schema.json   `features.schema_dict`: record schema version, sample shape, EEG interpolation operator
            stats.json    counts per split and label, per-trial detection rates, EEG normalisation statistics
                          of Split-train only, skipped trials with reasons, EEG-only policy, file manifest
            emorecog_metadata.json (written by the runner: config hash, inputs, summary)
@@ -15,13 +15,24 @@ A rerun with the same parameters and an unchanged DEAP directory is skipped; a c
 file of the directory) writes the output anew. The executor writes into a hidden staging directory that
 is renamed into place only when everything succeeded, so a failed or interrupted run leaves no output.
 
-The Beam pipeline has one element per (subject, trial): `Create` -> `ParDo(_ProcessTrialDoFn)` (read the
-trial with `DeapDataset`, `TrialPreprocessor.process`, `features.encode_example`) -> `GroupByKey` by shard
--> one GZIP TFRecord file per shard; the per-trial reports go to a JSON-lines side file that the main
-process turns into stats.json. The splits are decided before the pipeline from the labels alone
-(`emorecog.splits`), so no trial is ever cut across splits, and so are the shards (`_shard_plan`: each
-split's trials sorted by (subject, trial), in blocks of `records_per_shard`), so the files are the same
-bytes whatever the runner and the number of workers.
+The Beam pipeline has one element per (subject, trial), planned before it runs: the split (from the labels
+alone, `emorecog.splits`, so no trial is ever cut across splits), the shard and the position in it (trials
+of a split in (subject, trial) order, cut into equal consecutive shards). Then:
+
+    ListTrials -> DistributeTrials (GroupByKey on the element's index: the local runner deals the
+        trials to its workers in turn, so face trials, listed first, are shared evenly)
+    -> ProcessTrial (`DeapDataset.read_trial`, `TrialPreprocessor.process`, `features.encode_example`; the
+        record goes to disk at once, as a one-record GZIP member in a staging folder; only a small
+        reference (split, shard, position, staging file) travels on)
+    -> GroupByKey on (split, shard) -> WriteShard (concatenates the shard's members in position order,
+        streaming: GZIP members concatenate into one valid GZIP file; renamed into place when complete)
+
+Memory is therefore bounded by the trials in flight (one per worker), whatever the dataset size: no
+step holds records (the former `WriteToTFRecord` with a fixed shard count grouped every record in the
+runner's memory before writing). The output bytes do not depend on the runner or its number of workers:
+shard contents and order come from the plan, records serialise deterministically, GZIP members carry no
+time stamp. The per-trial reports go to a JSON-lines side file that the main process turns into
+stats.json.
 
 Runners. `runner="DirectRunner"` (default) runs Beam's portable FnApiRunner, the engine Beam's DirectRunner
 uses for batch pipelines, with `direct_running_mode=multi_processing` and one worker per core. Beam 2.77's
@@ -44,6 +55,8 @@ trial that failed a check.
 
 import contextlib
 import dataclasses
+import gzip
+import io
 import json
 import logging
 import math
@@ -85,7 +98,7 @@ EXAMPLE_GEN_SPEC = ComponentSpec(
 ON_ERROR_CHOICES = ("skip", "stop")
 # How records are placed in shard files; part of the config hash, so outputs of another placement (such as
 # the worker-dependent one of earlier versions) are not reused as if equal.
-RECORD_LAYOUT = "per split: sorted by (subject, trial), blocks of records_per_shard"
+RECORD_LAYOUT = "per split: (subject, trial) order, equal consecutive shards of at most records_per_shard"
 DEFAULT_RECORDS_PER_SHARD = 32
 DIRECT_RUNNER = "DirectRunner"
 # Errors that mean "this trial's input is bad" (DeapFormatError is a ValueError). Anything else is a bug
@@ -95,6 +108,10 @@ BAD_INPUT_ERRORS = (ValueError, OSError, EOFError)
 _REPORT_TAG = "reports"
 _PROGRESS_DIR = ".progress"
 _REPORTS_DIR = ".reports"
+_STAGED_RECORDS_DIR = ".records"
+# zlib's default level: on these records (JPEG crops and float32 energies, both nearly incompressible)
+# level 9 takes ~3x longer for < 1 % fewer bytes.
+GZIP_LEVEL = 6
 
 
 class ExampleGenError(RuntimeError):
@@ -113,7 +130,7 @@ def example_gen_parameters(preprocess_config=None, split_config=None, label_rule
         on_error: "skip" (leave a bad trial out and report it) or "stop" (fail, write nothing).
         skip_eeg_only: leave out trials without face video instead of writing them EEG-only.
         eeg_channels: names of the 32 EEG rows of the data files if they are not DEAP's Geneva order.
-        records_per_shard: trials per TFRecord file (a default trial record is ~7 MB).
+        records_per_shard: trials per TFRecord file (a default 60 s trial record is ~1 MB).
     """
     from emorecog.datasets.label_rule import LabelRule
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
@@ -276,17 +293,20 @@ class ExampleGenExecutor:
                 strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
         except ValueError as error:
             raise ExampleGenError(f"ExampleGen cannot split {deap_dir}: {error}") from error
-        shape = _sample_shape(dataset, keys, preprocess_config, parameters["eeg_channels"])
+        shape, channel_names = _sample_shape(dataset, keys, preprocess_config, parameters["eeg_channels"])
+        record_schema = _record_schema(preprocess_config, channel_names, shape)
 
-        elements, shards = _shard_plan(keys, assignment, parameters["records_per_shard"])
+        elements, shards = plan_elements(keys, assignment, parameters["records_per_shard"])
         progress_dir = os.path.join(output_dir, _PROGRESS_DIR)
         reports_dir = os.path.join(output_dir, _REPORTS_DIR)
         os.makedirs(progress_dir)
-        do_fn = _ProcessTrialDoFn(deap_dir, parameters, dataclasses.asdict(shape), dataset.name, progress_dir)
+        do_fn = _ProcessTrialDoFn(deap_dir, parameters, dataclasses.asdict(shape), record_schema.electrodes,
+                                  dataset.name, progress_dir, os.path.join(output_dir, _STAGED_RECORDS_DIR))
+        write_fn = _WriteShardDoFn(output_dir, shards)
         started = time.perf_counter()
         # Beam logs while it builds and runs the pipeline, and so do its worker processes: all to beam_log.
         with _stderr_to(self.beam_log):
-            pipeline = _build_pipeline(make_pipeline(self.flags), elements, do_fn, shards, output_dir, reports_dir)
+            pipeline = _build_pipeline(make_pipeline(self.flags), elements, shards, do_fn, write_fn, reports_dir)
             with _ProgressWatcher(progress_dir, len(elements), self.progress):
                 try:
                     pipeline.run().wait_until_finish()
@@ -294,30 +314,83 @@ class ExampleGenExecutor:
                     raise _pipeline_error(error, progress_dir) from error
         seconds = time.perf_counter() - started
 
-        _write_empty_shards(output_dir, shards)
         reports = _read_reports(reports_dir)
         shutil.rmtree(progress_dir)
         shutil.rmtree(reports_dir)
+        shutil.rmtree(os.path.join(output_dir, _STAGED_RECORDS_DIR), ignore_errors=True)
         stats = _stats(parameters, dataset, shape, listed, elements, reports, skipped, eeg_only_keys, output_dir,
                        seconds)
         if stats["trials"]["written"] == 0:
             raise ExampleGenError(
                 f"ExampleGen wrote no trial of {deap_dir}: all {len(elements)} failed; first reason: "
                 f"{stats['skipped'][0]['reason'] if stats['skipped'] else 'unknown'}")
-        features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), shape)
+        features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), record_schema)
         with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
             json.dump(stats, handle, indent=2)
         return {"summary": _summary(stats), "beam_flags": self.flags}
 
 
-def _build_pipeline(pipeline, elements, do_fn, shards, output_dir, reports_dir):
-    """Create -> ProcessTrial -> group by shard -> write each shard; reports -> JSON lines."""
+def plan_elements(keys, assignment, records_per_shard):
+    """The pipeline's elements in the order the workers should get them, and the shard count per split.
+
+    Each element names its trial, split, shard and position in the shard. Within a split, trials in
+    (subject, trial) order are cut into equal consecutive shards of at most `records_per_shard`. The list
+    is ordered face trials first (each costs ~50x an EEG-only trial), so a runner that deals elements to
+    its workers in turn gives every worker the same share of the expensive ones.
+
+    Returns:
+        (elements, {split: number of shards}).
+    """
+    elements, shards = [], {}
+    for name in splits.SPLIT_NAMES:
+        members = sorted((key for key in keys if assignment[(key.subject, key.trial)] == name),
+                         key=lambda key: (key.subject, key.trial))
+        count = max(1, math.ceil(len(members) / records_per_shard))
+        shards[name] = count
+        per_shard = math.ceil(len(members) / count) if members else 1
+        for index, key in enumerate(members):
+            elements.append({"subject": key.subject, "trial": key.trial, "split": name,
+                             "shard": index // per_shard, "position": index % per_shard,
+                             "has_face_video": key.face_video is not None})
+    elements.sort(key=lambda element: (not element["has_face_video"], element["subject"], element["trial"]))
+    return elements, shards
+
+
+def shard_path(output_dir, split, shard, num_shards):
+    """`<out>/Split-<split>/data_tfrecord-NNNNN-of-MMMMM.gz` (the TFX layout)."""
+    return os.path.join(output_dir, f"Split-{split}", f"{tfrecord_reader.RECORD_FILE_PREFIX}-{shard:05d}-of-"
+                                                      f"{num_shards:05d}{tfrecord_reader.RECORD_FILE_SUFFIX}")
+
+
+def gzip_record_member(serialized):
+    """One TFRecord (length, CRCs, data) as a complete GZIP member with no time stamp (same bytes every run)."""
+    from apache_beam.io.tfrecordio import _TFRecordUtil  # Beam's own TFRecord framing, as its TFRecord sink
+
+    buffer = io.BytesIO()
+    with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as member:
+        _TFRecordUtil.write_record(member, serialized)
+    return buffer.getvalue()
+
+
+def _build_pipeline(pipeline, elements, shards, do_fn, write_fn, reports_dir):
+    """ListTrials -> DistributeTrials -> ProcessTrial -> GroupByKey(shard) -> WriteShard; reports -> JSON lines.
+
+    A split without planned trials still gets its one (empty) shard file, as every split folder exists.
+    """
+    empty_splits = sorted(set(shards) - {element["split"] for element in elements})
     processed = (pipeline
-                 | "ListTrials" >> beam.Create(elements)
-                 | "ProcessTrial" >> beam.ParDo(do_fn).with_outputs(_REPORT_TAG, main="records"))
-    (processed.records
-     | "GroupByShard" >> beam.GroupByKey()
-     | "WriteShards" >> beam.ParDo(_WriteShardDoFn(output_dir, shards)))
+                 | "ListTrials" >> beam.Create(list(enumerate(elements)), reshuffle=False)
+                 # A GroupByKey on the element's index is Beam's Reshuffle with keys that keep the plan's
+                 # order: the local runner deals them to its workers in turn (Reshuffle's random keys
+                 # could give one worker most face trials).
+                 | "DistributeTrials" >> beam.GroupByKey()
+                 | "Trials" >> beam.FlatMap(lambda indexed: indexed[1])
+                 | "ProcessTrial" >> beam.ParDo(do_fn).with_outputs(_REPORT_TAG, main="staged"))
+    empty_shards = pipeline | "EmptySplits" >> beam.Create([((name, 0), (0, None)) for name in empty_splits])
+    ((processed.staged, empty_shards)
+     | "AllShards" >> beam.Flatten()
+     | "ByShard" >> beam.GroupByKey()
+     | "WriteShard" >> beam.ParDo(write_fn))
     (processed[_REPORT_TAG]
      | "ReportJSON" >> beam.Map(lambda report: json.dumps(report, sort_keys=True))
      | "WriteReports" >> beam.io.WriteToText(os.path.join(reports_dir, "trial_reports"),
@@ -325,54 +398,22 @@ def _build_pipeline(pipeline, elements, do_fn, shards, output_dir, reports_dir):
     return pipeline
 
 
-def _shard_plan(keys, assignment, records_per_shard):
-    """(pipeline elements, {split: shard count}): each split's trials sorted by (subject, trial) and cut into
-    blocks of `records_per_shard`, so which record lands in which file, and where in it, depends only on the
-    inputs and the parameters, never on the runner or the number of workers."""
-    elements, shards = [], {}
-    for name in splits.SPLIT_NAMES:
-        members = sorted((key.subject, key.trial) for key in keys if assignment[(key.subject, key.trial)] == name)
-        shards[name] = max(1, math.ceil(len(members) / records_per_shard))
-        elements += [{"subject": subject, "trial": trial, "split": name, "shard": index // records_per_shard}
-                     for index, (subject, trial) in enumerate(members)]
-    return elements, shards
-
-
-class _WriteShardDoFn(beam.DoFn):
-    """((split, shard), [((subject, trial), record), ...]) -> the shard's file, records in (subject, trial) order."""
-
-    def __init__(self, output_dir, shards):
-        self.output_dir = output_dir
-        self.shards = shards
-
-    def process(self, element):
-        (split, shard), records = element
-        path = tfrecord_reader.record_file_path(self.output_dir, split, shard, self.shards[split])
-        tfrecord_reader.write_record_file(path, [record for _, record in sorted(records)])
-
-
-def _write_empty_shards(output_dir, shards):
-    """Shards whose trials were all skipped (or a split without trials) still exist, as empty files."""
-    for name, count in shards.items():
-        for shard in range(count):
-            path = tfrecord_reader.record_file_path(output_dir, name, shard, count)
-            if not os.path.exists(path):
-                tfrecord_reader.write_record_file(path, [])
-
-
 class _ProcessTrialDoFn(beam.DoFn):
-    """(subject, trial, split) -> (split, serialized tf.train.Example) + a JSON-ready report.
+    """A planned trial -> its record staged on disk; yields ((split, shard), (position, staged file)) + a report.
 
     Built once per worker (`setup`): the DEAP reader and the `TrialPreprocessor` (MediaPipe detector,
-    interpolation operator) are reused across that worker's trials.
+    interpolation operator) are reused across that worker's trials. A trial that is skipped still yields
+    its shard key (with no file), so every planned shard is written, if need be empty.
     """
 
-    def __init__(self, deap_dir, parameters, shape, dataset_name, progress_dir):
+    def __init__(self, deap_dir, parameters, shape, electrodes, dataset_name, progress_dir, staging_dir):
         self.deap_dir = deap_dir
         self.parameters = parameters
         self.shape = shape
+        self.electrodes = tuple(electrodes)
         self.dataset_name = dataset_name
         self.progress_dir = progress_dir
+        self.staging_dir = staging_dir
 
     def setup(self):
         from emorecog.datasets.deap import DeapDataset
@@ -385,6 +426,7 @@ class _ProcessTrialDoFn(beam.DoFn):
 
     def process(self, element):
         subject, trial_id, split = element["subject"], element["trial"], element["split"]
+        shard_key = (split, element["shard"])
         files = []
         try:
             trial = self._dataset.read_trial(subject, trial_id)
@@ -392,7 +434,7 @@ class _ProcessTrialDoFn(beam.DoFn):
             if self.parameters["eeg_channels"] is not None:
                 trial = dataclasses.replace(trial, eeg_channels=tuple(self.parameters["eeg_channels"]))
             sample, preprocess_report = self._preprocessor.process(trial, dataset=self.dataset_name)
-            _check_sample(sample, self._shape)
+            _check_sample(sample, self._shape, self.electrodes, trial.eeg_channels)
             serialized = features.encode_example(sample)
         except BAD_INPUT_ERRORS as error:
             message = str(error)
@@ -402,24 +444,42 @@ class _ProcessTrialDoFn(beam.DoFn):
                 self._mark(subject, trial_id, "error", message)
                 raise _TrialInputError(message) from error
             self._mark(subject, trial_id, "skipped")
+            yield shard_key, (element["position"], None)
             yield beam.pvalue.TaggedOutput(_REPORT_TAG, _skip_record(subject, trial_id, split, message, *files))
             return
+        member = gzip_record_member(serialized)
+        staged = self._stage(element, member)
+        images = self._preprocessor.interpolation_operator(trial.eeg_channels)(sample[features.EEG_BAND_ENERGY_KEY])
         report = {
             "subject": subject, "trial": trial_id, "split": split, "status": "written",
             "labels": {target: int(sample[features.label_key(target)]) for target in features.TARGETS},
             "eeg_only": trial.face_video is None,
             "detection_rate": None if trial.face_video is None else preprocess_report.get("detection_rate"),
-            "eeg_moments": _band_moments(sample[features.EEG_KEY]),
+            "eeg_moments": _band_moments(images),
+            "record_bytes": {"serialized": len(serialized), "stored": len(member)},
             "preprocess": preprocess_report,
         }
         self._mark(subject, trial_id, "done")
-        yield (split, element["shard"]), ((subject, trial_id), serialized)
+        yield shard_key, (element["position"], staged)
         yield beam.pvalue.TaggedOutput(_REPORT_TAG, report)
 
     def teardown(self):
         preprocessor = getattr(self, "_preprocessor", None)
         if preprocessor is not None:
             preprocessor.close()
+
+    def _stage(self, element, member):
+        """Write a trial's GZIP member under the staging folder (atomically: a retried bundle rewrites it)."""
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+
+        name = f"{element['split']}-{element['shard']:05d}-{element['position']:05d}.gz"
+        path = FileSystems.join(self.staging_dir, name)
+        partial = f"{path}.partial-{os.getpid()}"
+        with FileSystems.create(partial, compression_type=CompressionTypes.UNCOMPRESSED) as handle:
+            handle.write(member)
+        FileSystems.rename([partial], [path])
+        return path
 
     def _mark(self, subject, trial, status, message=""):
         # Progress for the main process's display; on a remote runner the folder is not there: no display.
@@ -428,6 +488,39 @@ class _ProcessTrialDoFn(beam.DoFn):
                 handle.write(message)
         except OSError:
             pass
+
+
+class _WriteShardDoFn(beam.DoFn):
+    """((split, shard), [(position, staged member or None), ...]) -> the shard's TFRecord file.
+
+    Copies the members in position order, 1 MB at a time, into a hidden partial file that is renamed into
+    place when complete, then deletes the members. A shard whose trials were all skipped is an empty GZIP
+    stream (a valid file of zero records), so the -NNNNN-of-MMMMM names stay complete.
+    """
+
+    def __init__(self, output_dir, shards):
+        self.output_dir = output_dir
+        self.shards = dict(shards)
+
+    def process(self, keyed):
+        from apache_beam.io.filesystem import CompressionTypes
+        from apache_beam.io.filesystems import FileSystems
+
+        (split, shard), parts = keyed
+        members = [path for _, path in sorted(parts, key=lambda part: part[0]) if path is not None]
+        path = shard_path(self.output_dir, split, shard, self.shards[split])
+        partial = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.partial-{os.getpid()}")
+        uncompressed = CompressionTypes.UNCOMPRESSED
+        with FileSystems.create(partial, compression_type=uncompressed) as out:
+            for member in members:
+                with FileSystems.open(member, compression_type=uncompressed) as source:
+                    shutil.copyfileobj(source, out, 1 << 20)
+            if not members:
+                out.write(gzip.compress(b"", mtime=0))
+        FileSystems.rename([partial], [path])
+        if members:
+            FileSystems.delete(members)
+        yield path
 
 
 class _TrialInputError(ValueError):
@@ -515,26 +608,40 @@ def _check_channel_names(eeg_channels, preprocess_config):
 
 
 def _sample_shape(dataset, keys, preprocess_config, eeg_channels):
-    """The `SampleShape` every record must have: T from the first readable trial's duration."""
+    """(`SampleShape` every record must have, EEG channel names): T from the first readable trial's duration."""
     for key in keys[:10]:
         try:
             trial = dataset.read_trial(key.subject, key.trial)
         except BAD_INPUT_ERRORS:
             continue  # reported when the pipeline reaches it
-        return preprocess_config.sample_shape(trial.duration_s, trial.sampling_rate)
+        channels = tuple(eeg_channels) if eeg_channels is not None else tuple(trial.eeg_channels)
+        return preprocess_config.sample_shape(trial.duration_s, trial.sampling_rate), channels
     raise ExampleGenError(f"ExampleGen: none of the first trials of {dataset.root} can be read")
 
 
-def _check_sample(sample, shape):
+def _record_schema(preprocess_config, channel_names, shape):
+    """The `features.RecordSchema` of this run: the shape and the channels' interpolation operator."""
+    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
+
+    try:
+        return TrialPreprocessor(preprocess_config).record_schema(channel_names, shape)
+    except ValueError as error:
+        raise ExampleGenError(f"ExampleGen: cannot build the EEG interpolation operator: {error}") from error
+
+
+def _check_sample(sample, shape, electrodes, channel_names):
     """Refuse a sample whose arrays disagree with the schema (never write a wrong record)."""
     import numpy as np
 
-    eeg = np.asarray(sample[features.EEG_KEY])
-    if eeg.shape != shape.eeg_shape or eeg.dtype != np.float32:
-        raise ValueError(f"EEG images have shape {eeg.shape} {eeg.dtype}, expected {shape.eeg_shape} float32 "
+    if tuple(channel_names) != tuple(electrodes):
+        raise ValueError(f"EEG channels {list(channel_names)} differ from the run's electrode order {list(electrodes)}")
+    energy = np.asarray(sample[features.EEG_BAND_ENERGY_KEY])
+    expected = (shape.num_frames, len(electrodes), len(features.EEG_BANDS))
+    if energy.shape != expected or energy.dtype != np.float32:
+        raise ValueError(f"EEG band energies have shape {energy.shape} {energy.dtype}, expected {expected} float32 "
                          f"(trials must all last {shape.num_frames} frames)")
-    if not np.all(np.isfinite(eeg)):
-        raise ValueError("EEG images hold NaN or infinite values")
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("EEG band energies hold NaN or infinite values")
     if len(sample[features.FACE_KEY]) != shape.num_frames:
         raise ValueError(f"{len(sample[features.FACE_KEY])} face crops, expected {shape.num_frames}")
     present = np.asarray(sample[features.FACE_PRESENT_KEY])
@@ -649,10 +756,22 @@ def _stats(parameters, dataset, shape, listed, elements, reports, listing_skippe
         },
         "skipped": skipped,
         "per_trial": [{key: value for key, value in r.items() if key != "eeg_moments"} for r in written],
+        "records": {
+            "schema_version": features.RECORD_SCHEMA_VERSION,
+            "stored_bytes_per_trial": _byte_summary([r["record_bytes"]["stored"] for r in written]),
+            "stored_bytes_per_trial_with_face": _byte_summary(
+                [r["record_bytes"]["stored"] for r in written if not r["eeg_only"]]),
+        },
         "files": files,
         "seconds": round(seconds, 3),
         "trials_per_second": round(len(elements) / seconds, 4) if seconds > 0 else None,
     }
+
+
+def _byte_summary(sizes):
+    if not sizes:
+        return None
+    return {"count": len(sizes), "mean": round(sum(sizes) / len(sizes)), "max": max(sizes)}
 
 
 def _summary(stats):

@@ -3,7 +3,8 @@
 Spec:
     parameters  model_name, blessing (the Evaluator's decision, or {"forced": true})
     inputs      model: the Trainer output (<run_dir>/model)
-    outputs     saved_model.pb, variables/, assets.extra/emorecog_model.json
+    outputs     saved_model.pb, variables/, assets.extra/emorecog_model.json, assets.extra/schema.json (the
+                record schema: how a client builds `serve_compact` inputs from a record)
 
 The version folder is the component's output directory, so `run_component` writes it as a hidden staging
 folder (`.N.partial-*`, a name TF Serving ignores) and renames it into place only when complete: a crash
@@ -25,10 +26,11 @@ SPEC = component.ComponentSpec(
     name="Pusher",
     parameters=("model_name", "blessing"),
     inputs=("model",),
-    outputs=("saved_model.pb", "variables", "assets.extra/emorecog_model.json"),
+    outputs=("saved_model.pb", "variables", "assets.extra/emorecog_model.json", "assets.extra/schema.json"),
 )
 
 MODEL_INFO_FILE = os.path.join("assets.extra", "emorecog_model.json")
+RECORD_SCHEMA_FILE = os.path.join("assets.extra", "schema.json")
 
 
 class NotBlessedError(RuntimeError):
@@ -43,8 +45,9 @@ def executor(parameters, inputs, output_dir):
 
     _hide_gpus()
     model, training_config = load_trained_model(inputs["model"])
-    shape = features.SampleShape.from_schema(features.read_schema(os.path.join(inputs["model"], "schema.json")))
-    op_types = saved_model_export.export_saved_model(model, shape, output_dir)
+    record_schema = features.read_record_schema(os.path.join(inputs["model"], "schema.json"))
+    shape = record_schema.shape
+    op_types = saved_model_export.export_saved_model(model, record_schema, output_dir)
     with open(os.path.join(inputs["model"], "model_config.json")) as handle:
         model_config = json.load(handle)
     info = {
@@ -52,6 +55,8 @@ def executor(parameters, inputs, output_dir):
         "target": training_config["target"],
         "class_names": ["low", "high"],
         "sample_shape": dataclasses.asdict(shape),
+        "record_schema_version": features.RECORD_SCHEMA_VERSION,
+        "eeg_electrodes": list(record_schema.electrodes),
         "signatures": list(signatures.SIGNATURE_NAMES),
         "outputs": list(signatures.OUTPUT_KEYS),
         "model_config": model_config,
@@ -65,6 +70,7 @@ def executor(parameters, inputs, output_dir):
     os.makedirs(os.path.join(output_dir, "assets.extra"), exist_ok=True)
     with open(os.path.join(output_dir, MODEL_INFO_FILE), "w") as handle:
         json.dump(info, handle, indent=2)
+    features.write_schema(os.path.join(output_dir, RECORD_SCHEMA_FILE), record_schema)
     return {"summary": {"model_name": parameters["model_name"], "num_op_types": len(op_types)}}
 
 

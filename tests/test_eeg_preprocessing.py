@@ -18,7 +18,7 @@ from emorecog.preprocessing.eeg_images import (
     azimuthal_equidistant_projection,
     electrode_positions,
 )
-from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor
+from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor, record_schema_for
 from emorecog.preprocessing.wavelet_denoise import wavelet_denoise
 
 GENEVA_CHANNELS = (
@@ -349,14 +349,14 @@ def make_trial(seconds=4.0, seed=0, **changes):
     return Trial(**fields)
 
 
-RECORD_KEYS = set(features.schema_dict(features.SampleShape())["record_features"])
+RECORD_KEYS = set(features.schema_dict(record_schema_for(features.SampleShape()))["record_features"]) - {"schema_version"}
 
 
 def test_process_without_video_gives_a_complete_eeg_only_sample():
     with TrialPreprocessor(PreprocessConfig(face_size=16)) as preprocessor:
         sample, report = preprocessor.process(make_trial(), dataset="synthetic-deap")
     assert set(sample) == RECORD_KEYS
-    assert sample["eeg"].shape == (32, 32, 32, 3) and sample["eeg"].dtype == np.float32
+    assert sample["eeg_band_energy"].shape == (32, 32, 3) and sample["eeg_band_energy"].dtype == np.float32
     assert len(sample["face"]) == 32 and np.all(sample["face_present"] == 0)
     assert sample["num_frames"] == 32 and sample["fps"] == 8 and sample["trial"] == 12
     assert (sample["label_valence"], sample["label_arousal"]) == (1, 0)
@@ -369,10 +369,34 @@ def test_process_sample_round_trips_through_the_record_schema():
     with TrialPreprocessor(PreprocessConfig(face_size=16)) as preprocessor:
         sample, _ = preprocessor.process(make_trial(seconds=2.0))
     shape = features.SampleShape(num_frames=16, image_size=32, face_size=16)
-    decoded = features.decode_examples([features.encode_example(sample)], shape)
-    np.testing.assert_array_equal(decoded["eeg"].numpy()[0], sample["eeg"])
+    decoded = features.decode_examples([features.encode_example(sample)], record_schema_for(shape))
+    np.testing.assert_array_equal(decoded["eeg_band_energy"].numpy()[0], sample["eeg_band_energy"])
+    images = TrialPreprocessor().interpolation_operator(GENEVA_CHANNELS)(sample["eeg_band_energy"])
+    np.testing.assert_allclose(decoded["eeg"].numpy()[0], images, rtol=0, atol=1e-5)
     assert decoded["face"].shape == (1, 16, 16, 16, 3) and int(decoded["face"].numpy().max()) < 8
     assert decoded["subject"].numpy()[0] == b"s07"
+
+
+def test_stored_band_energies_are_the_band_energies_to_five_significant_digits():
+    from emorecog.preprocessing.band_energy import band_energy
+    from emorecog.preprocessing.trial_preprocessor import ENERGY_SIGNIFICANT_DIGITS, round_significant
+    from emorecog.preprocessing.wavelet_denoise import wavelet_denoise
+
+    trial = make_trial(seconds=2.0)
+    with TrialPreprocessor() as preprocessor:
+        sample, _ = preprocessor.process(trial)
+    joined = np.concatenate([trial.eeg_baseline, trial.eeg], axis=1)
+    denoised = wavelet_denoise(joined, SAMPLING_RATE).astype(np.float64)
+    exact = band_energy(denoised[:, 384:], SAMPLING_RATE, 8, baseline=denoised[:, :384])
+    stored = sample["eeg_band_energy"]
+    assert ENERGY_SIGNIFICANT_DIGITS == 5
+    np.testing.assert_array_equal(stored, round_significant(exact, 5))
+    np.testing.assert_allclose(stored, exact, rtol=5e-5, atol=0)
+    assert max(len(str(value)) for value in stored.ravel()) <= len("-0.00012345")  # as float32 prints in JSON
+    # and so the images the model sees move by at most that much
+    operator = preprocessor.interpolation_operator(GENEVA_CHANNELS)
+    scale = np.abs(operator(exact)).max()
+    assert np.abs(operator(stored) - operator(exact)).max() <= 5e-5 * scale
 
 
 def test_config_hash_is_stable_and_follows_every_setting():
@@ -425,7 +449,7 @@ def test_operator_is_built_once_per_channel_order_and_preprocessor_pickles():
     assert restored.config == preprocessor.config and restored.config_hash() == preprocessor.config_hash()
     sample_a, _ = preprocessor.process(make_trial(seconds=1.0))
     sample_b, _ = restored.process(make_trial(seconds=1.0))
-    np.testing.assert_array_equal(sample_a["eeg"], sample_b["eeg"])
+    np.testing.assert_array_equal(sample_a["eeg_band_energy"], sample_b["eeg_band_energy"])
 
 
 def test_denoising_in_the_preprocessor_reports_removed_blink_energy():
@@ -438,8 +462,9 @@ def test_denoising_in_the_preprocessor_reports_removed_blink_energy():
         blinky_sample, blinky_report = preprocessor.process(blinky)
     assert blinky_report["denoise_energy_removed"] > 0.3 > 10 * clean_report["denoise_energy_removed"]
     alpha = BAND_INDEX["alpha"]
-    np.testing.assert_allclose(blinky_sample["eeg"][..., alpha].mean(), clean_sample["eeg"][..., alpha].mean(),
-                               atol=0.3)
+    operator = TrialPreprocessor().interpolation_operator(GENEVA_CHANNELS)
+    blinky_images, clean_images = operator(blinky_sample["eeg_band_energy"]), operator(clean_sample["eeg_band_energy"])
+    np.testing.assert_allclose(blinky_images[..., alpha].mean(), clean_images[..., alpha].mean(), atol=0.3)
 
 
 # --- on the synthetic DEAP (the reader's DeapTrial, planted blinks and label effects) ------------------------
@@ -516,7 +541,7 @@ def test_preprocessor_accepts_the_readers_trials(synthetic_deap):
     trial = dataset.read_trial("s01", 2)
     with TrialPreprocessor() as preprocessor:
         sample, report = preprocessor.process(trial, dataset=dataset.name)
-    assert sample["eeg"].shape == (80, 32, 32, 3) and sample["num_frames"] == 80
+    assert sample["eeg_band_energy"].shape == (80, 32, 3) and sample["num_frames"] == 80
     assert sample["dataset"] == "synthetic-deap" and sample["trial"] == 2 and sample["subject"] == "s01"
     assert (sample["label_valence"], sample["label_arousal"]) == tuple(trial.labels)
     np.testing.assert_allclose(sample["ratings"], trial.ratings, rtol=1e-6)

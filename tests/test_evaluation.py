@@ -157,7 +157,7 @@ def test_evaluator_writes_metrics_blessing_predictions_and_plots(evaluated):
     with open(run.artifact("metrics.json")) as handle:
         report = json.load(handle)
     for key in ("accuracy", "f1_macro", "balanced_accuracy", "confusion_matrix", "majority_baseline",
-                "per_subject", "glimpses", "blessing", "planted_window"):
+                "classical_baseline", "uniform_k_baseline", "per_subject", "glimpses", "blessing", "planted_window"):
         assert key in report, key
     assert report["split"] == "test" and report["target"] == "valence"
     assert report["num_samples"] == 3 == sum(map(sum, report["confusion_matrix"]))
@@ -166,6 +166,75 @@ def test_evaluator_writes_metrics_blessing_predictions_and_plots(evaluated):
     with open(run.artifact("predictions.csv")) as handle:
         rows = handle.read().strip().splitlines()
     assert rows[0].startswith("subject,trial,label,class_id,probability_high") and len(rows) == 4
+
+
+def test_classical_baseline_is_fitted_on_train_and_chosen_on_eval(evaluated):
+    """The Evaluator's classical baseline equals logistic regression on the records' electrode band energies,
+    fitted on train with C chosen on eval, scored on test (recomputed here by hand with scikit-learn)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from emorecog import features
+    from emorecog.datasets import tfrecord_reader
+    from emorecog.evaluation.classical_baseline import REGULARISATION_GRID
+
+    _, examples_dir, _, run = evaluated
+    with open(run.artifact("metrics.json")) as handle:
+        classical = json.load(handle)["classical_baseline"]
+    parts = {}
+    for split in ("train", "eval", "test"):
+        rows, labels = [], []
+        for inputs, batch_labels in tfrecord_reader.make_dataset(examples_dir, split, 4):
+            # The band energies through the least-squares inverse of the image operator: an independent way
+            # to the electrode values the baseline reads from the records.
+            schema = tfrecord_reader.read_record_schema(examples_dir)
+            images = inputs[features.EEG_KEY].numpy()
+            flat = images.reshape(*images.shape[:2], -1, 3)
+            energy = np.einsum("ntpb,pc->ntcb", flat, np.linalg.pinv(schema.interpolation_matrix).T)
+            rows.append(np.concatenate([energy.mean(axis=1).reshape(len(energy), -1),
+                                        energy.max(axis=1).reshape(len(energy), -1)], axis=1))
+            labels.append(batch_labels.numpy())
+        parts[split] = np.concatenate(rows), np.concatenate(labels)
+    if np.unique(parts["train"][1]).size < 2:
+        assert classical == {"available": False, "reason": "the train split holds a single class",
+                             "features": classical["features"]}
+        return
+
+    def fitted(c):
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000, random_state=0)).fit(*parts["train"])
+
+    scores = [(f1_score(parts["eval"][1], fitted(c).predict(parts["eval"][0]), average="macro", labels=[0, 1],
+                        zero_division=0), -c, c) for c in REGULARISATION_GRID]
+    chosen = max(scores)[2]
+    assert classical["regularisation_c"] == pytest.approx(chosen)
+    predictions = fitted(chosen).predict(parts["test"][0])
+    assert classical["accuracy"] == pytest.approx(float(np.mean(predictions == parts["test"][1])))
+    assert classical["num_features"] == parts["train"][0].shape[1] == 2 * 32 * 3
+
+
+def test_uniform_k_baseline_reads_the_mean_number_of_glimpses(evaluated):
+    _, _, _, run = evaluated
+    with open(run.artifact("metrics.json")) as handle:
+        report = json.load(handle)
+    uniform = report["uniform_k_baseline"]
+    assert uniform["glimpses"] == max(1, round(report["glimpses"]["mean"]))
+    assert 0.0 <= uniform["accuracy"] <= 1.0 and set(uniform) >= {"f1_macro", "balanced_accuracy"}
+
+
+def test_region_values_average_each_region():
+    from emorecog.evaluation.classical_baseline import region_values, trial_features
+
+    images = np.zeros((1, 2, 8, 8, 3), "float32")
+    images[0, 1, :4, :4, 2] = 4.0  # the top-left quarter of frame 1, beta band
+    values = region_values(images, grid_size=2)
+    assert values.shape == (1, 2, 4, 3)
+    np.testing.assert_allclose(values[0, 1, :, 2], [4.0, 0.0, 0.0, 0.0])
+    features = trial_features(values)
+    assert features.shape == (1, 2 * 4 * 3)
+    np.testing.assert_allclose(features[0, 4 * 3 + 2], 4.0)  # max over time of region 0, beta
+    np.testing.assert_allclose(features[0, 2], 2.0)  # mean over time
 
 
 def test_majority_baseline_comes_from_the_train_split_labels(evaluated):
@@ -256,12 +325,14 @@ def _records_by_split(data_dir):
     from emorecog import features
     from emorecog.datasets import tfrecord_reader
 
+    record_schema = tfrecord_reader.read_record_schema(data_dir)
     found = {}
     for split in ("train", "eval", "test"):
         rows = []
         for record in tf.data.TFRecordDataset(tfrecord_reader.split_files(data_dir, split), compression_type="GZIP"):
-            feature = tf.train.Example.FromString(record.numpy()).features.feature
-            eeg = np.frombuffer(feature[features.EEG_KEY].bytes_list.value[0], dtype="<f4")
+            example = tf.train.Example.FromString(record.numpy())
+            feature = example.features.feature
+            eeg = features.eeg_images_of_example(example, record_schema)
             rows.append((feature["subject"].bytes_list.value[0].decode(), feature["trial"].int64_list.value[0], eeg))
         found[split] = rows
     return found

@@ -5,6 +5,7 @@ Most runs use one in-process Beam worker (`num_workers=1`) to keep the suite qui
 default configuration (multi-process DirectRunner, one worker per core) runs in `test_default_runner_*`.
 """
 
+import dataclasses
 import glob
 import json
 import os
@@ -24,6 +25,7 @@ from emorecog.datasets import tfrecord_reader
 from emorecog.datasets.deap import DeapDataset
 from emorecog.datasets.python2_pickle import dump_python2_pickle
 from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.preprocessing.trial_preprocessor import record_schema_for
 
 # 3 subjects x 7 trials of 5 s (T = 40 frames at 8 fps); s03 has no video, one other trial video is missing.
 SMALL = SynthConfig(subjects=3, trials=7, duration_s=5, subjects_without_video=1, missing_trial_videos=1)
@@ -83,9 +85,60 @@ def test_output_has_the_tfx_layout(ingested):
 
 
 def test_schema_json_is_the_schema_module_at_the_trial_length(ingested):
+
     schema = features.read_schema(os.path.join(ingested.output_dir, "schema.json"))
     shape = features.SampleShape(num_frames=5 * 8, image_size=32, face_size=64)
-    assert schema == json.loads(json.dumps(features.schema_dict(shape)))
+    assert schema == json.loads(json.dumps(features.schema_dict(record_schema_for(shape))))
+
+
+def test_records_hold_band_energies_that_the_reader_turns_into_examplegens_images(ingested, small_deap):
+    """Reader images = the preprocessor's InterpolationOperator(energies) of the same trial, to 1e-5."""
+    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
+
+    import tensorflow as tf
+
+    files = tfrecord_reader.split_files(ingested.output_dir, "train")
+    records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
+    decoded = {key: value.numpy() for key, value in features.decode_examples(
+        records, tfrecord_reader.read_record_schema(ingested.output_dir)).items()}
+    dataset = DeapDataset(small_deap)
+    with TrialPreprocessor() as preprocessor:
+        for row in (0, len(decoded["trial"]) - 1):
+            trial = dataclasses.replace(dataset.read_trial(decoded["subject"][row].decode(), int(decoded["trial"][row])),
+                                        face_video=None)
+            energy = preprocessor.process(trial)[0][features.EEG_BAND_ENERGY_KEY]
+            images = preprocessor.interpolation_operator(trial.eeg_channels)(energy)
+            np.testing.assert_array_equal(decoded["eeg_band_energy"][row], energy)
+            np.testing.assert_allclose(decoded["eeg"][row], images, rtol=0, atol=1e-5)
+
+
+def test_output_does_not_depend_on_the_number_of_workers(small_deap, ingested, tmp_path):
+    """Two worker processes write the same bytes as one (shard contents and order come from the plan)."""
+    two = example_gen.run_example_gen(small_deap, tmp_path / "two", num_workers=2)
+    for split in splits.SPLIT_NAMES:
+        one_files = tfrecord_reader.split_files(ingested.output_dir, split)
+        two_files = tfrecord_reader.split_files(two.output_dir, split)
+        assert [os.path.basename(path) for path in one_files] == [os.path.basename(path) for path in two_files]
+        for one_file, two_file in zip(one_files, two_files):
+            with open(one_file, "rb") as first, open(two_file, "rb") as second:
+                assert first.read() == second.read(), one_file
+    assert not os.path.exists(os.path.join(two.output_dir, ".records"))
+
+
+def test_records_stay_small_and_carry_the_schema_version(ingested):
+    stats = tfrecord_reader.read_stats(ingested.output_dir)
+    assert stats["records"]["schema_version"] == 2
+    # 5 s trials: 40 JPEG crops + 40 x 32 x 3 energies; a 60 s trial is 12x this
+    assert stats["records"]["stored_bytes_per_trial_with_face"]["max"] * 12 < 2_000_000
+
+
+def test_old_output_is_refused_with_its_schema_version(ingested, tmp_path):
+    old = shutil.copytree(ingested.output_dir, tmp_path / "old")
+    schema = json.loads((old / "schema.json").read_text())
+    del schema["schema_version"]
+    (old / "schema.json").write_text(json.dumps(schema))
+    with pytest.raises(features.RecordSchemaVersionError, match="schema version 1"):
+        tfrecord_reader.make_dataset(old, "train", batch_size=2)
 
 
 def test_metadata_records_config_hash_inputs_and_summary(ingested, small_deap):
@@ -515,7 +568,7 @@ def write_random_records(data_dir, shape, per_split=(5, 2, 2), shards=2, seed=0)
         writers = [tf.io.TFRecordWriter(path, options="GZIP") for path in paths]
         for index in range(count):
             sample = {
-                "eeg": rng.normal(size=shape.eeg_shape).astype(np.float32),
+                "eeg_band_energy": rng.normal(size=(shape.num_frames, 32, 3)).astype(np.float32),
                 "face": [encode_jpeg(np.full((shape.face_size, shape.face_size, 3), 40 * (index % 5), np.uint8), 95)
                          for _ in range(shape.num_frames)],
                 "face_present": rng.integers(0, 2, shape.num_frames),
@@ -528,7 +581,7 @@ def write_random_records(data_dir, shape, per_split=(5, 2, 2), shards=2, seed=0)
         for writer, path in zip(writers, paths):
             writer.close()
             manifest[os.path.relpath(path, data_dir)] = tfrecord_reader.file_manifest_entry(path)
-    features.write_schema(os.path.join(data_dir, "schema.json"), shape)
+    features.write_schema(os.path.join(data_dir, "schema.json"), record_schema_for(shape))
     with open(os.path.join(data_dir, "stats.json"), "w") as handle:
         json.dump({"files": manifest, "splits": {s: {"samples": c} for s, c in zip(splits.SPLIT_NAMES, per_split)},
                    "eeg_normalization": {"split": "train", "bands": list(features.EEG_BANDS), "count": 1,
@@ -543,7 +596,8 @@ def test_reader_round_trips_random_records_exactly(tmp_path):
     for inputs, label, context in tfrecord_reader.make_dataset(tmp_path, "train", batch_size=2, with_context=True):
         for row in range(label.shape[0]):
             sample = samples[("train", context["subject"][row].numpy().decode(), int(context["trial"][row]))]
-            np.testing.assert_array_equal(inputs["eeg"][row].numpy(), sample["eeg"])
+            images = np.einsum("pc,tcb->tpb", record_schema_for(shape).interpolation_matrix, sample["eeg_band_energy"])
+            np.testing.assert_allclose(inputs["eeg"][row].numpy(), images.reshape(shape.eeg_shape), atol=1e-5)
             np.testing.assert_array_equal(inputs["face_present"][row].numpy(), sample["face_present"])
             assert abs(inputs["face"][row].numpy().mean() - 40 * ((sample["trial"] - 1) % 5)) <= 2  # JPEG
             assert int(label[row]) == sample["label_valence"]
@@ -579,7 +633,8 @@ def test_reader_rejects_records_of_another_shape(tmp_path):
     import tensorflow as tf
 
     write_random_records(tmp_path, features.SampleShape(num_frames=3, image_size=4, face_size=8))
-    features.write_schema(os.path.join(tmp_path, "schema.json"), features.SampleShape(4, 4, 8))
+
+    features.write_schema(os.path.join(tmp_path, "schema.json"), record_schema_for(features.SampleShape(4, 4, 8)))
     with pytest.raises(tf.errors.InvalidArgumentError):
         list(tfrecord_reader.make_dataset(tmp_path, "train", batch_size=2))
 

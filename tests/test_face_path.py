@@ -12,7 +12,13 @@ import pytest
 from emorecog.preprocessing.face_crops import FaceCrops, crop_and_resize, crop_faces
 from emorecog.preprocessing.face_detector import FaceDetector
 from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor
-from emorecog.preprocessing.video_frames import iter_frames, probe_video, select_frame_indices
+from emorecog.preprocessing.video_frames import (
+    iter_frames,
+    probe_video,
+    read_trial_frames,
+    read_video_header,
+    select_frame_indices,
+)
 
 SAMPLING_RATE = 128
 GENEVA_CHANNELS = (
@@ -56,10 +62,10 @@ def background(width, height):
     return np.full((height, width, 3), 90, dtype=np.uint8)
 
 
-def write_video(path, num_frames, fps, size=(240, 180), face=(120, 100, 50), barcode=True):
-    """An XVID AVI of `num_frames` frames, each with its number as a barcode and (optionally) a face."""
+def write_video(path, num_frames, fps, size=(240, 180), face=(120, 100, 50), barcode=True, codec="XVID"):
+    """An AVI (XVID, or MJPG / dvsd) of `num_frames` frames, each with its number as a barcode and a face."""
     width, height = size
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"XVID"), fps, (width, height))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*codec), fps, (width, height))
     assert writer.isOpened()
     for number in range(num_frames):
         frame = background(width, height)
@@ -164,6 +170,93 @@ def test_iter_frames_reports_a_video_that_ends_early(tmp_path):
     path = write_video(tmp_path / "short.avi", num_frames=20, fps=50, face=None)
     with pytest.raises(ValueError, match=r"short\.avi ended after 20 frames, frame 25 was wanted"):
         list(iter_frames(path, [3, 25]))
+
+
+class CountingCapture:
+    """The real cv2.VideoCapture, counting the frames it decodes (grab / retrieve) and demuxes (raw reads)."""
+
+    decoded = 0
+    demuxed = 0
+
+    def __init__(self, path):
+        self._capture = REAL_CAPTURE(path)
+        self._raw = False
+
+    def set(self, prop, value):
+        done = self._capture.set(prop, value)
+        self._raw = self._raw or (prop == cv2.CAP_PROP_FORMAT and value == -1 and done)
+        return done
+
+    def grab(self):
+        CountingCapture.decoded += 1
+        return self._capture.grab()
+
+    def read(self):
+        if self._raw:
+            CountingCapture.demuxed += 1
+        else:
+            CountingCapture.decoded += 1
+        return self._capture.read()
+
+    def __getattr__(self, name):
+        return getattr(self._capture, name)
+
+
+REAL_CAPTURE = cv2.VideoCapture
+
+
+@pytest.mark.parametrize("codec", ["XVID", "MJPG"])
+def test_a_trial_video_is_decoded_once(tmp_path, monkeypatch, codec):
+    """One pass: every frame decoded once (XVID), or demuxed once with only the chosen JPEGs decoded (MJPG)."""
+    path = write_video(tmp_path / f"once-{codec}.avi", num_frames=200, fps=50, face=None, codec=codec)
+    decoded_jpegs = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "VideoCapture", CountingCapture)
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded_jpegs.append(1) or real_imdecode(*args))
+    CountingCapture.decoded = CountingCapture.demuxed = 0
+    frames, info = read_trial_frames(path, 3.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
+    assert frames == list(select_frame_indices(200, 50.0, 8, 3.0)) and info.num_frames == 200
+    if codec == "XVID":
+        assert CountingCapture.decoded == 200 + 1 and CountingCapture.demuxed == 0  # + the read that finds the end
+    else:
+        assert CountingCapture.decoded == 0 and CountingCapture.demuxed == 200 + 1 and len(decoded_jpegs) == 24
+
+
+def test_mjpeg_frames_decoded_from_packets_match_ffmpegs_decode(tmp_path):
+    path = write_video(tmp_path / "mjpeg.avi", num_frames=60, fps=25, codec="MJPG")
+    indices = [0, 7, 30, 59]
+    from_packets = list(iter_frames(path, indices))
+    capture = cv2.VideoCapture(path)
+    by_ffmpeg = []
+    for number in range(60):
+        ok, bgr = capture.read()
+        if number in indices:
+            by_ffmpeg.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    capture.release()
+    assert [read_barcode(frame) for frame in from_packets] == indices
+    for packet_frame, ffmpeg_frame in zip(from_packets, by_ffmpeg):
+        # two JPEG decoders: libjpeg and FFmpeg upsample chroma differently, by a few levels on average
+        assert np.abs(packet_frame.astype(int) - ffmpeg_frame).mean() < 3
+
+
+def test_dv_video_takes_the_frame_by_frame_path(tmp_path):
+    path = write_video(tmp_path / "camera.avi", num_frames=60, fps=25, size=(720, 576), face=None, codec="dvsd")
+    frames, info = read_trial_frames(path, 2.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
+    assert frames == list(select_frame_indices(60, 25.0, 8, 2.0)) and info.num_frames == 60
+
+
+def test_a_header_that_overstates_the_frame_count_is_corrected_by_counting(tmp_path):
+    path = write_video(tmp_path / "full.avi", num_frames=150, fps=50, face=None)
+    truncated = tmp_path / "s04_trial09.avi"
+    data = open(path, "rb").read()
+    truncated.write_bytes(data[:int(len(data) * 0.8)])
+    counted = probe_video(truncated).num_frames
+    assert read_video_header(truncated).num_frames != counted  # the header is wrong
+    frames, info = read_trial_frames(str(truncated), 1.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
+    assert info.num_frames == counted
+    assert frames == list(select_frame_indices(counted, 50.0, 8, 1.0))
+    with pytest.raises(ValueError, match=r"s04_trial09\.avi is shorter than the trial"):
+        read_trial_frames(str(truncated), 3.0, 8)
 
 
 # --- face crops -------------------------------------------------------------------------------------------

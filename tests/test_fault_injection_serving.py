@@ -21,15 +21,16 @@ from emorecog.cli import main as cli
 from emorecog.serving import model_versions
 from emorecog.serving.input_checks import EEG_NOT_FINITE, FACE_PRESENT_NOT_BINARY
 from emorecog.serving.isolated_python import isolated_python_command
+from emorecog.serving.trial_request import compact_inputs
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 PROCESS_TIMEOUT_S = 900  # guards against a hang only
-SHAPE = features.SampleShape(num_frames=24, image_size=8, face_size=16)  # test_trainer's tiny samples
+NUM_FRAMES = 24  # test_trainer's tiny samples
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    """(examples_dir, run_dir, model_dir, a test record) with the tiny run pushed as version 1."""
+    """(examples_dir, run_dir, model_dir, a test record, its record schema), the tiny run pushed as version 1."""
     from test_trainer import shared_tiny_run
 
     from emorecog.components.pusher import push_run
@@ -40,11 +41,12 @@ def exported(tmp_path_factory):
     base = tmp_path_factory.mktemp("serving-faults")
     push_run(run_dir, str(base), "tiny", force=True)
     record = record_from_tfrecord(tfrecord_reader.split_files(examples_dir, "test")[0], 0)
-    return examples_dir, run_dir, os.path.join(str(base), "tiny"), record
+    return examples_dir, run_dir, os.path.join(str(base), "tiny"), record, tfrecord_reader.read_record_schema(
+        examples_dir)
 
 
-def altered(record, keep=None, eeg=None, face_present=None):
-    """`record` with only the features in `keep`, and/or replaced eeg values or face_present values."""
+def altered(record, keep=None, energy=None, face_present=None):
+    """`record` with only the features in `keep`, and/or replaced band energies or face_present values."""
     import tensorflow as tf
 
     example = tf.train.Example.FromString(record)
@@ -53,18 +55,18 @@ def altered(record, keep=None, eeg=None, face_present=None):
         for key in list(feature):
             if key not in keep:
                 del feature[key]
-    if eeg is not None:
-        feature[features.EEG_KEY].bytes_list.value[0] = np.asarray(eeg, "<f4").tobytes()
+    if energy is not None:
+        feature[features.EEG_BAND_ENERGY_KEY].bytes_list.value[0] = np.asarray(energy, "<f4").tobytes()
     if face_present is not None:
         del feature[features.FACE_PRESENT_KEY].int64_list.value[:]
         feature[features.FACE_PRESENT_KEY].int64_list.value.extend(int(value) for value in face_present)
     return example.SerializeToString()
 
 
-def eeg_of(record):
+def energy_of(record):
     import tensorflow as tf
 
-    raw = tf.train.Example.FromString(record).features.feature[features.EEG_KEY].bytes_list.value[0]
+    raw = tf.train.Example.FromString(record).features.feature[features.EEG_BAND_ENERGY_KEY].bytes_list.value[0]
     return np.frombuffer(raw, "<f4").copy()
 
 
@@ -94,8 +96,8 @@ def assert_one_error_line(result, *fragments):
 def test_a_label_free_example_is_served_in_a_clean_process(exported, tmp_path):
     from emorecog.serving.saved_model_client import SavedModelClient
 
-    _, _, model_dir, record = exported
-    client_record = altered(record, keep=features.MODEL_INPUT_KEYS)
+    _, _, model_dir, record, schema = exported
+    client_record = altered(record, keep=features.RECORD_INPUT_KEYS)  # no labels, context or schema version
     expected = SavedModelClient(model_dir).predict_examples([record])
     assert SavedModelClient(model_dir).predict_examples([client_record])["class_id"] == expected["class_id"]
     record_file = write_records(tmp_path / "client.gz", [client_record])
@@ -114,40 +116,48 @@ def test_a_label_free_example_is_served_in_a_clean_process(exported, tmp_path):
 def test_non_finite_eeg_is_refused_by_both_signatures(exported, bad_value):
     import tensorflow as tf
 
-    _, _, model_dir, record = exported
+    _, _, model_dir, record, schema = exported
     loaded = tf.saved_model.load(model_versions.resolve_saved_model_dir(model_dir))
-    eeg = eeg_of(record)
-    eeg[123] = bad_value
+    energy = energy_of(record)
+    energy[123] = bad_value
     with pytest.raises(tf.errors.InvalidArgumentError, match=EEG_NOT_FINITE.replace("(", r"\(").replace(")", r"\)")):
-        loaded.signatures["serve_examples"](examples=tf.constant([altered(record, eeg=eeg)]))
-    decoded = features.decode_examples([record], SHAPE)
+        loaded.signatures["serve_examples"](examples=tf.constant([altered(record, energy=energy)]))
+    decoded = features.decode_examples([record], schema)
     dense = {key: decoded[key] for key in features.MODEL_INPUT_KEYS}
-    dense[features.EEG_KEY] = tf.constant(eeg.reshape(1, *SHAPE.eeg_shape))
+    images = decoded[features.EEG_KEY].numpy()
+    images[0, 3, 2, 1, 0] = bad_value
     with pytest.raises(tf.errors.InvalidArgumentError, match="the eeg input holds NaN or infinite values"):
-        loaded.signatures["serving_default"](**dense)
+        loaded.signatures["serving_default"](**{**dense, features.EEG_KEY: tf.constant(images)})
+    compact = compact_inputs(altered(record, energy=energy), schema)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the eeg_band_energy input holds NaN or infinite"):
+        loaded.signatures["serve_compact"](**{key: tf.constant(value) for key, value in compact.items()})
 
 
 @pytest.mark.parametrize("bad_value", [0.5, 7.0, -1.0])
 def test_face_present_outside_0_1_is_refused_by_the_graph(exported, bad_value):
     import tensorflow as tf
 
-    _, _, model_dir, record = exported
+    _, _, model_dir, record, schema = exported
     loaded = tf.saved_model.load(model_versions.resolve_saved_model_dir(model_dir))
-    decoded = features.decode_examples([record], SHAPE)
+    decoded = features.decode_examples([record], schema)
     dense = {key: decoded[key] for key in features.MODEL_INPUT_KEYS}
     present = decoded[features.FACE_PRESENT_KEY].numpy()
     present[0, 5] = bad_value
     with pytest.raises(tf.errors.InvalidArgumentError, match="the face_present input holds values other than 0 and 1"):
         loaded.signatures["serving_default"](**{**dense, features.FACE_PRESENT_KEY: tf.constant(present)})
-    integers = np.ones(SHAPE.num_frames, np.int64)
+    integers = np.ones(NUM_FRAMES, np.int64)
     integers[3] = 7
     with pytest.raises(tf.errors.InvalidArgumentError, match="the face_present input"):
         loaded.signatures["serve_examples"](examples=tf.constant([altered(record, face_present=integers)]))
+    compact = compact_inputs(record, schema)
+    compact[features.FACE_PRESENT_KEY][0, 5] = bad_value
+    with pytest.raises(tf.errors.InvalidArgumentError, match="the face_present input"):
+        loaded.signatures["serve_compact"](**{key: tf.constant(value) for key, value in compact.items()})
 
 
 def test_a_clean_process_gets_the_refusal_too(exported, tmp_path):
-    _, _, model_dir, record = exported
-    decoded = features.decode_examples([record], SHAPE)
+    _, _, model_dir, record, schema = exported
+    decoded = features.decode_examples([record], schema)
     inputs = {key: decoded[key].numpy() for key in features.MODEL_INPUT_KEYS}
     inputs[features.EEG_KEY][0, 2, 3, 4, 1] = np.nan
     np.savez(tmp_path / "nan.npz", **inputs)
@@ -158,12 +168,12 @@ def test_a_clean_process_gets_the_refusal_too(exported, tmp_path):
 
 
 def test_predict_refuses_bad_values_before_running_or_writing_anything(exported, tmp_path):
-    _, _, model_dir, record = exported
-    eeg = eeg_of(record)
-    eeg[77] = np.nan
-    present = np.ones(SHAPE.num_frames, np.int64)
+    _, _, model_dir, record, schema = exported
+    energy = energy_of(record)
+    energy[77] = np.nan
+    present = np.ones(NUM_FRAMES, np.int64)
     present[9] = 2
-    record_file = write_records(tmp_path / "bad.gz", [record, altered(record, eeg=eeg),
+    record_file = write_records(tmp_path / "bad.gz", [record, altered(record, energy=energy),
                                                       altered(record, face_present=present)])
     assert run_cli("predict", "--model", model_dir, "--tfrecord", record_file, "--index", "0").exit_code == 0
     assert_one_error_line(run_cli("predict", "--model", model_dir, "--tfrecord", record_file, "--index", "1"),
@@ -176,17 +186,18 @@ def test_predict_refuses_bad_values_before_running_or_writing_anything(exported,
 
 
 def test_predict_names_a_record_of_another_sample_shape(exported, tmp_path):
-    _, _, model_dir, record = exported
-    short = altered(record, eeg=eeg_of(record)[: eeg_of(record).size // 2])
+    _, _, model_dir, record, schema = exported
+    short = altered(record, energy=energy_of(record)[: energy_of(record).size // 2])
     record_file = write_records(tmp_path / "other-shape.gz", [short])
     assert_one_error_line(run_cli("predict", "--model", model_dir, "--tfrecord", record_file),
-                          f"{record_file}, record 0", "feature 'eeg' does not hold (24, 8, 8, 3) float32 values",
-                          "takes samples of 24 frames")
+                          f"{record_file}, record 0",
+                          "feature 'eeg_band_energy' does not hold (24, 32, 3) float32 values",
+                          "takes samples of 24 frames, band energies of 32 electrodes")
 
 
 @pytest.mark.parametrize("content", [b"", b"plain text, not gzip", gzip.compress(b"\x00" * 40)])
 def test_predict_names_a_garbage_record_file(exported, tmp_path, content):
-    _, _, model_dir, _ = exported
+    _, _, model_dir, _, _ = exported
     path = tmp_path / "garbage.gz"
     path.write_bytes(content)
     result = run_cli("predict", "--model", model_dir, "--tfrecord", str(path))
@@ -196,7 +207,7 @@ def test_predict_names_a_garbage_record_file(exported, tmp_path, content):
 def test_request_json_never_replaces_a_foreign_file(exported, tmp_path):
     from emorecog.datasets import tfrecord_reader
 
-    examples_dir, _, model_dir, _ = exported
+    examples_dir, _, model_dir, _, _ = exported
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
     foreign = tmp_path / "notes.json"
     foreign.write_text('{"my": "notes"}')
@@ -213,7 +224,7 @@ def test_request_json_never_replaces_a_foreign_file(exported, tmp_path):
 # -- which version is served -----------------------------------------------------------------------------------
 
 def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
-    _, _, model_dir, record = exported
+    _, _, model_dir, record, schema = exported
     record_file = write_records(tmp_path / "one.gz", [record])
     models = tmp_path / "models"
     shutil.copytree(model_dir, models)
@@ -271,7 +282,7 @@ def test_concurrent_and_killed_exports_lose_nothing_and_leave_nothing(exported, 
     """One export holds version 1 while staging; a second `emorecog export` takes 2 and does not delete the
     first one's live staging folder. The first is then killed: a third export removes what it left
     (provably abandoned: its lock is free) and takes 3."""
-    _, run_dir, _, _ = exported
+    _, run_dir, _, _, _ = exported
     base = tmp_path / "saved"
     command = [sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base", str(base), "--model-name",
                "tiny", "--force"]
@@ -294,7 +305,7 @@ def test_concurrent_and_killed_exports_lose_nothing_and_leave_nothing(exported, 
 def test_two_exports_started_together_never_claim_the_same_version(exported, tmp_path):
     """The reported bug: two simultaneous exports both printed "exported .../1" and one model was lost. Now
     each either exports its own version or, if the other already pushed this very model, says so."""
-    _, run_dir, _, _ = exported
+    _, run_dir, _, _, _ = exported
     base = tmp_path / "saved"
     command = [sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base", str(base), "--model-name",
                "tiny", "--force"]

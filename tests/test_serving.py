@@ -170,9 +170,10 @@ def test_serve_examples_equals_serving_default_on_the_same_record(exported):
     from emorecog.serving.saved_model_client import SavedModelClient
 
     _, examples_dir, _, model_dir, _ = exported
+    from emorecog.serving import trial_request
+
     record = _test_record(examples_dir)
-    shape = features.SampleShape(num_frames=24, image_size=8, face_size=16)
-    decoded = features.decode_examples([record], shape)
+    decoded = features.decode_examples([record], trial_request.record_schema(model_dir))
     client = SavedModelClient(model_dir)
     dense = client.predict({key: decoded[key].numpy() for key in features.MODEL_INPUT_KEYS})
     from_examples = client.predict_examples([record])
@@ -188,7 +189,12 @@ def test_saved_model_cli_shows_the_documented_signatures(exported):
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = shown.stdout
     serving_default = text[text.index("signature_def['serving_default']"):]
+    serve_compact = text[text.index("signature_def['serve_compact']"):text.index("signature_def['serve_examples']")]
     serve_examples = text[text.index("signature_def['serve_examples']"):text.index("signature_def['serving_default']")]
+    for name, dtype, shape in (("eeg_band_energy", "DT_FLOAT", "(-1, 24, 32, 3)"), ("face_jpeg", "DT_STRING", "(-1, 24)"),
+                               ("face_present", "DT_FLOAT", "(-1, 24)")):
+        block = serve_compact[serve_compact.index(f"inputs['{name}']"):]
+        assert f"dtype: {dtype}" in block.splitlines()[1] and f"shape: {shape}" in block.splitlines()[2], block[:200]
     for name, dtype, shape in (("eeg", "DT_FLOAT", "(-1, 24, 8, 8, 3)"), ("face", "DT_UINT8", "(-1, 24, 16, 16, 3)"),
                                ("face_present", "DT_FLOAT", "(-1, 24)")):
         block = serving_default[serving_default.index(f"inputs['{name}']"):]
@@ -286,14 +292,77 @@ def test_predict_cli_writes_rest_bodies(exported, tmp_path):
 
     _, examples_dir, _, model_dir, _ = exported
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
-    for request_format, signature in (("instances", "serving_default"), ("inputs", "serve_examples")):
-        path = tmp_path / f"{request_format}.json"
+    for request_format, signature in (("instances", "serving_default"), ("inputs", "serve_examples"),
+                                      ("inputs", "serve_compact")):
+        path = tmp_path / f"{request_format}-{signature}.json"
         result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--tfrecord", record_file,
                                           "--request-json", str(path), "--format", request_format,
                                           "--signature", signature])
         assert result.exit_code == 0, result.output
         body = json.loads(path.read_text())
         assert body["signature_name"] == signature and request_format in body
+
+
+def test_compact_request_runs_in_a_clean_process_and_agrees_with_the_keras_model(exported, keras_model, tmp_path):
+    """`predict --request-json` (default: serve_compact) -> the body decoded as TF Serving's REST API does, in
+    a process without emorecog -> the same outputs as the in-process Keras model on the record's inputs."""
+    from emorecog.datasets import tfrecord_reader
+    from emorecog.serving import trial_request
+
+    _, examples_dir, _, model_dir, _ = exported
+    record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
+    path = tmp_path / "body.json"
+    result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--tfrecord", record_file, "--index", "1",
+                                      "--request-json", str(path)])
+    assert result.exit_code == 0, result.output
+    body = json.loads(path.read_text())
+    assert body["signature_name"] == "serve_compact"
+    instance = body["instances"][0]
+    assert np.asarray(instance["eeg_band_energy"]).shape == (24, 32, 3)
+    assert all(set(jpeg) == {"b64"} for jpeg in instance["face_jpeg"])
+    assert b" " not in path.read_bytes()[:200]  # compact JSON
+
+    command = isolated_python_command(["--model", model_dir, "--request-json", str(path),
+                                       "--out-npz", str(tmp_path / "outputs.npz")])
+    completed = subprocess.run(command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    served = np.load(tmp_path / "outputs.npz")
+    record = trial_request.record_from_tfrecord(record_file, 1)
+    decoded = features.decode_examples([record], trial_request.record_schema(model_dir))
+    expected = keras_model(features.model_inputs(decoded), training=False)
+    np.testing.assert_allclose(served["probabilities"], np.asarray(expected["probabilities"]), atol=1e-5)
+    for key in ("class_id", "glimpse_frames", "glimpse_count"):
+        np.testing.assert_array_equal(served[key], np.asarray(expected[key]))
+
+
+def test_compact_signature_builds_the_readers_images_and_rejects_bad_inputs(exported):
+    """In the graph: the constant operator turns energies into the reader's images (to 1e-5), and an empty
+    JPEG string is a black frame; non-finite energies and wrong shapes are refused."""
+    import tensorflow as tf
+
+    from emorecog.datasets import tfrecord_reader
+    from emorecog.serving import trial_request
+
+    _, examples_dir, _, model_dir, version_dir = exported
+    record = _test_record(examples_dir)
+    schema = trial_request.record_schema(model_dir)
+    assert schema.matrix_sha256() == tfrecord_reader.read_record_schema(examples_dir).matrix_sha256()
+    compact = trial_request.compact_inputs(record, schema)
+    loaded = tf.saved_model.load(version_dir)
+    decoded = features.decode_examples([record], schema)
+    dense = loaded.signatures["serving_default"](**{key: decoded[key] for key in features.MODEL_INPUT_KEYS})
+    tensors = {"eeg_band_energy": tf.constant(compact["eeg_band_energy"]),
+               "face_jpeg": tf.constant(compact["face_jpeg"], tf.string),
+               "face_present": tf.constant(compact["face_present"])}
+    served = loaded.signatures["serve_compact"](**tensors)
+    for key in signatures.OUTPUT_KEYS:
+        np.testing.assert_allclose(served[key], dense[key], atol=1e-5)
+    bad = compact["eeg_band_energy"].copy()
+    bad[0, 3, 5, 1] = np.nan
+    with pytest.raises(tf.errors.InvalidArgumentError, match="eeg_band_energy.*NaN"):
+        loaded.signatures["serve_compact"](**{**tensors, "eeg_band_energy": tf.constant(bad)})
+    with pytest.raises(tf.errors.InvalidArgumentError, match="eeg_band_energy"):
+        loaded.signatures["serve_compact"](**{**tensors, "eeg_band_energy": tf.constant(bad[:, :12])})
 
 
 def test_predict_from_a_deap_trial_preprocesses_like_the_training_data(exported):

@@ -21,8 +21,10 @@ import click
                    "file, or one written so before).")
 @click.option("--format", "request_format", type=click.Choice(["instances", "inputs"]), default="instances",
               show_default=True, help="REST body form: row (instances) or columnar (inputs).")
-@click.option("--signature", type=click.Choice(["serving_default", "serve_examples"]), default="serving_default",
-              show_default=True, help="Signature the REST body is for: dense tensors, or the base64 tf.Example.")
+@click.option("--signature", type=click.Choice(["serve_compact", "serving_default", "serve_examples"]),
+              default="serve_compact", show_default=True,
+              help="Signature the REST body is for: serve_compact (band energies + JPEG crops, ~1 MB for a 60 s "
+                   "trial), serving_default (dense tensors, ~50 MB), or serve_examples (the base64 tf.Example).")
 def command(model_path, deap_dir, subject, trial, tfrecord, index, request_json, request_format, signature):
     """Predict one trial with an exported SavedModel and show where the model looked.
 

@@ -3,13 +3,16 @@
 ExampleGen writes (TFX layout):
 
     <data>/Split-{train,eval,test}/data_tfrecord-NNNNN-of-MMMMM.gz   GZIP TFRecords of tf.train.Example
-    <data>/schema.json                                              `features.schema_dict` of the sample shape
+    <data>/schema.json                                              `features.schema_dict`: record schema
+                                                                    version, sample shape, EEG operator
     <data>/stats.json                                               counts, detection rates, EEG normalisation,
                                                                     and a manifest of every record file
 
 `make_dataset` reads one split: files (shuffled if asked) -> parallel interleave of GZIP TFRecord readers ->
-(shuffle) -> (repeat) -> batch -> parse + JPEG decode with `features.decode_examples` (vectorised over the
-batch, parallel) -> prefetch. Parsing happens after batching because `tf.io.parse_example` is vectorised.
+(shuffle) -> (repeat) -> batch -> parse + EEG images from the band energies + JPEG decode with
+`features.decode_examples` (vectorised over the batch, parallel) -> prefetch. Parsing happens after
+batching because `tf.io.parse_example` is vectorised. Records of another schema version (schema.json says
+which) are refused before reading, with an error naming both versions.
 
 TFRecord readers report a truncated or corrupt file as a bare `DataLossError` that does not name the file,
 so `make_dataset` (and every other reader of the records: the Trainer, the Evaluator's label pass,
@@ -33,7 +36,7 @@ RECORD_FILE_PREFIX = "data_tfrecord"
 RECORD_FILE_SUFFIX = ".gz"
 RECORD_COMPRESSION = "GZIP"
 VERIFY_MODES = ("checksum", "size", "none")
-DEFAULT_SHUFFLE_BUFFER = 64  # records; a default trial record is ~7 MB (480 EEG images + 480 JPEGs)
+DEFAULT_SHUFFLE_BUFFER = 64  # records; a default 60 s trial record is ~1 MB (EEG band energies + 480 JPEGs)
 # Bytes buffered per file read: decompressing GZIP through a 1 MB buffer measured ~2x faster than
 # TensorFlow's default for these multi-MB records (benchmarks/bench_reader.py).
 READ_BUFFER_BYTES = 1 << 20
@@ -66,16 +69,27 @@ def split_files(data_dir, split):
     return files
 
 
-def read_sample_shape(data_dir):
-    """The `features.SampleShape` recorded in `<data_dir>/schema.json`."""
+def read_record_schema(data_dir):
+    """The `features.RecordSchema` (sample shape, EEG interpolation operator) of `<data_dir>/schema.json`.
+
+    Raises:
+        features.RecordSchemaVersionError: the records are of another schema version (named).
+        FileNotFoundError, ValueError: no schema.json, or not a valid one.
+    """
     path = os.path.join(data_dir, SCHEMA_FILE)
     try:
-        schema = features.read_schema(path)
-        return features.SampleShape.from_schema(schema)
+        return features.read_record_schema(path)
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing: is {data_dir} an ExampleGen output?") from None
+    except features.RecordSchemaVersionError:
+        raise
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a valid emorecog schema: {error}") from error
+
+
+def read_sample_shape(data_dir):
+    """The `features.SampleShape` recorded in `<data_dir>/schema.json` (of this record schema version)."""
+    return read_record_schema(data_dir).shape
 
 
 def read_stats(data_dir):
@@ -116,22 +130,6 @@ def eeg_band_statistics(data_dir):
     """(mean, std) of the EEG images per band (lists of 3 floats), from Split-train only (stats.json)."""
     normalization = read_eeg_normalization(data_dir)
     return list(normalization["mean"]), list(normalization["std"])
-
-
-def record_file_path(data_dir, split, shard, num_shards):
-    """`<data_dir>/Split-<split>/data_tfrecord-SSSSS-of-NNNNN.gz`, the TFX name of shard `shard` (0-based)."""
-    return os.path.join(split_directory(data_dir, split),
-                        f"{RECORD_FILE_PREFIX}-{shard:05d}-of-{num_shards:05d}{RECORD_FILE_SUFFIX}")
-
-
-def write_record_file(path, records):
-    """Write serialized records, in order, as one GZIP TFRecord file (the bytes depend only on `records`)."""
-    import tensorflow as tf
-
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with tf.io.TFRecordWriter(path, tf.io.TFRecordOptions(compression_type=RECORD_COMPRESSION)) as writer:
-        for record in records:
-            writer.write(record)
 
 
 def file_manifest_entry(path):
@@ -216,7 +214,7 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     label_name = features.label_key(target)
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    shape = read_sample_shape(data_dir)
+    record_schema = read_record_schema(data_dir)
     files = verify_split_files(data_dir, split, mode=verify)
     cycle_length = min(len(files), num_parallel_reads or 4)
     # Unseeded shuffling may also take records in whatever order the parallel reads finish (faster);
@@ -248,16 +246,31 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
         dataset = functools.reduce(lambda first, second: first.concatenate(second), passes)
 
     def to_model_pair(serialized):
-        decoded = features.decode_examples(serialized, shape)
+        decoded = features.decode_examples(serialized, record_schema)
         inputs = features.model_inputs(decoded)
         label = decoded[label_name]
         if with_context:
-            context = {key: value for key, value in decoded.items() if key not in features.MODEL_INPUT_KEYS}
+            context = {key: value for key, value in decoded.items()
+                       if key not in (*features.MODEL_INPUT_KEYS, features.EEG_BAND_ENERGY_KEY)}
             return inputs, label, context
         return inputs, label
 
     dataset = dataset.map(to_model_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+def band_energy_batches(data_dir, split, batch_size, target="valence"):
+    """(eeg_band_energy float32 [B, T, C, 3], label int64 [B]) NumPy batches of one split, in record order,
+    without decoding the faces (for the classical baseline). The files' checksums are verified first."""
+    import tensorflow as tf
+
+    record_schema = read_record_schema(data_dir)
+    files = verify_split_files(data_dir, split, mode="checksum")
+    dataset = (tf.data.TFRecordDataset(files, compression_type=RECORD_COMPRESSION, buffer_size=READ_BUFFER_BYTES)
+               .batch(batch_size)
+               .map(lambda serialized: features.decode_band_energies(serialized, record_schema, target)))
+    for energy, labels in dataset:
+        yield energy.numpy(), labels.numpy()
 
 
 def count_records(data_dir, split):

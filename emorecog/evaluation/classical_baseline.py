@@ -1,14 +1,12 @@
 """The classical baseline every evaluation reports: per-trial band powers + logistic regression.
 
     features of a trial = [mean_t v_t ; max_t v_t],   v_t = the band energies of frame t per electrode
-                                                            (or per scalp region) and band
+                                                            and band (the records' `eeg_band_energy`)
     model               = StandardScaler -> LogisticRegression(C), fitted on the TRAIN split,
                           C chosen by macro F1 on the EVAL split (ties -> the smaller C), test never seen
 
-The records hold EEG band images, not electrode values. Each image is a fixed linear map M [H*W, C] of the
-frame's C electrode values (the Clough-Tocher operator of ExampleGen), so the electrode values are
-recovered exactly by least squares: v = pinv(M) image. When the records' electrode layout is unknown
-(e.g. planted test tensors) the projection averages the image over a grid of scalp regions instead.
+Tensors without electrodes (the planted benchmark tasks) use the mean band energy of a grid of scalp
+regions of the band images instead (`region_values`).
 
 A deep model that does not beat this baseline has not earned its cost.
 """
@@ -18,34 +16,30 @@ import numpy as np
 REGULARISATION_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)
 
 
-def region_projection(height, width, grid_size=4):
-    """[H*W, grid_size^2] averaging matrix: column r averages the pixels of scalp region r."""
+def region_values(images, grid_size=4):
+    """Mean of band images [N, T, H, W, B] over a grid_size x grid_size grid of regions -> [N, T, grid^2, B]."""
+    images = np.asarray(images, np.float32)
+    count, frames, height, width, bands = images.shape
     rows = np.minimum(np.arange(height) * grid_size // height, grid_size - 1)
     columns = np.minimum(np.arange(width) * grid_size // width, grid_size - 1)
     region = (rows[:, None] * grid_size + columns[None, :]).reshape(-1)
-    projection = np.zeros((height * width, grid_size * grid_size), np.float32)
-    projection[np.arange(height * width), region] = 1.0
-    return projection / projection.sum(axis=0, keepdims=True)
+    averaging = np.zeros((height * width, grid_size * grid_size), np.float32)
+    averaging[np.arange(height * width), region] = 1.0
+    averaging /= averaging.sum(axis=0, keepdims=True)
+    return np.einsum("nthb,hr->ntrb", images.reshape(count, frames, height * width, bands), averaging)
 
 
-def electrode_projection(interpolation_matrix):
-    """[H*W, C] least-squares inverse of the image operator M [H*W, C]: electrode values = image @ it."""
-    return np.linalg.pinv(np.asarray(interpolation_matrix, np.float64)).T.astype(np.float32)
-
-
-def trial_features(eeg, projection):
+def trial_features(values):
     """Per-trial band-power features.
 
     Args:
-        eeg: float [N, T, H, W, B] band images.
-        projection: float [H*W, P] (electrodes or regions).
+        values: float [N, T, P, B], the band energy of each frame, place (electrode or region) and band.
 
     Returns:
-        float32 [N, 2 * P * B]: the mean over time, then the max over time, of every (electrode, band).
+        float32 [N, 2 * P * B]: the mean over time, then the max over time, of every (place, band).
     """
-    eeg = np.asarray(eeg, np.float32)
-    count, frames, height, width, bands = eeg.shape
-    values = np.einsum("nthb,hp->ntpb", eeg.reshape(count, frames, height * width, bands), projection)
+    values = np.asarray(values, np.float32)
+    count = values.shape[0]
     return np.concatenate([values.mean(axis=1).reshape(count, -1), values.max(axis=1).reshape(count, -1)], axis=1)
 
 

@@ -67,7 +67,8 @@ def _fold_executor(parameters, inputs, output_dir):
     records = _record_keys(data_dir)
     strata = {(subject, trial): labels for subject, trial, labels in records}
     assignment = splits.assign_splits(list(strata), config, strata=strata)
-    shape = tfrecord_reader.read_sample_shape(data_dir)
+    record_schema = tfrecord_reader.read_record_schema(data_dir)
+    shape = record_schema.shape
 
     writers, moments, per_split = {}, [], {name: [] for name in splits.SPLIT_NAMES}
     options = tf.io.TFRecordOptions(compression_type=tfrecord_reader.RECORD_COMPRESSION)
@@ -86,7 +87,7 @@ def _fold_executor(parameters, inputs, output_dir):
             writers[split].write(serialized)
             per_split[split].append((subject, labels))
             if split == "train":
-                eeg = np.frombuffer(example.features.feature[features.EEG_KEY].bytes_list.value[0], dtype="<f4")
+                eeg = features.eeg_images_of_example(example, record_schema)
                 moments.append(_band_moments(eeg.reshape(-1, len(features.EEG_BANDS))))
     finally:
         for writer in writers.values():

@@ -111,43 +111,18 @@ def classical_baseline_report(data_dir, split, target, batch_size):
     """The classical baseline's scores on `split` (fitted on train, C chosen on eval), as in metrics.json."""
     from emorecog.datasets import tfrecord_reader
 
-    projection, feature_kind = band_power_projection(data_dir)
-
     def split_features(name):
         rows, labels = [], []
-        for inputs, batch_labels in tfrecord_reader.make_dataset(data_dir, name, batch_size, target=target):
-            rows.append(classical_baseline.trial_features(inputs[features.EEG_KEY].numpy(), projection))
-            labels.append(batch_labels.numpy())
+        for energy, batch_labels in tfrecord_reader.band_energy_batches(data_dir, name, 4 * batch_size, target):
+            rows.append(classical_baseline.trial_features(energy))
+            labels.append(batch_labels)
         return np.concatenate(rows), np.concatenate(labels)
 
     selection = split_features("eval")
     evaluated = selection if split == "eval" else split_features(split)
     result = classical_baseline.fit_and_score(split_features("train"), selection, evaluated)
-    result["features"] = feature_kind
+    result["features"] = "mean and max over time of the band energy of each electrode and band (theta, alpha, beta)"
     return result
-
-
-def band_power_projection(data_dir):
-    """(projection [H*W, P], description): per electrode when the records' preprocessing names the electrode
-    layout (recorded by ExampleGen), per scalp region (4 x 4 grid) otherwise."""
-    from emorecog.datasets import tfrecord_reader
-    from emorecog.training.training_loop import preprocessing_settings
-
-    image_size = tfrecord_reader.read_sample_shape(data_dir).image_size
-    recorded = preprocessing_settings(data_dir) or {}
-    settings = recorded.get("preprocess_config") or {}
-    if settings.get("montage"):
-        from emorecog.datasets.deap_format import EEG_CHANNELS
-        from emorecog.preprocessing.eeg_images import InterpolationOperator
-
-        channels = recorded.get("eeg_channels") or EEG_CHANNELS
-        operator = InterpolationOperator(channels, image_size, settings.get("outside_hull_fill", "zero"),
-                                         settings["montage"])
-        return (classical_baseline.electrode_projection(operator.matrix),
-                f"mean and max over time of the band energy of each of {len(channels)} electrodes and 3 bands "
-                f"(recovered from the band images by least squares)")
-    return (classical_baseline.region_projection(image_size, image_size),
-            "mean and max over time of the band energy of 4 x 4 scalp regions and 3 bands")
 
 
 def uniform_k_report(model, data_dir, split, target, batch_size, mean_glimpses):

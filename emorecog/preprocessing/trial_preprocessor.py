@@ -2,11 +2,14 @@
 
 EEG path (paper section III.B):
     baseline + trial joined -> `wavelet_denoise` -> `band_energy` (zero-phase theta/alpha/beta filters,
-    energy per 1/fps segment, baseline normalisation) -> `InterpolationOperator` (azimuthal projection,
-    Clough-Tocher) -> eeg float32 [T, H, W, 3].
+    energy per 1/fps segment, baseline normalisation) -> eeg_band_energy float32 [T, C, 3], the record's
+    EEG. The band images [T, H, W, 3] are `InterpolationOperator` (azimuthal projection, Clough-Tocher) of
+    it: a constant linear map that the reader and the served model apply (`features.eeg_images`), and
+    `interpolation_operator(...)(energy)` here.
 Face path:
-    `probe_video` (frames counted by decoding) -> `select_frame_indices` (by timestamp, trial aligned to the
-    video's end by default) -> `iter_frames` -> `crop_faces` (BlazeFace, square crop, JPEG)
+    `read_trial_frames` (one decoding pass: frames chosen by timestamp with the trial aligned to the
+    video's end by default, the frame count checked while decoding) -> `crop_faces` (BlazeFace, square
+    crop, JPEG)
     -> face: T JPEG byte strings, face_present int64 [T]. A trial without video gets T black JPEGs and
     face_present all 0 (EEG-only).
 
@@ -33,7 +36,11 @@ from emorecog.preprocessing.wavelet_denoise import THRESHOLD_RULES, wavelet_deno
 
 # Bump when the preprocessing code changes what it writes for the same config: the config hash changes
 # with it, so an ExampleGen cache made by older code is not reused.
-PREPROCESSING_VERSION = 1
+PREPROCESSING_VERSION = 2
+# Band energies are stored to this many significant decimal digits (relative rounding <= 5e-5, far below
+# the variation between frames): written as JSON numbers in a REST request they then take ~7 characters
+# instead of ~10, a quarter of a 60 s trial's `serve_compact` body.
+ENERGY_SIGNIFICANT_DIGITS = 5
 
 
 @dataclasses.dataclass(frozen=True)
@@ -140,6 +147,7 @@ class TrialPreprocessor:
         >>> with TrialPreprocessor(PreprocessConfig(fps=8)) as preprocessor:
         ...     sample, report = preprocessor.process(trial, dataset="deap")
         ...     record = features.encode_example(sample)
+        ...     images = preprocessor.interpolation_operator(trial.eeg_channels)(sample["eeg_band_energy"])
     """
 
     def __init__(self, config=None):
@@ -161,6 +169,11 @@ class TrialPreprocessor:
                 montage=self.config.montage)
         return self._operators[key]
 
+    def record_schema(self, channel_names, sample_shape):
+        """The `features.RecordSchema` of samples of this config: `sample_shape` + the channels' operator."""
+        operator = self.interpolation_operator(channel_names)
+        return features.RecordSchema(sample_shape, operator.channel_names, operator.matrix)
+
     def process(self, trial, dataset="deap"):
         """Preprocess one trial.
 
@@ -169,8 +182,8 @@ class TrialPreprocessor:
             dataset: the dataset name written into the sample ("deap" or "synthetic-deap").
 
         Returns:
-            (sample, report): `sample` is keyed exactly as in `emorecog.features` (eeg float32
-            [T, H, W, 3], face list of T JPEG bytes, face_present int64 [T], subject, trial, ratings
+            (sample, report): `sample` is keyed exactly as in `emorecog.features` (eeg_band_energy float32
+            [T, C, 3] in the order of `trial.eeg_channels`, face list of T JPEG bytes, face_present int64 [T], subject, trial, ratings
             float32 [4], label_valence, label_arousal, fps, num_frames, dataset, config_hash);
             `report` is a JSON-ready dict (detection rate, frames with a face, denoising, timings, ...).
 
@@ -185,10 +198,10 @@ class TrialPreprocessor:
         labels = self._labels(trial, where)
 
         started = time.perf_counter()
-        eeg_images, eeg_report = _with_context(where, lambda: self.process_eeg(
+        eeg_band_energy, eeg_report = _with_context(where, lambda: self.process_eeg(
             trial.eeg, getattr(trial, "eeg_baseline", None), trial.sampling_rate, trial.eeg_channels))
         eeg_seconds = time.perf_counter() - started
-        num_frames = eeg_images.shape[0]
+        num_frames = eeg_band_energy.shape[0]
 
         started = time.perf_counter()
         video = getattr(trial, "face_video", None)
@@ -200,7 +213,7 @@ class TrialPreprocessor:
         face_seconds = time.perf_counter() - started
 
         sample = {
-            features.EEG_KEY: eeg_images,
+            features.EEG_BAND_ENERGY_KEY: eeg_band_energy,
             features.FACE_KEY: face_jpegs,
             features.FACE_PRESENT_KEY: face_present,
             features.SUBJECT_KEY: str(trial.subject),
@@ -219,7 +232,10 @@ class TrialPreprocessor:
         return sample, report
 
     def process_eeg(self, eeg, baseline, sampling_rate, channel_names):
-        """EEG [C, samples] (+ baseline [C, baseline samples]) -> band images float32 [T, H, W, 3], report.
+        """EEG [C, samples] (+ baseline [C, baseline samples]) -> band energies float32 [T, C, 3], report.
+
+        The energies are rounded to ENERGY_SIGNIFICANT_DIGITS significant digits (`round_significant`).
+        The band images are `self.interpolation_operator(channel_names)(energies)`.
 
         Raises:
             ValueError: shapes that disagree with the channel names, non-finite samples, unknown channels.
@@ -230,7 +246,7 @@ class TrialPreprocessor:
         if baseline is not None:
             baseline = _finite_channels_by_samples(baseline, "eeg_baseline", channel_names)
             baseline_samples = baseline.shape[1]
-        operator = self.interpolation_operator(channel_names)
+        self.interpolation_operator(channel_names)  # unknown channel names fail here, naming them
 
         joined = eeg if baseline is None else np.concatenate([baseline, eeg], axis=1)
         denoised = wavelet_denoise(
@@ -243,13 +259,12 @@ class TrialPreprocessor:
             denoised[:, baseline_samples:], sampling_rate, config.fps,
             baseline=denoised[:, :baseline_samples] if baseline_samples else None,
             normalisation=config.baseline_normalisation, filter_order=config.band_filter_order)
-        images = operator(energies)
         report = {
             "eeg_seconds": eeg.shape[1] / sampling_rate,
             "baseline_seconds": baseline_samples / sampling_rate,
             "denoise_energy_removed": removed_energy / joined_energy if joined_energy > 0 else 0.0,
         }
-        return images, report
+        return round_significant(energies, ENERGY_SIGNIFICANT_DIGITS), report
 
     def process_face(self, video_path, num_frames):
         """Face crops of the `num_frames` frames (at `config.fps`) that the trial covers in `video_path`.
@@ -261,18 +276,17 @@ class TrialPreprocessor:
             FileNotFoundError / ValueError: missing, unreadable, corrupt or too short video (file named).
         """
         from emorecog.preprocessing.face_crops import crop_faces
-        from emorecog.preprocessing.video_frames import iter_frames, probe_video, select_frame_indices
+        from emorecog.preprocessing.video_frames import read_trial_frames
 
         config = self.config
         video_path = str(video_path)
-        info = probe_video(video_path, source_fps=config.video_fps)
-        indices = select_frame_indices(
-            info.num_frames, info.source_fps, config.fps, num_frames / config.fps,
-            alignment=config.video_alignment, path=video_path)
-        crops = crop_faces(
-            iter_frames(video_path, indices), self._face_detector(), face_size=config.face_size,
-            margin=config.face_margin, max_gap_frames=config.face_max_gap_frames,
-            jpeg_quality=config.jpeg_quality)
+
+        def crop(frames):
+            return crop_faces(frames, self._face_detector(), face_size=config.face_size, margin=config.face_margin,
+                              max_gap_frames=config.face_max_gap_frames, jpeg_quality=config.jpeg_quality)
+
+        crops, info = read_trial_frames(video_path, num_frames / config.fps, config.fps, source_fps=config.video_fps,
+                                        alignment=config.video_alignment, consume=crop)
         report = {
             "has_face_video": True,
             "face_video": video_path,
@@ -330,6 +344,32 @@ class TrialPreprocessor:
         if len(values) != len(features.TARGETS) or any(value not in (0, 1) for value in values):
             raise ValueError(f"{where}: field 'labels' must give 0/1 labels for {features.TARGETS}, got {labels!r}")
         return {target: int(value) for target, value in zip(features.TARGETS, values)}
+
+
+def round_significant(values, digits):
+    """float32 `values` rounded to `digits` significant decimal digits (zeros stay zero).
+
+    A decimal of at most 6 significant digits is the shortest text that reads back as its float32, so
+    the rounded values print (JSON, `repr`) with at most `digits` digits.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    magnitude = np.floor(np.log10(np.abs(np.where(values == 0.0, 1.0, values))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    return np.ascontiguousarray(np.round(values * scale) / scale, dtype=np.float32)
+
+
+def record_schema_for(sample_shape, channel_names=None, config=None):
+    """The `features.RecordSchema` of `sample_shape` for DEAP's 32 channels (or `channel_names`).
+
+    For code that writes or reads records without an ExampleGen run at hand (tests, benchmarks): the
+    operator is the one ExampleGen would compute for these channels and `config` (image size from the
+    shape).
+    """
+    from emorecog.datasets.deap_format import EEG_CHANNELS
+
+    config = dataclasses.replace(config or PreprocessConfig(), image_size=sample_shape.image_size)
+    return TrialPreprocessor(config).record_schema(EEG_CHANNELS if channel_names is None else channel_names,
+                                                   sample_shape)
 
 
 def _finite_channels_by_samples(array, field, channel_names):

@@ -1,9 +1,20 @@
 """Face-video frames at the EEG frame rate, chosen by timestamp (OpenCV decoding).
 
 Time model. Source frame i is on screen during [i / src_fps, (i + 1) / src_fps). `src_fps` is the
-camera rate you pass (DEAP: 50) or, by default, the container's rate; the frame count is always counted by
-decoding the whole file (`probe_video`), never taken from the container header, which truncated or
-re-muxed files get wrong. So the video lasts num_frames / src_fps seconds.
+camera rate you pass (DEAP: 50) or, by default, the container's rate. The frame count is never taken on
+trust from the container header, which truncated or re-muxed files get wrong: `probe_video` counts by
+decoding the whole file, and `read_trial_frames` decodes the video ONCE, selecting frames with the
+header's count and counting every frame as it goes; if the count disagrees with the header, it selects
+again with the counted number (a second pass, only for such files). So the video lasts num_frames /
+src_fps seconds, whatever its header says.
+
+Decoding. Codecs with inter-frame prediction (H.264, MPEG-4, ...) are decoded frame by frame through
+OpenCV's FFmpeg backend, and every frame is decoded once. For MJPEG, where every frame is a JPEG of its
+own, the file is demuxed without decoding (each packet is one frame) and only the selected frames are
+decoded, by libjpeg through `cv2.imdecode`: 480 decodes instead of 3000 for a DEAP-size trial. libjpeg
+and FFmpeg upsample chroma differently, so pixel values can differ by a few levels from FFmpeg's decode
+of the same frame. DV and other intra-only codecs without a standalone decoder in OpenCV take the
+frame-by-frame path.
 
 Trial alignment. A trial of D seconds (DEAP: 60) maps onto the video as
     "end" (default)  the last D seconds: offset = num_frames / src_fps - D. DEAP's face videos start
@@ -28,6 +39,16 @@ import os
 import numpy as np
 
 ALIGNMENTS = ("end", "start")
+# Four-character codes of MJPEG streams: every packet is a complete JPEG image.
+JPEG_FOURCCS = ("MJPG", "mjpg", "JPEG", "jpeg")
+
+
+class FrameCountMismatch(ValueError):
+    """The video holds `counted` frames, not the number the frames were selected with."""
+
+    def __init__(self, path, counted, assumed):
+        super().__init__(f"face video {path} holds {counted} frames, not {assumed} as its header says")
+        self.counted = counted
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +93,29 @@ def probe_video(path, source_fps=None):
     """
     import cv2
 
+    header = read_video_header(path, source_fps)
+    capture = cv2.VideoCapture(header.path)
+    try:
+        num_frames = 0
+        # grab() demuxes and decodes without the colour conversion of retrieve(): the cheapest honest count
+        while capture.grab():
+            num_frames += 1
+    finally:
+        capture.release()
+    if num_frames == 0:
+        raise ValueError(f"face video {header.path}: no frame could be decoded (corrupt or empty file)")
+    return dataclasses.replace(header, num_frames=num_frames)
+
+
+def read_video_header(path, source_fps=None):
+    """A `VideoInfo` from the container header alone (no decoding): `num_frames` is the header's count.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: the file cannot be opened as a video, or no frame rate is known.
+    """
+    import cv2
+
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"face video {path} does not exist")
@@ -80,22 +124,50 @@ def probe_video(path, source_fps=None):
         if not capture.isOpened():
             raise ValueError(f"face video {path} cannot be opened: unreadable, corrupt or not a video file")
         container_fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
-        container_frame_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        header_count = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
         height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        num_frames = 0
-        # grab() demuxes and decodes without the colour conversion of retrieve(): the cheapest honest count
-        while capture.grab():
-            num_frames += 1
     finally:
         capture.release()
-    if num_frames == 0:
-        raise ValueError(f"face video {path}: no frame could be decoded (corrupt or empty file)")
     rate = container_fps if source_fps is None else float(source_fps)
     if not math.isfinite(rate) or rate <= 0:
         raise ValueError(
             f"face video {path}: no usable frame rate (container says {container_fps}); pass source_fps")
-    return VideoInfo(path, num_frames, rate, container_fps, container_frame_count, width, height)
+    return VideoInfo(path, header_count, rate, container_fps, header_count, width, height)
+
+
+def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="end", consume=list):
+    """Decode a trial's frames once: `consume(frames)` over the RGB frames chosen by timestamp.
+
+    Args:
+        path: video file.
+        duration_seconds: trial duration D; round(D * fps) frames are chosen (`select_frame_indices`).
+        fps: output frame rate.
+        source_fps: the camera's true rate, or None for the container's.
+        alignment: "end" or "start".
+        consume: a function taking the frame iterator (e.g. a face cropper) and returning a result. It is
+            called again with the re-selected frames if the video's frame count differs from its header.
+
+    Returns:
+        (result of `consume`, `VideoInfo` whose `num_frames` was counted while decoding).
+
+    Raises:
+        FileNotFoundError / ValueError: missing, unreadable, corrupt or too short video (file named).
+    """
+    info = read_video_header(path, source_fps)
+    assumed = info.num_frames
+    if assumed <= 0:  # no count in the header: count first
+        assumed = probe_video(path, source_fps).num_frames
+    for _ in range(2):
+        indices = select_frame_indices(assumed, info.source_fps, fps, duration_seconds, alignment=alignment,
+                                       path=path)
+        try:
+            result = consume(iter_frames(path, indices, expected_frame_count=assumed))
+        except FrameCountMismatch as mismatch:
+            assumed = mismatch.counted
+            continue
+        return result, dataclasses.replace(info, num_frames=assumed)
+    raise ValueError(f"face video {path}: its frame count changes between two reads")
 
 
 def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, alignment="end", path="video"):
@@ -133,18 +205,22 @@ def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, a
     return np.clip(indices, 0, num_source_frames - 1)
 
 
-def iter_frames(path, frame_indices):
+def iter_frames(path, frame_indices, expected_frame_count=None):
     """Decode a video once and yield the RGB frames at `frame_indices` (non-decreasing; repeats allowed).
 
     Args:
         path: video file.
         frame_indices: int array [T] of source frame indices, e.g. from `select_frame_indices`.
+        expected_frame_count: if given, the video is read to its end after the last wanted frame and
+            `FrameCountMismatch` is raised (after the last frame was yielded) when it holds another number
+            of frames; a video that ends before a wanted frame raises it too.
 
     Yields:
         uint8 [height, width, 3] RGB frames, T of them, in order.
 
     Raises:
-        ValueError: the indices decrease, or the video ends before the last wanted frame.
+        ValueError: the indices decrease, the video ends before the last wanted frame, a frame does not
+            decode.
     """
     import cv2
 
@@ -156,21 +232,49 @@ def iter_frames(path, frame_indices):
     try:
         if not capture.isOpened():
             raise ValueError(f"face video {path} cannot be opened: unreadable, corrupt or not a video file")
-        position = -1  # index of the frame last grabbed
+        fourcc = int(capture.get(cv2.CAP_PROP_FOURCC) or 0).to_bytes(4, "little").decode("latin-1")
+        # Raw (demux-only) reading of JPEG packets; if OpenCV cannot switch to it, decode frame by frame.
+        packets = fourcc in JPEG_FOURCCS and capture.set(cv2.CAP_PROP_FORMAT, -1)
+        advance = capture.read if packets else capture.grab
+        position = -1  # index of the frame last read
         frame = None
         for wanted in indices:
             while position < wanted:
-                if not capture.grab():
+                read = advance()
+                if not (read[0] if packets else read):
+                    if expected_frame_count is not None:
+                        raise FrameCountMismatch(path, position + 1, expected_frame_count)
                     raise ValueError(
                         f"face video {path} ended after {position + 1} frames, frame {int(wanted)} was wanted "
                         "(truncated or corrupt file?)")
                 position += 1
                 frame = None
+                packet = read[1] if packets else None
             if frame is None:
-                ok, bgr = capture.retrieve()
-                if not ok:
-                    raise ValueError(f"face video {path}: frame {int(wanted)} cannot be decoded")
-                frame = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+                frame = _decode_packet(packet, path, wanted) if packets else _retrieve(capture, path, wanted)
             yield frame
+        if expected_frame_count is not None:
+            while (advance()[0] if packets else advance()):
+                position += 1
+            if position + 1 != expected_frame_count:
+                raise FrameCountMismatch(path, position + 1, expected_frame_count)
     finally:
         capture.release()
+
+
+def _decode_packet(packet, path, index):
+    import cv2
+
+    bgr = cv2.imdecode(np.asarray(packet, dtype=np.uint8).reshape(-1), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise ValueError(f"face video {path}: frame {int(index)} cannot be decoded (corrupt JPEG packet)")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def _retrieve(capture, path, index):
+    import cv2
+
+    ok, bgr = capture.retrieve()
+    if not ok:
+        raise ValueError(f"face video {path}: frame {int(index)} cannot be decoded")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)

@@ -1,28 +1,38 @@
-"""The serving contract's value checks, once: `eeg` must be finite and `face_present` 0 or 1.
+"""The serving contract's value checks, once: the EEG must be finite and `face_present` 0 or 1.
 
 A model answers NaN EEG or a face_present of 7 with a confident class, so the exported graph refuses such a
 request (`with_input_checks`, standard TensorFlow ops that TF Serving runs: CheckNumerics and Assert), and
 `emorecog predict` refuses it before it runs the model or writes a REST body (`check_input_values`, NumPy,
-which also says where the first bad value is). Both use the messages below.
+which also says where the first bad value is). Both use the messages below. The EEG arrives as band images
+(`eeg`, dense signature and records) or as per-electrode band energies (`eeg_band_energy`, compact
+signature); whichever a signature takes is checked, under its own name.
 """
 
 import numpy as np
 
 from emorecog import features
 
-# No quotes: TensorFlow's Assert escapes them in the message a client sees.
-EEG_NOT_FINITE = f"the {features.EEG_KEY} input holds NaN or infinite values (expected finite band energies)"
+FINITE_INPUT_KEYS = (features.EEG_KEY, features.EEG_BAND_ENERGY_KEY)
+
+
+def not_finite_message(key):
+    # No quotes: TensorFlow's Assert escapes them in the message a client sees.
+    return f"the {key} input holds NaN or infinite values (expected finite band energies)"
+
+
 FACE_PRESENT_NOT_BINARY = (f"the {features.FACE_PRESENT_KEY} input holds values other than 0 and 1 (expected 1 "
                            "where a face was found in the frame, else 0)")
+EEG_NOT_FINITE = not_finite_message(features.EEG_KEY)
 
 
 def with_input_checks(inputs):
-    """The model inputs (dict of tensors), each made to depend on its value check (graph-safe)."""
+    """The inputs (dict of tensors), each EEG input and face_present made to depend on its check (graph-safe)."""
     import tensorflow as tf
 
     checked = dict(inputs)
-    checked[features.EEG_KEY] = tf.debugging.check_numerics(inputs[features.EEG_KEY], EEG_NOT_FINITE,
-                                                            name="check_eeg_finite")
+    for key in FINITE_INPUT_KEYS:
+        if key in inputs:
+            checked[key] = tf.debugging.check_numerics(inputs[key], not_finite_message(key), name=f"check_{key}_finite")
     present = inputs[features.FACE_PRESENT_KEY]
     binary = tf.reduce_all(tf.logical_or(tf.equal(present, 0.0), tf.equal(present, 1.0)))
     with tf.control_dependencies([tf.debugging.Assert(binary, [FACE_PRESENT_NOT_BINARY], name="check_face_present")]):
@@ -34,15 +44,18 @@ def check_input_values(inputs, where):
     """Raise ValueError (naming `where`, e.g. a file and record) if `inputs` break the value contract.
 
     Args:
-        inputs: dict of NumPy arrays with a leading batch dimension (eeg [B, T, H, W, 3], face_present [B, T]).
+        inputs: dict of NumPy arrays with a leading batch dimension (eeg [B, T, H, W, 3] and/or
+            eeg_band_energy [B, T, C, 3], face_present [B, T]).
         where: what the inputs came from, for the message.
     """
-    eeg = np.asarray(inputs[features.EEG_KEY])
-    bad = ~np.isfinite(eeg)
-    if bad.any():
-        sample, frame = (int(index) for index in np.argwhere(bad)[0][:2])
-        raise ValueError(f"{where}: {EEG_NOT_FINITE}: {int(bad.sum())} values, the first in sample {sample} frame "
-                         f"{frame}")
+    for key in FINITE_INPUT_KEYS:
+        if key not in inputs:
+            continue
+        bad = ~np.isfinite(np.asarray(inputs[key]))
+        if bad.any():
+            sample, frame = (int(index) for index in np.argwhere(bad)[0][:2])
+            raise ValueError(f"{where}: {not_finite_message(key)}: {int(bad.sum())} values, the first in sample "
+                             f"{sample} frame {frame}")
     present = np.asarray(inputs[features.FACE_PRESENT_KEY])
     bad = ~np.isin(present, (0, 1))
     if bad.any():

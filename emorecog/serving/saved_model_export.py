@@ -5,7 +5,7 @@ names (`model.export` would call a subclassed model's input `args_0`). The endpo
 CPU device scope, so the graph holds no cuDNN-only kernels whatever device trained the model, and the
 model runs in inference mode (policy mean, no dropout), so the graph holds no random ops; both are
 checked after writing and the export fails rather than leave a model TF Serving would serve wrongly.
-Both signatures refuse inputs outside the contract (wrong shapes, non-finite EEG, face_present not 0/1:
+Every signature refuses inputs outside the contract (wrong shapes, non-finite EEG, face_present not 0/1:
 `input_checks`) with an InvalidArgumentError naming the input, instead of answering them.
 """
 
@@ -18,13 +18,14 @@ from emorecog.serving import signatures
 from emorecog.serving.input_checks import with_input_checks
 
 
-def export_saved_model(model, sample_shape, export_dir):
-    """Write `model` to `export_dir` as a SavedModel with `serving_default` and `serve_examples`.
+def export_saved_model(model, record_schema, export_dir):
+    """Write `model` to `export_dir` as a SavedModel with `serving_default`, `serve_examples`, `serve_compact`.
 
     Args:
         model: a built emorecog Keras model (see the model contract: dict inputs, dict outputs).
-        sample_shape: the `emorecog.features.SampleShape` of the data the model was trained on; it fixes
-            the non-batch dimensions of the signatures.
+        record_schema: the `emorecog.features.RecordSchema` of the data the model was trained on: its shape
+            fixes the non-batch dimensions of the signatures, and its EEG interpolation matrix becomes a
+            graph constant of `serve_examples` and `serve_compact` (band energies -> images).
         export_dir: directory to write (must not exist or be empty). Write into a staging directory and
             rename it to publish atomically (`emorecog.components.pusher` does).
 
@@ -38,7 +39,9 @@ def export_saved_model(model, sample_shape, export_dir):
     import keras
     import tensorflow as tf
 
+    sample_shape = record_schema.shape
     dense_specs = features.serving_input_signature(sample_shape)
+    compact_specs = features.compact_serving_input_signature(record_schema)
 
     def serve_dense(eeg, face, face_present):
         # A restored signature does not check shapes by itself (nor does TF Serving): EnsureShape makes a
@@ -49,8 +52,18 @@ def export_saved_model(model, sample_shape, export_dir):
 
     def serve_examples(examples):
         # A client has no labels or context: only the model inputs are parsed (and required).
-        decoded = features.decode_examples(examples, sample_shape, model_inputs_only=True)
+        decoded = features.decode_examples(examples, record_schema, model_inputs_only=True)
         return _selected_outputs(model(with_input_checks(features.model_inputs(decoded)), training=False))
+
+    def serve_compact(eeg_band_energy, face_jpeg, face_present):
+        energy, jpegs, present = (
+            tf.ensure_shape(value, compact_specs[key].shape, name=f"check_{key}_shape")
+            for key, value in zip(signatures.COMPACT_INPUT_KEYS, (eeg_band_energy, face_jpeg, face_present)))
+        checked = with_input_checks({features.EEG_BAND_ENERGY_KEY: energy, features.FACE_PRESENT_KEY: present})
+        inputs = {features.EEG_KEY: features.eeg_images(checked[features.EEG_BAND_ENERGY_KEY], record_schema),
+                  features.FACE_KEY: features.decode_face_jpegs(jpegs, sample_shape),
+                  features.FACE_PRESENT_KEY: checked[features.FACE_PRESENT_KEY]}
+        return _selected_outputs(model(inputs, training=False))
 
     with tf.device("/CPU:0"):
         archive = keras.export.ExportArchive()
@@ -64,6 +77,11 @@ def export_saved_model(model, sample_shape, export_dir):
             name=signatures.SERVE_EXAMPLES,
             fn=serve_examples,
             input_signature=[tf.TensorSpec([None], tf.string, name=signatures.EXAMPLES_INPUT_KEY)],
+        )
+        archive.add_endpoint(
+            name=signatures.SERVE_COMPACT,
+            fn=serve_compact,
+            input_signature=[compact_specs[key] for key in signatures.COMPACT_INPUT_KEYS],
         )
         # write_out prints its endpoint list to stdout; the caller reports what was written instead.
         with contextlib.redirect_stdout(io.StringIO()):

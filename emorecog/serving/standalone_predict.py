@@ -6,9 +6,12 @@ with only the third-party site-packages folder appended to sys.path WITHOUT proc
 emorecog's editable-install hook is not loaded. The script checks that `import emorecog` fails.
 
     python -I -S standalone_predict.py --site-packages DIR --model saved_models/NAME \
-        (--tfrecord FILE.gz --index I | --inputs-npz FILE) [--out-npz FILE]
+        (--tfrecord FILE.gz --index I | --inputs-npz FILE | --request-json BODY.json) [--out-npz FILE]
 
-It prints one JSON line: the outputs of the first sample plus where the model came from.
+`--request-json` takes a TF Serving REST body (`emorecog predict --request-json`) and decodes it the way
+the REST API defines it (row "instances" or columnar "inputs", {"b64": ...} as bytes) into the named
+signature's tensors: what TF Serving would run, without a server. It prints one JSON line: the outputs of
+the first sample plus where the model came from.
 """
 
 import argparse
@@ -25,6 +28,7 @@ def main(argv=None):
     parser.add_argument("--tfrecord", help="a GZIP TFRecord file written by emorecog ingest")
     parser.add_argument("--index", type=int, default=0, help="record index in --tfrecord")
     parser.add_argument("--inputs-npz", help="an .npz with eeg, face, face_present (batch first)")
+    parser.add_argument("--request-json", help="a TF Serving REST request body")
     parser.add_argument("--out-npz", help="also write every output array here")
     args = parser.parse_args(argv)
 
@@ -58,8 +62,17 @@ def main(argv=None):
         specs = signature_fn.structured_input_signature[1]
         outputs = signature_fn(**{key: tf.constant(arrays[key], dtype=spec.dtype) for key, spec in specs.items()})
         signature = "serving_default"
+    elif args.request_json:
+        with open(args.request_json) as handle:
+            body = json.load(handle)
+        signature = body.get("signature_name", "serving_default")
+        signature_fn = loaded.signatures[signature]
+        specs = signature_fn.structured_input_signature[1]
+        columns = _rest_columns(body, list(specs))
+        outputs = signature_fn(**{key: tf.constant(_rest_array(columns[key], spec.dtype), dtype=spec.dtype)
+                                  for key, spec in specs.items()})
     else:
-        raise SystemExit("give --tfrecord FILE or --inputs-npz FILE")
+        raise SystemExit("give --tfrecord FILE, --inputs-npz FILE or --request-json FILE")
     outputs = {key: value.numpy() for key, value in outputs.items()}
     if args.out_npz:
         np.savez(args.out_npz, **outputs)
@@ -75,6 +88,36 @@ def main(argv=None):
         "glimpse_count": count,
         "glimpse_frames": outputs["glimpse_frames"][0][:count].tolist(),
     }))
+
+
+def _rest_columns(body, input_names):
+    """{input name: nested list with the batch first} of a REST body, as TF Serving's REST API reads it."""
+    if "inputs" in body:
+        columns = body["inputs"]
+        return columns if isinstance(columns, dict) else {input_names[0]: columns}
+    rows = body["instances"]
+    if len(input_names) == 1 and not (rows and isinstance(rows[0], dict) and input_names[0] in rows[0]):
+        return {input_names[0]: rows}  # one-input signatures may list bare values
+    return {name: [row[name] for row in rows] for name in input_names}
+
+
+def _rest_array(values, dtype):
+    """A nested JSON list -> an array; {"b64": ...} objects become bytes (TF Serving's binary encoding)."""
+    import base64
+
+    import numpy as np
+
+    def decode(value):
+        if isinstance(value, dict) and set(value) == {"b64"}:
+            return base64.b64decode(value["b64"])
+        if isinstance(value, list):
+            return [decode(item) for item in value]
+        return value
+
+    decoded = decode(values)
+    if dtype.name == "string":
+        return np.asarray(decoded, dtype=object)
+    return np.asarray(decoded, dtype=dtype.as_numpy_dtype)
 
 
 def _latest_version(path):

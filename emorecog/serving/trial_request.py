@@ -12,6 +12,7 @@ from emorecog.serving import signatures
 from emorecog.serving.input_checks import check_input_values
 
 MODEL_INFO_FILE = os.path.join("assets.extra", "emorecog_model.json")
+RECORD_SCHEMA_FILE = os.path.join("assets.extra", "schema.json")
 
 
 def model_info(model_path):
@@ -22,6 +23,16 @@ def model_info(model_path):
         raise FileNotFoundError(f"{path} not found: {export_dir} was not exported by `emorecog export`")
     with open(path) as handle:
         return json.load(handle)
+
+
+def record_schema(model_path):
+    """The `features.RecordSchema` an export was trained with (shape, electrodes, EEG operator)."""
+    export_dir = model_versions.resolve_saved_model_dir(model_path)
+    path = os.path.join(export_dir, RECORD_SCHEMA_FILE)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{path} not found: {export_dir} was exported by an emorecog without the record "
+                                "schema (export it again)")
+    return features.read_record_schema(path)
 
 
 def record_from_tfrecord(path, index):
@@ -59,33 +70,57 @@ def record_from_deap(model_path, deap_dir, subject, trial):
     config = PreprocessConfig(**preprocessing["preprocess_config"])
     with TrialPreprocessor(config) as preprocessor:
         sample, _ = preprocessor.process(dataset.read_trial(subject, trial), dataset=dataset.name)
-    expected = features.SampleShape(**info["sample_shape"])
-    if sample[features.EEG_KEY].shape != expected.eeg_shape:
-        raise ValueError(f"{deap_dir} {subject} trial {trial}: preprocessing gives EEG images "
-                         f"{sample[features.EEG_KEY].shape}, the model takes {expected.eeg_shape} "
+    expected = record_schema(model_path).band_energy_shape
+    if sample[features.EEG_BAND_ENERGY_KEY].shape != expected:
+        raise ValueError(f"{deap_dir} {subject} trial {trial}: preprocessing gives EEG band energies "
+                         f"{sample[features.EEG_BAND_ENERGY_KEY].shape}, the model takes {expected} "
                          "(trials of another duration?)")
     return features.encode_example(sample)
 
 
 def dense_inputs(model_path, record, where):
     """Decode a serialized record into the model inputs (batch of 1) plus its context, checked against the
-    model's sample shape and the serving contract's values (ValueError naming `where` otherwise)."""
+    model's record schema and the serving contract's values (ValueError naming `where` otherwise)."""
     import tensorflow as tf
 
-    info = model_info(model_path)
-    shape = features.SampleShape(**info["sample_shape"])
+    schema = record_schema(model_path)
     try:
-        decoded = features.decode_examples([record], shape)
+        decoded = features.decode_examples([record], schema)
     except tf.errors.InvalidArgumentError as error:
         from emorecog.user_errors import one_line_message
 
+        shape = schema.shape
         raise ValueError(f"{where}: {one_line_message(error)}; the model {model_path} takes samples of "
-                         f"{shape.num_frames} frames, {shape.image_size}x{shape.image_size} EEG images and "
-                         f"{shape.face_size}x{shape.face_size} face crops (sample_shape in its "
-                         f"{MODEL_INFO_FILE})") from None
+                         f"{shape.num_frames} frames, band energies of {schema.num_electrodes} electrodes and "
+                         f"{shape.face_size}x{shape.face_size} face crops (its {RECORD_SCHEMA_FILE})") from None
     decoded = {key: value.numpy() for key, value in decoded.items()}
     check_input_values(decoded, where)
     return decoded
+
+
+def compact_inputs(record, schema):
+    """The `serve_compact` inputs of a serialized record (batch of 1): its band energies and JPEG crops as
+    stored, with an empty string for frames without a face (their stored crop is black).
+
+    Args:
+        record: serialized tf.train.Example of ExampleGen.
+        schema: the `features.RecordSchema` of the model (`record_schema(model_path)`).
+    """
+    import tensorflow as tf
+
+    example = tf.train.Example.FromString(record)
+    feature = example.features.feature
+    version = feature[features.SCHEMA_VERSION_KEY].int64_list.value[0] if features.SCHEMA_VERSION_KEY in feature else 1
+    if version != features.RECORD_SCHEMA_VERSION:
+        raise features.schema_version_error(version, "the record")
+    energy = np.frombuffer(feature[features.EEG_BAND_ENERGY_KEY].bytes_list.value[0], "<f4")
+    present = np.asarray(feature[features.FACE_PRESENT_KEY].int64_list.value, np.float32)
+    jpegs = [jpeg if flag else b"" for jpeg, flag in zip(feature[features.FACE_KEY].bytes_list.value, present)]
+    return {
+        features.EEG_BAND_ENERGY_KEY: energy.reshape(1, *schema.band_energy_shape),
+        features.FACE_JPEG_KEY: [jpegs],
+        features.FACE_PRESENT_KEY: present[None],
+    }
 
 
 def request_body(model_path, record, signature, request_format, where):
@@ -93,6 +128,8 @@ def request_body(model_path, record, signature, request_format, where):
     decoded = dense_inputs(model_path, record, where)
     if signature == signatures.SERVE_EXAMPLES:
         return rest_request.examples_request_body([record], request_format)
+    if signature == signatures.SERVE_COMPACT:
+        return rest_request.compact_request_body(compact_inputs(record, record_schema(model_path)), request_format)
     return rest_request.dense_request_body({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS},
                                            request_format)
 

@@ -33,8 +33,12 @@ PREPROCESSING_FILE = "preprocessing.json"
 class TrainingData:
     """What the loop reads from an ExampleGen output."""
 
+    @property
+    def sample_shape(self):
+        return self.record_schema.shape
+
     data_dir: str
-    sample_shape: features.SampleShape
+    record_schema: features.RecordSchema
     eeg_band_mean: tuple
     eeg_band_std: tuple
     num_train_samples: int
@@ -45,11 +49,11 @@ def read_training_data(data_dir):
     """Sample shape, train-split EEG statistics and split sizes of an ExampleGen output."""
     from emorecog.datasets import tfrecord_reader
 
-    shape = tfrecord_reader.read_sample_shape(data_dir)
+    record_schema = tfrecord_reader.read_record_schema(data_dir)
     mean, std = tfrecord_reader.eeg_band_statistics(data_dir)
     return TrainingData(
         data_dir=data_dir,
-        sample_shape=shape,
+        record_schema=record_schema,
         eeg_band_mean=tuple(float(value) for value in mean),
         eeg_band_std=tuple(float(value) for value in std),
         num_train_samples=tfrecord_reader.count_records(data_dir, "train"),
@@ -224,7 +228,8 @@ def _summary(checkpoint, data, training_config, seconds):
 def _write_outputs(output_dir, model, model_config, training_config, data, history, summary):
     os.makedirs(output_dir, exist_ok=True)
     model.save(os.path.join(output_dir, MODEL_FILE))
-    features.write_schema(os.path.join(output_dir, "schema.json"), data.sample_shape)
+    # the data's record schema (with its EEG interpolation operator): the exported model's signatures use it
+    features.write_schema(os.path.join(output_dir, "schema.json"), data.record_schema)
     documents = {
         "model_config.json": model_config.to_dict(),
         "training_config.json": training_config.to_dict(),
