@@ -15,11 +15,18 @@ from emorecog import features
 class PlantedWindowTask:
     """Generate samples whose label lives only in a window of frames at a random place.
 
-    EEG: raw band energies band_mean + band_std * z with z ~ N(0, 1) per pixel; inside the window the
-    beta band of the upper half of the image (the "frontal" electrodes) is shifted by
-    +-eeg_signal * band_std (+ for label 1). Face: grey noise crops; inside the window the lower half (the
-    "mouth") is brighter (label 1) or darker (label 0) by face_signal grey levels. A fraction
-    `missing_face_rate` of frames has no face (face_present 0, an all-zero crop), inside the window too.
+    EEG: raw band energies band_mean + band_std * z with z ~ N(0, 1) per pixel. Face: grey noise crops. A
+    fraction `missing_face_rate` of frames has no face (face_present 0, an all-zero crop), inside the
+    window too. Inside the window, with `pattern`:
+    - "shift": the beta band of the upper half of the image (the "frontal" electrodes) is shifted by
+      +-eeg_signal * band_std (+ for label 1), and the lower half of the face (the "mouth") is brighter
+      (label 1) or darker (label 0) by face_signal grey levels. Coarse statistics (a region's mean) see
+      both where and what.
+    - "stripes": both classes get the same shift (+eeg_signal * band_std, +face_signal grey levels), so a
+      coarse view sees *where* the window is; the label is only in vertical stripes (the sign of an extra
+      +-eeg_signal / +-face_signal alternates every 2 columns of the band images and every S / 8 columns of
+      the face, and the phase gives the label), which average out in the skim's regions and in the
+      classical baseline's: only a glimpse at full resolution sees *what*.
 
     Each sample's window has a length drawn uniformly from [window_length, window_length_max] frames and
     a start drawn uniformly from every position that keeps it inside the sample, so no position is
@@ -49,12 +56,15 @@ class PlantedWindowTask:
     face_signal: float = 30.0
     evidence_rate: float = 1.0
     missing_face_rate: float = 0.1
+    pattern: str = "shift"
     band_mean: tuple = (4.0, 3.0, 2.0)
     band_std: tuple = (2.0, 1.5, 1.0)
 
     def __post_init__(self):
         if self.window_length_max is None:
             object.__setattr__(self, "window_length_max", self.window_length)
+        if self.pattern not in ("shift", "stripes"):
+            raise ValueError(f"PlantedWindowTask: pattern must be 'shift' or 'stripes', got {self.pattern!r}")
         if not 0.0 < self.evidence_rate <= 1.0:
             raise ValueError(f"PlantedWindowTask: evidence_rate must be in (0, 1], got {self.evidence_rate}")
         if not 1 <= self.window_length <= self.window_length_max <= self.num_frames:
@@ -91,12 +101,20 @@ class PlantedWindowTask:
         band_std = np.asarray(self.band_std, "float32")
         z = rng.standard_normal((num_samples, T, H, H, 3), dtype=np.float32)
         grey = rng.normal(128.0, 40.0, size=(num_samples, T, S, S, 1)).astype("float32")
+        # Stripes over columns: 2 pixels wide in the band images, S / 8 in the faces (the width of one cell of
+        # the skim's 8 x 8 face lattice, so its 2 x 2 averages cancel them, as a 4-pixel region mean does).
+        eeg_stripes = np.where(np.arange(H) // 2 % 2 == 0, 1.0, -1.0).astype("float32")
+        face_stripes = np.where(np.arange(S) // max(S // 8, 1) % 2 == 0, 1.0, -1.0).astype("float32")
         for index in range(num_samples):
             window = np.arange(starts[index], starts[index] + lengths[index])
             eeg_frames = window[rng.random(window.size) < self.evidence_rate]
             face_frames = window[rng.random(window.size) < self.evidence_rate]
-            z[index, eeg_frames, : H // 2, :, 2] += self.eeg_signal * signs[index]
-            grey[index, face_frames, S // 2:, :, :] += self.face_signal * signs[index]
+            if self.pattern == "shift":
+                z[index, eeg_frames, : H // 2, :, 2] += self.eeg_signal * signs[index]
+                grey[index, face_frames, S // 2:, :, :] += self.face_signal * signs[index]
+            else:
+                z[index, eeg_frames, : H // 2, :, 2] += self.eeg_signal * (1.0 + signs[index] * eeg_stripes)
+                grey[index, face_frames, S // 2:, :, 0] += self.face_signal * (1.0 + signs[index] * face_stripes)
         eeg = band_mean + band_std * z
         face = np.clip(np.repeat(grey, 3, axis=-1), 0, 255).astype("uint8")
         face_present = (rng.random((num_samples, T)) >= self.missing_face_rate).astype("float32")
