@@ -29,6 +29,7 @@ SPEC = component.ComponentSpec(
 def executor(parameters, inputs, output_dir):
     from emorecog.evaluation.blessing_rule import BlessingRule
     from emorecog.evaluation.model_evaluation import evaluate_model
+    from emorecog.training.trained_model import load_trained_model
 
     model, training_config = load_trained_model(inputs["model"])
     report = evaluate_model(
@@ -41,20 +42,6 @@ def executor(parameters, inputs, output_dir):
     summary.update(comparison_row(report))
     summary["blessed"] = report["blessing"]["blessed"]
     return {"summary": summary}
-
-
-def load_trained_model(model_dir):
-    """(Keras model, training_config dict) of a Trainer output folder."""
-    import keras
-
-    import emorecog.models  # noqa: F401 (registers the custom layers and models for deserialisation)
-
-    path = os.path.join(model_dir, "model.keras")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: is {model_dir} the output of `emorecog train`?")
-    with open(os.path.join(model_dir, "training_config.json")) as handle:
-        training_config = json.load(handle)
-    return keras.saving.load_model(path), training_config
 
 
 def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_size=8, plot_trials=4,
@@ -94,8 +81,10 @@ def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_siz
 
 
 def find_ground_truth(data_dir):
-    """ground_truth.json of the DEAP directory an ExampleGen output came from, or None."""
-    metadata = component.read_metadata(data_dir) or {}
+    """ground_truth.json of the DEAP directory an ExampleGen output (or a fold's pooled one) came from, or None."""
+    from emorecog.datasets.tfrecord_reader import records_directory
+
+    metadata = component.read_metadata(records_directory(data_dir)) or {}
     for path in (metadata.get("inputs") or {}).values():
         candidate = os.path.join(str(path), "ground_truth.json")
         if os.path.isfile(candidate):

@@ -39,7 +39,7 @@ class NotBlessedError(RuntimeError):
 
 def executor(parameters, inputs, output_dir):
     from emorecog import features
-    from emorecog.components.evaluator import load_trained_model
+    from emorecog.training.trained_model import load_trained_model
     from emorecog.serving import saved_model_export
     from emorecog.serving import signatures
 

@@ -5,6 +5,7 @@ Commands are imported only when they run, so `emorecog --help` answers without T
 
 import importlib
 import os
+import warnings
 
 # TensorFlow reads these at import: silence its CUDA/oneDNN start-up chatter on CPU-only machines.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -52,7 +53,9 @@ class LazyCommandGroup(click.Group):
         # Every failure of a command ends in one "Error: ..." line (click prints ClickException so);
         # --debug lets the original exception and its traceback through instead.
         try:
-            return super().invoke(ctx)
+            with warnings.catch_warnings():
+                _show_data_warnings_as_lines()
+                return super().invoke(ctx)
         except (click.exceptions.ClickException, click.exceptions.Exit, click.exceptions.Abort):
             raise
         except Exception as error:
@@ -66,6 +69,23 @@ class LazyCommandGroup(click.Group):
         rows = [(name, COMMANDS[name][1]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
+
+
+def _show_data_warnings_as_lines():
+    """Inside `warnings.catch_warnings()`: every emorecog `DataWarning` becomes one "Warning: ..." line on
+    stderr, each time it is raised; other warnings keep Python's own handling."""
+    from emorecog.user_errors import DataWarning, warning_line
+
+    python_showwarning = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DataWarning):
+            click.echo(warning_line(message), err=True)
+        else:
+            python_showwarning(message, category, filename, lineno, file, line)
+
+    warnings.simplefilter("always", DataWarning)
+    warnings.showwarning = show
 
 
 @click.group(cls=LazyCommandGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -208,17 +208,31 @@ def _exchange(first, second):
     return result == 0
 
 
-def write_json_atomically(path, value):
-    """Write `value` as JSON to `path` through a temporary sibling and a rename (readers never see half)."""
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}")
+def write_file_atomically(path, write):
+    """Call `write(temporary_path)` and rename the result to `path` (readers never see half a file).
+
+    The temporary sibling is hidden and ends like `path` (so writers that choose a format by the file
+    extension, such as matplotlib, still do); it is removed if `write` fails.
+    """
+    directory, name = os.path.split(os.path.abspath(path))
+    temporary = os.path.join(directory, f".{uuid.uuid4().hex[:8]}.{name}")
     try:
-        with open(temporary, "w") as handle:
-            json.dump(value, handle, indent=2, default=str)
+        write(temporary)
         os.replace(temporary, path)
     except BaseException:
         if os.path.exists(temporary):
             os.remove(temporary)
         raise
+
+
+def write_json_atomically(path, value):
+    """Write `value` as JSON to `path` through a temporary sibling and a rename (readers never see half)."""
+
+    def write(temporary):
+        with open(temporary, "w") as handle:
+            json.dump(value, handle, indent=2, default=str)
+
+    write_file_atomically(path, write)
 
 
 def _inside(path, folder):

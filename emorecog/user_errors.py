@@ -14,6 +14,16 @@ import re
 from emorecog.datasets.deap_format import RefusedFileError
 
 MAX_MESSAGE_CHARACTERS = 2000
+
+
+class DataWarning(UserWarning):
+    """Something about the input a user should know that does not stop the command; the CLI prints it
+    as one "Warning: ..." line on stderr."""
+
+
+def warning_line(message):
+    """The line the CLI prints for a `DataWarning`."""
+    return "Warning: " + " ".join(str(message).split())
 INPUT_ERRORS = (ValueError, OSError, pickle.UnpicklingError, RefusedFileError, EOFError)
 _TENSORFLOW_ASSERTION = re.compile(r"assertion failed: \[(?P<message>[^\]]*)\]")
 

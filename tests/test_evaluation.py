@@ -329,7 +329,7 @@ def _records_by_split(data_dir):
     found = {}
     for split in ("train", "eval", "test"):
         rows = []
-        for record in tf.data.TFRecordDataset(tfrecord_reader.split_files(data_dir, split), compression_type="GZIP"):
+        for record in tfrecord_reader.record_dataset(data_dir, split):
             example = tf.train.Example.FromString(record.numpy())
             feature = example.features.feature
             eeg = features.eeg_images_of_example(example, record_schema)
@@ -339,13 +339,13 @@ def _records_by_split(data_dir):
 
 
 def test_fold_examples_reassign_whole_subjects_and_recompute_train_statistics(evaluated, tmp_path):
+    from emorecog.components.fold_examples import run_fold_examples
     from emorecog.datasets import tfrecord_reader
     from emorecog.evaluation import cross_validation
 
     _, examples_dir, _, _ = evaluated
     assert cross_validation.fold_count(examples_dir, "loso", "subject") == 3
-    run = cross_validation.write_fold_examples(examples_dir, fold=1, folds="loso", mode="subject",
-                                               output_dir=str(tmp_path / "fold-1"))
+    run = run_fold_examples(examples_dir, fold=1, folds="loso", mode="subject", output_dir=str(tmp_path / "fold-2"))
     source = _records_by_split(examples_dir)
     fold = _records_by_split(run.output_dir)
     assert sum(map(len, fold.values())) == sum(map(len, source.values())) == 21
@@ -362,17 +362,67 @@ def test_fold_examples_reassign_whole_subjects_and_recompute_train_statistics(ev
     assert labels.shape == (4,)
     metadata = run.metadata["parameters"]
     assert metadata["split"]["folds"] == "loso" and metadata["preprocess"]["fps"] == 4
-    again = cross_validation.write_fold_examples(examples_dir, fold=1, folds="loso", mode="subject",
-                                                 output_dir=str(tmp_path / "fold-1"))
+    again = run_fold_examples(examples_dir, fold=1, folds="loso", mode="subject", output_dir=str(tmp_path / "fold-2"))
     assert again.skipped
 
 
+def _folder_bytes(folder):
+    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(folder) for name in names)
+
+
+def test_folds_reference_the_pooled_records_without_copying_them(evaluated, tmp_path):
+    from emorecog.components.fold_examples import run_fold_examples
+    from emorecog.datasets import tfrecord_reader
+
+    _, examples_dir, _, _ = evaluated
+    pooled = {split: tfrecord_reader.split_files(examples_dir, split) for split in ("train", "eval", "test")}
+    pooled_bytes = sum(os.path.getsize(path) for files in pooled.values() for path in files)
+    pooled_records = {bytes(record.numpy()) for split in pooled for record in tfrecord_reader.record_dataset(
+        examples_dir, split)}
+    fold_dirs = [run_fold_examples(examples_dir, fold=fold, folds=3, mode="trial",
+                                   output_dir=str(tmp_path / f"fold-{fold + 1}")).output_dir for fold in range(3)]
+    # The three folds together take far less than one copy of the records (let alone three).
+    assert _folder_bytes(tmp_path) < 0.2 * pooled_bytes
+    for fold_dir in fold_dirs:
+        assert not [name for name in os.listdir(fold_dir) if name.startswith("Split-")]
+        seen = {}
+        for split in ("train", "eval", "test"):
+            records = [bytes(record.numpy()) for record in tfrecord_reader.record_dataset(fold_dir, split)]
+            assert set(records) <= pooled_records  # the pooled bytes, read in place
+            keys = {row[:2] for row in _records_by_split(fold_dir)[split]}
+            assert len(keys) == len(records) == tfrecord_reader.count_records(fold_dir, split)
+            seen[split] = keys
+        assert not seen["train"] & seen["eval"] and not seen["train"] & seen["test"]
+        assert not seen["eval"] & seen["test"]
+        assert sum(map(len, seen.values())) == 21
+
+
+def test_a_fold_names_a_pooled_file_changed_after_it_was_made(evaluated, tmp_path):
+    import shutil
+
+    from emorecog.components.fold_examples import run_fold_examples
+    from emorecog.datasets import tfrecord_reader
+
+    _, examples_dir, _, _ = evaluated
+    pooled = str(tmp_path / "pooled")
+    shutil.copytree(examples_dir, pooled)
+    fold_dir = run_fold_examples(pooled, fold=0, folds="loso", output_dir=str(tmp_path / "fold-1")).output_dir
+    damaged = tfrecord_reader.split_records(fold_dir, "train").files[0]
+    with open(damaged, "r+b") as handle:
+        handle.seek(40)
+        byte = handle.read(1)
+        handle.seek(40)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    with pytest.raises(tfrecord_reader.CorruptRecordFileError, match=f"{damaged} is corrupt"):
+        tfrecord_reader.make_dataset(fold_dir, "train", 2)
+
+
 def test_trial_folds_keep_every_subject_in_every_split(evaluated, tmp_path):
+    from emorecog.components.fold_examples import run_fold_examples
     from emorecog.evaluation import cross_validation
 
     _, examples_dir, _, _ = evaluated
-    run = cross_validation.write_fold_examples(examples_dir, fold=0, folds=3, mode="trial",
-                                               output_dir=str(tmp_path / "fold"))
+    run = run_fold_examples(examples_dir, fold=0, folds=3, mode="trial", output_dir=str(tmp_path / "fold"))
     fold = _records_by_split(run.output_dir)
     for split in ("train", "eval", "test"):
         assert {row[0] for row in fold[split]} == {"s01", "s02", "s03"}
@@ -407,6 +457,9 @@ def test_cv_cli_runs_every_fold_and_reports_mean_and_spread(evaluated, tmp_path)
     with open(out / "cv_results.json") as handle:
         results = json.load(handle)
     assert [row["test_subjects"] for row in results["per_fold"]] == [["s01"], ["s02"], ["s03"]]
+    assert [row["fold"] for row in results["per_fold"]] == [1, 2, 3]
+    assert "fold 1/3" in result.output and sorted(os.listdir(out)) == [
+        "cv_results.json", "cv_summary.png", "emorecog_folder.json", "fold-1", "fold-2", "fold-3"]
     summary = results["summary"]["accuracy"]
     assert summary["count"] == 3
     assert summary["mean"] == pytest.approx(np.mean([row["accuracy"] for row in results["per_fold"]]))

@@ -49,7 +49,7 @@ def test_batch(exported):
 
 @pytest.fixture(scope="module")
 def keras_model(exported):
-    from emorecog.components.evaluator import load_trained_model
+    from emorecog.training.trained_model import load_trained_model
 
     return load_trained_model(os.path.join(exported[2], "model"))[0]
 

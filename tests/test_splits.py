@@ -2,6 +2,7 @@
 
 import collections
 import random
+import warnings
 
 import pytest
 
@@ -139,3 +140,94 @@ def test_split_config_validates_and_dispatches():
 def test_duplicate_keys_are_rejected():
     with pytest.raises(ValueError, match="duplicate"):
         splits.trial_splits([("s01", 1), ("s01", 1)])
+
+
+# -- stratification by both labels, and the single-class warning ---------------------------------------
+
+def arousal_imbalanced_labels(keys, seed, high_arousal=0.1):
+    """Valence balanced, arousal rarely high (as on some real subjects)."""
+    rng = random.Random(seed)
+    return {key: (int(rng.random() < 0.5), int(rng.random() < high_arousal)) for key in keys}
+
+
+def classes_per_split(assignment, labels, column):
+    found = collections.defaultdict(collections.Counter)
+    for key, split in assignment.items():
+        found[split][labels[key][column]] += 1
+    return found
+
+
+def test_trial_splits_give_every_split_both_arousal_classes_when_arousal_is_rare():
+    # 6 subjects x 16 trials (the synthetic DEAP's default size): every split has about 14 eval and test
+    # trials, so with ~10 % high arousal a split stratified by valence alone often has no high-arousal trial.
+    keys = [(f"s{subject:02d}", trial) for subject in range(1, 7) for trial in range(1, 17)]
+    for seed in range(40):
+        labels = arousal_imbalanced_labels(keys, seed)
+        if sum(arousal for _, arousal in labels.values()) < 3:
+            continue  # fewer high-arousal trials than splits: no assignment can fill them all
+        assignment = splits.trial_splits(keys, labels, seed=seed)
+        for column in (0, 1):
+            for split, counts in classes_per_split(assignment, labels, column).items():
+                assert set(counts) == {0, 1}, (seed, split, column, counts)
+        assert splits.single_class_warnings(assignment, labels) == []
+
+
+def test_trial_splits_divide_the_rare_arousal_class_in_the_papers_proportions():
+    labels = arousal_imbalanced_labels(DEAP_KEYS, seed=5, high_arousal=0.15)
+    assignment = splits.trial_splits(DEAP_KEYS, labels)
+    rare = [key for key in DEAP_KEYS if labels[key][1] == 1]
+    shares = collections.Counter(assignment[key] for key in rare)
+    for split, ratio in zip(splits.SPLIT_NAMES, (5, 1, 1)):
+        assert abs(shares[split] / len(rare) - ratio / 7) < 0.03, (split, shares)
+
+
+def test_trial_folds_give_every_fold_both_arousal_classes():
+    keys = [(f"s{subject:02d}", trial) for subject in range(1, 7) for trial in range(1, 17)]
+    labels = arousal_imbalanced_labels(keys, seed=11)
+    for fold in splits.cross_validation_folds(keys, 4, mode="trial", strata=labels):
+        assert {labels[key][1] for key in fold} == {0, 1}
+
+
+def test_a_split_with_one_class_is_warned_about_naming_split_and_label():
+    # Subject splits cannot be stratified: the only high-arousal subject lands in one split.
+    keys = [(f"s{subject}", trial) for subject in range(7) for trial in range(4)]
+    labels = {key: (key[1] % 2, int(key[0] == "s0")) for key in keys}
+    config = splits.SplitConfig(mode="subject", seed=0)
+    with pytest.warns(splits.SplitWarning) as caught:
+        assignment = splits.assign_splits(keys, config, strata=labels)
+    messages = [str(warning.message) for warning in caught]
+    lacking = [split for split in splits.SPLIT_NAMES
+               if {labels[key][1] for key, name in assignment.items() if name == split} == {0}]
+    assert lacking
+    for split in lacking:
+        assert any(f"split '{split}' holds only one class of arousal: all" in message and "are low" in message
+                   for message in messages), messages
+    assert not any("of valence" in message for message in messages)
+
+
+def test_no_warning_when_every_split_holds_both_classes():
+    labels = random_labels(DEAP_KEYS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", splits.SplitWarning)
+        splits.assign_splits(DEAP_KEYS, splits.SplitConfig(), strata=labels)
+
+
+def test_the_cli_prints_a_split_warning_as_one_line():
+    import click
+    from click.testing import CliRunner
+
+    from emorecog.cli import LazyCommandGroup
+
+    @click.command()
+    def split_tiny():
+        keys = [(f"s{subject}", 1) for subject in range(3)]
+        splits.assign_splits(keys, splits.SplitConfig(mode="subject"),
+                             strata={key: (0, 1) for key in keys})
+
+    group = LazyCommandGroup(commands={"split-tiny": split_tiny})
+    group.get_command = lambda ctx, name: split_tiny
+    result = CliRunner().invoke(group, ["split-tiny"])
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if line.startswith("Warning: split ")]
+    assert len(lines) == 6  # 3 splits x 2 labels, one line each
+    assert "Warning: split 'train' holds only one class of valence: all 1 trials are low" in result.output

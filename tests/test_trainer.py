@@ -95,7 +95,7 @@ def test_best_epoch_is_the_highest_eval_macro_f1_and_is_the_saved_model(tiny):
     import keras
 
     from emorecog import features
-    from emorecog.components.evaluator import load_trained_model
+    from emorecog.training.trained_model import load_trained_model
     from emorecog.models.builder import build_model
     from emorecog.models.model_config import ModelConfig
 

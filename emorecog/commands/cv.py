@@ -26,11 +26,12 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
     """Cross-validate: for each fold, train (eval fold selects the epoch) and score the held-out test fold.
 
     Test = fold k, eval = fold k+1, train = the rest; no trial is ever cut across splits and the EEG
-    normalisation of each fold comes from its own train split. Writes OUT/fold-<k>/{examples,run}/ and
-    OUT/cv_results.json (per fold and mean / std / min / max of CR, macro F1, balanced accuracy and the
-    majority baseline).
+    normalisation of each fold comes from its own train split. Folds are numbered 1..K. A fold copies no
+    record: OUT/fold-<k>/examples/ holds an index of the pooled records (fold_index.json) and the fold's
+    stats.json. Writes OUT/fold-<k>/{examples,run}/, OUT/cv_results.json (per fold and mean / std / min /
+    max of CR, macro F1, balanced accuracy and the majority and classical baselines) and OUT/cv_summary.png.
     """
-    from emorecog.evaluation.cross_validation import run_cross_validation
+    from emorecog.pipelines.cross_validation import run_cross_validation
     from emorecog.training.training_config import TrainingConfig
 
     if (deap_dir is None) == (data_dir is None):
@@ -57,12 +58,16 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
     summary = run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_config, seed=seed,
                                    log=click.echo)
     click.echo("")
-    click.echo(f"{'fold':<6}{'test subjects':<22}{'CR':>8}{'macro F1':>10}{'bal. acc':>10}{'baseline CR':>13}")
+    click.echo(f"{'fold':<6}{'test subjects':<22}{'CR':>8}{'macro F1':>10}{'bal. acc':>10}{'majority CR':>13}"
+               f"{'classical CR':>14}")
     for row in summary["per_fold"]:
+        classical = row["classical_baseline_accuracy"]
         click.echo(f"{row['fold']:<6}{','.join(row['test_subjects'])[:21]:<22}{row['accuracy']:>8.3f}"
-                   f"{row['f1_macro']:>10.3f}{row['balanced_accuracy']:>10.3f}{row['majority_baseline_accuracy']:>13.3f}")
+                   f"{row['f1_macro']:>10.3f}{row['balanced_accuracy']:>10.3f}{row['majority_baseline_accuracy']:>13.3f}"
+                   f"{'n/a' if classical is None else format(classical, '.3f'):>14}")
     spread = summary["summary"]
     click.echo("mean +- std  " + "  ".join(
         f"{name} {spread[name]['mean']:.3f} +- {spread[name]['std']:.3f}"
-        for name in ("accuracy", "f1_macro", "balanced_accuracy", "majority_baseline_accuracy")))
-    click.echo(f"wrote {os.path.join(out_dir, 'cv_results.json')}")
+        for name in ("accuracy", "f1_macro", "balanced_accuracy", "majority_baseline_accuracy",
+                     "classical_baseline_accuracy") if spread[name]["mean"] is not None))
+    click.echo(f"wrote {os.path.join(out_dir, 'cv_results.json')} and {os.path.join(out_dir, 'cv_summary.png')}")

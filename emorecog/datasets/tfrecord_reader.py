@@ -19,9 +19,17 @@ so `make_dataset` (and every other reader of the records: the Trainer, the Evalu
 cross-validation) first checks each file against the manifest in stats.json, by size and SHA-256 unless
 told otherwise, and raises `CorruptRecordFileError` naming the file.
 
+A cross-validation fold (`emorecog cv`) copies no record. Its folder holds `fold_index.json` instead of
+Split-*/: the pooled ExampleGen output the records live in, and per split the record files that hold its
+trials, with the (subject, trial) keys it keeps of them and the files' sizes and SHA-256 as they were
+when the fold was made. Every reader here takes either folder: `split_records` resolves a split to files
+(verified) and trial keys, and the record stream keeps only those trials. A fold's stats.json is its own
+(counts and the EEG normalisation of the fold's train split); the schema is the pooled output's.
+
 TensorFlow is imported inside the functions that need it.
 """
 
+import dataclasses
 import functools
 import glob
 import hashlib
@@ -32,6 +40,7 @@ from emorecog import features
 
 SCHEMA_FILE = "schema.json"
 STATS_FILE = "stats.json"
+FOLD_INDEX_FILE = "fold_index.json"
 RECORD_FILE_PREFIX = "data_tfrecord"
 RECORD_FILE_SUFFIX = ".gz"
 RECORD_COMPRESSION = "GZIP"
@@ -44,6 +53,20 @@ READ_BUFFER_BYTES = 1 << 20
 
 class CorruptRecordFileError(IOError):
     """A TFRecord file of an ExampleGen output is missing, truncated or altered since it was written."""
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitRecords:
+    """Where the records of one split are.
+
+    Attributes:
+        files: the record files (verified as `split_records` was asked).
+        trials: None when every record of `files` belongs to the split (an ExampleGen output), else the
+            frozenset of (subject, trial) keys the split keeps of them (a cross-validation fold).
+    """
+
+    files: tuple
+    trials: frozenset | None = None
 
 
 def split_directory(data_dir, split):
@@ -76,7 +99,7 @@ def read_record_schema(data_dir):
         features.RecordSchemaVersionError: the records are of another schema version (named).
         FileNotFoundError, ValueError: no schema.json, or not a valid one.
     """
-    path = os.path.join(data_dir, SCHEMA_FILE)
+    path = os.path.join(records_directory(data_dir), SCHEMA_FILE)
     try:
         return features.read_record_schema(path)
     except FileNotFoundError:
@@ -85,6 +108,27 @@ def read_record_schema(data_dir):
         raise
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(f"{path} is not a valid emorecog schema: {error}") from error
+
+
+def read_fold_index(data_dir):
+    """The dict of `<data_dir>/fold_index.json`, or None when `data_dir` is not a cross-validation fold."""
+    path = os.path.join(data_dir, FOLD_INDEX_FILE)
+    try:
+        with open(path) as handle:
+            index = json.load(handle)
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{path} is not valid JSON: {error}") from error
+    if not isinstance(index, dict) or not isinstance(index.get("splits"), dict) or "source" not in index:
+        raise ValueError(f"{path} is not an emorecog fold index (expected 'source' and 'splits')")
+    return index
+
+
+def records_directory(data_dir):
+    """The ExampleGen output whose files hold the records of `data_dir` (itself, or a fold's source)."""
+    index = read_fold_index(data_dir)
+    return data_dir if index is None else index["source"]
 
 
 def read_sample_shape(data_dir):
@@ -138,10 +182,10 @@ def file_manifest_entry(path):
 
 
 def verify_split_files(data_dir, split, mode="checksum"):
-    """Check the record files of `split` against the manifest in stats.json.
+    """Check the record files of `split` of an ExampleGen output against the manifest in stats.json.
 
     Args:
-        data_dir: ExampleGen output directory.
+        data_dir: ExampleGen output directory (for a cross-validation fold use `split_records`).
         split: split name.
         mode: "checksum" (size and SHA-256: catches truncation and altered bytes), "size" (cheap: catches
             truncation and missing files), or "none".
@@ -154,6 +198,8 @@ def verify_split_files(data_dir, split, mode="checksum"):
     """
     if mode not in VERIFY_MODES:
         raise ValueError(f"verify mode {mode!r} is not one of {VERIFY_MODES}")
+    if read_fold_index(data_dir) is not None:
+        raise ValueError(f"{data_dir} is a cross-validation fold: read it through split_records")
     files = split_files(data_dir, split)
     if mode == "none":
         return files
@@ -164,18 +210,80 @@ def verify_split_files(data_dir, split, mode="checksum"):
         if name not in found_names:
             raise CorruptRecordFileError(f"{os.path.join(data_dir, name)} is missing (listed in {STATS_FILE})")
     for name in found_names:
-        path = os.path.join(data_dir, name)
         if name not in manifest:
-            raise CorruptRecordFileError(f"{path} is not listed in {STATS_FILE}: not written by this ExampleGen run")
-        expected = manifest[name]
-        size = os.path.getsize(path)
-        if size != expected["bytes"]:
-            raise CorruptRecordFileError(
-                f"{path} is truncated or altered: {size} bytes, ExampleGen wrote {expected['bytes']}")
-        if mode == "checksum" and _sha256(path) != expected["sha256"]:
-            raise CorruptRecordFileError(
-                f"{path} is corrupt: its SHA-256 differs from the one ExampleGen recorded in {STATS_FILE}")
+            raise CorruptRecordFileError(f"{os.path.join(data_dir, name)} is not listed in {STATS_FILE}: not "
+                                         "written by this ExampleGen run")
+        _check_file(os.path.join(data_dir, name), manifest[name], mode, f"ExampleGen recorded in {STATS_FILE}")
     return files
+
+
+def split_records(data_dir, split, verify="checksum"):
+    """The `SplitRecords` of `split`, of an ExampleGen output or a cross-validation fold.
+
+    A fold's files are checked against the sizes and SHA-256 its fold_index.json recorded, so a pooled
+    output changed since the fold was made is named, not read.
+
+    Raises:
+        CorruptRecordFileError: a file is missing, truncated or altered (named).
+        FileNotFoundError, ValueError: no such split.
+    """
+    index = read_fold_index(data_dir)
+    if index is None:
+        return SplitRecords(tuple(verify_split_files(data_dir, split, mode=verify)))
+    if verify not in VERIFY_MODES:
+        raise ValueError(f"verify mode {verify!r} is not one of {VERIFY_MODES}")
+    if split not in index["splits"]:
+        raise FileNotFoundError(f"{os.path.join(data_dir, FOLD_INDEX_FILE)} has no split {split!r} "
+                                f"(has {sorted(index['splits'])})")
+    entry = index["splits"][split]
+    files = []
+    for name in entry["files"]:
+        path = os.path.join(index["source"], name)
+        if not os.path.isfile(path):
+            raise CorruptRecordFileError(f"{path} is missing (listed in {os.path.join(data_dir, FOLD_INDEX_FILE)})")
+        if verify != "none":
+            _check_file(path, index["files"][name], verify, f"{os.path.join(data_dir, FOLD_INDEX_FILE)} recorded")
+        files.append(path)
+    return SplitRecords(tuple(files), frozenset((str(subject), int(trial)) for subject, trial in entry["trials"]))
+
+
+def _check_file(path, expected, mode, recorded_by):
+    size = os.path.getsize(path)
+    if size != expected["bytes"]:
+        raise CorruptRecordFileError(
+            f"{path} is truncated or altered: {size} bytes, {recorded_by} {expected['bytes']}")
+    if mode == "checksum" and _sha256(path) != expected["sha256"]:
+        raise CorruptRecordFileError(f"{path} is corrupt: its SHA-256 differs from the one {recorded_by}")
+
+
+def keep_trials(dataset, trials):
+    """`dataset` of serialized records without those whose (subject, trial) is not in `trials` (None: all)."""
+    import tensorflow as tf
+
+    if trials is None:
+        return dataset
+    names = tf.constant(sorted(f"{subject}/{trial}" for subject, trial in trials), tf.string)
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(names, tf.ones_like(names, dtype=tf.int64)), default_value=0)
+    key_spec = {features.SUBJECT_KEY: tf.io.FixedLenFeature([], tf.string),
+                features.TRIAL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+
+    def is_kept(serialized):
+        key = tf.io.parse_single_example(serialized, key_spec)
+        name = tf.strings.join([key[features.SUBJECT_KEY], tf.strings.as_string(key[features.TRIAL_KEY])], "/")
+        return table.lookup(name) > 0
+
+    return dataset.filter(is_kept)
+
+
+def record_dataset(data_dir, split, verify="checksum"):
+    """The serialized records of `split` (ExampleGen output or fold) in file order, files verified first."""
+    import tensorflow as tf
+
+    records = split_records(data_dir, split, verify=verify)
+    dataset = tf.data.TFRecordDataset(list(records.files), compression_type=RECORD_COMPRESSION,
+                                      buffer_size=READ_BUFFER_BYTES)
+    return keep_trials(dataset, records.trials)
 
 
 def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, repeat=False, seed=None,
@@ -184,7 +292,8 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     """A tf.data pipeline over one split of an ExampleGen output.
 
     Args:
-        data_dir: ExampleGen output directory (holds schema.json, stats.json, Split-*/).
+        data_dir: ExampleGen output directory (holds schema.json, stats.json, Split-*/), or a
+            cross-validation fold (holds stats.json and fold_index.json).
         split: "train", "eval" or "test".
         batch_size: samples per batch.
         target: "valence" or "arousal": which binary label is the target.
@@ -194,7 +303,7 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
         with_context: also yield the context dict (subject, trial, ratings, both labels, ...).
         shuffle_buffer: records held by the record-level shuffle.
         drop_remainder: drop a last smaller batch.
-        verify: "checksum", "size" or "none" (see `verify_split_files`), done once here.
+        verify: "checksum", "size" or "none" (see `split_records`), done once here.
         num_parallel_reads: files read at once (default: up to 4).
         pass_seeds: instead of `seed` and `repeat`: one shuffled pass over the split per seed, one after the
             other, each ending with its last (possibly smaller) batch. Pass k's order depends only on its
@@ -215,7 +324,8 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     record_schema = read_record_schema(data_dir)
-    files = verify_split_files(data_dir, split, mode=verify)
+    records = split_records(data_dir, split, verify=verify)
+    files = list(records.files)
     cycle_length = min(len(files), num_parallel_reads or 4)
     # Unseeded shuffling may also take records in whatever order the parallel reads finish (faster);
     # a seed makes the whole order reproducible.
@@ -232,6 +342,7 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=deterministic,
         )
+        dataset = keep_trials(dataset, records.trials)
         if shuffle:
             dataset = dataset.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=True)
         if repeat_forever:
@@ -262,11 +373,8 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
 def band_energy_batches(data_dir, split, batch_size, target="valence"):
     """(eeg_band_energy float32 [B, T, C, 3], label int64 [B]) NumPy batches of one split, in record order,
     without decoding the faces (for the classical baseline). The files' checksums are verified first."""
-    import tensorflow as tf
-
     record_schema = read_record_schema(data_dir)
-    files = verify_split_files(data_dir, split, mode="checksum")
-    dataset = (tf.data.TFRecordDataset(files, compression_type=RECORD_COMPRESSION, buffer_size=READ_BUFFER_BYTES)
+    dataset = (record_dataset(data_dir, split, verify="checksum")
                .batch(batch_size)
                .map(lambda serialized: features.decode_band_energies(serialized, record_schema, target)))
     for energy, labels in dataset:

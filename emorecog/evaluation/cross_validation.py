@@ -1,195 +1,185 @@
-"""Cross-validation folds from one ExampleGen output, without preprocessing anything again.
+"""Cross-validation folds over one ExampleGen output, without copying or preprocessing anything again.
 
-Each fold is a `FoldExamples` component output: the records of every split of the source ExampleGen output
-pooled and re-assigned by `emorecog.splits.fold_splits` (test = fold k, eval = fold k + 1 for model
-selection, train = the other folds; folds of whole subjects, or of each subject's trials), written in
-ExampleGen's layout (Split-*/ GZIP TFRecords, schema.json, and a stats.json whose EEG normalisation is
-recomputed from the fold's OWN train split). Records are copied byte for byte; a trial never straddles
-splits. `run_cross_validation` then trains and evaluates every fold and reports mean and spread.
+A fold is an index, not a copy: `write_fold_index` pools the records of every split of an ExampleGen
+output, assigns whole trials with `emorecog.splits.assign_splits` (test = fold k, eval = the next fold for
+model selection, train = the other folds; folds of whole subjects, or of each subject's trials), and writes
+
+    fold_index.json   the pooled output's path; per split the record files holding its trials and the
+                      (subject, trial) keys it keeps; size and SHA-256 of every referenced file
+    stats.json        counts per split and label, the split warnings, and the EEG normalisation recomputed
+                      from the fold's OWN train split
+
+`emorecog.datasets.tfrecord_reader` reads such a folder like an ExampleGen output (`split_records`). The
+FoldExamples component (`emorecog.components.fold_examples`) runs this with caching and an atomic output;
+the cross-validation pipeline (`emorecog.pipelines.cross_validation`) trains and evaluates every fold.
+
+Folds are numbered from 1 wherever a person reads them (progress lines, the results table, folder names,
+cv_results.json); `SplitConfig.fold` is the 0-based index of fold number `fold + 1`.
 """
 
+import dataclasses
 import json
 import os
-import shutil
+import warnings
 
 import numpy as np
 
 from emorecog import features
 from emorecog import splits
-from emorecog.components import component
 
-FOLD_EXAMPLES_SPEC = component.ComponentSpec(
-    name="FoldExamples",
-    parameters=("split", "preprocess", "label_rule"),
-    inputs=("examples",),
-    outputs=tuple(f"Split-{name}" for name in splits.SPLIT_NAMES) + ("schema.json", "stats.json"),
-)
 REPORTED_METRICS = ("accuracy", "f1_macro", "balanced_accuracy")
 
 
 def fold_count(data_dir, folds, mode):
     """How many folds `folds` ("loso" or K) makes of the records of `data_dir`."""
-    keys = [(subject, trial) for subject, trial, _ in _record_keys(data_dir)]
+    keys = [record.key for record in pooled_records(data_dir, read_eeg=False)]
     return len(splits.cross_validation_folds(keys, folds, mode=mode))
 
 
-def write_fold_examples(data_dir, fold, folds, mode="subject", seed=0, output_dir=None, force=False):
-    """Write fold `fold` of `folds` of an ExampleGen output as a new ExampleGen-layout directory.
+def fold_folder_name(fold_number):
+    """The folder of fold number `fold_number` (1-based), e.g. "fold-1"."""
+    return f"fold-{fold_number}"
+
+
+@dataclasses.dataclass(frozen=True)
+class PooledRecord:
+    """One record of a pooled ExampleGen output.
+
+    Attributes:
+        key: (subject, trial).
+        labels: the binary labels in `features.TARGETS` order.
+        file_name: the record file holding it, relative to the ExampleGen output.
+        eeg_moments: (count, mean, sum of squared deviations) per band of its EEG images, or None.
+    """
+
+    key: tuple
+    labels: tuple
+    file_name: str
+    eeg_moments: tuple | None = None
+
+
+def pooled_records(data_dir, read_eeg=True):
+    """Every record of every split of the ExampleGen output `data_dir`, files verified by SHA-256 first.
 
     Args:
-        data_dir: ExampleGen output (any split layout; all records are pooled).
-        fold: index of the test fold (0-based).
-        folds: "loso" (needs mode "subject") or an int >= 3.
-        mode: "subject" (folds of whole subjects) or "trial" (folds of each subject's trials, stratified).
-        seed: shuffle seed of the fold assignment.
-        output_dir: where the fold goes (atomically, skipped when unchanged).
+        read_eeg: also compute each record's per-band EEG image moments (for a train split's normalisation).
 
     Returns:
-        The `ComponentRun`.
+        A list of `PooledRecord`.
+
+    Raises:
+        ValueError: a (subject, trial) appears twice, or `data_dir` is itself a fold.
     """
-    source = component.read_metadata(data_dir) or {}
-    parameters = {
-        "split": splits.SplitConfig(mode=mode, seed=seed, fold=fold, folds=folds).to_dict(),
-        "preprocess": (source.get("parameters") or {}).get("preprocess"),
-        "label_rule": (source.get("parameters") or {}).get("label_rule"),
-    }
-    return component.run_component(FOLD_EXAMPLES_SPEC, _fold_executor, parameters, {"examples": data_dir},
-                                   output_dir, force=force)
-
-
-def _fold_executor(parameters, inputs, output_dir):
     import tensorflow as tf
 
     from emorecog.datasets import tfrecord_reader
 
-    data_dir = inputs["examples"]
-    config = splits.SplitConfig(**{**parameters["split"], "ratios": tuple(parameters["split"]["ratios"])})
-    records = _record_keys(data_dir)
-    strata = {(subject, trial): labels for subject, trial, labels in records}
-    assignment = splits.assign_splits(list(strata), config, strata=strata)
-    record_schema = tfrecord_reader.read_record_schema(data_dir)
-    shape = record_schema.shape
-
-    writers, moments, per_split = {}, [], {name: [] for name in splits.SPLIT_NAMES}
-    options = tf.io.TFRecordOptions(compression_type=tfrecord_reader.RECORD_COMPRESSION)
-    paths = {}
-    for name in splits.SPLIT_NAMES:
-        os.makedirs(os.path.join(output_dir, f"Split-{name}"))
-        paths[name] = os.path.join(output_dir, f"Split-{name}",
-                                   f"{tfrecord_reader.RECORD_FILE_PREFIX}-00000-of-00001"
-                                   f"{tfrecord_reader.RECORD_FILE_SUFFIX}")
-        writers[name] = tf.io.TFRecordWriter(paths[name], options)
-    try:
-        for serialized in _all_records(data_dir):
-            example = tf.train.Example.FromString(serialized)
-            subject, trial, labels = _key_of(example)
-            split = assignment[(subject, trial)]
-            writers[split].write(serialized)
-            per_split[split].append((subject, labels))
-            if split == "train":
-                eeg = features.eeg_images_of_example(example, record_schema)
-                moments.append(_band_moments(eeg.reshape(-1, len(features.EEG_BANDS))))
-    finally:
-        for writer in writers.values():
-            writer.close()
-
-    shutil.copy(os.path.join(data_dir, tfrecord_reader.SCHEMA_FILE), os.path.join(output_dir, "schema.json"))
-    count, mean, std = _combine_moments(moments)
-    stats = {
-        "dataset": f"fold {config.fold} of {config.folds} ({config.mode} folds) of {data_dir}",
-        "derived_from": data_dir,
-        "sample_shape": {"num_frames": shape.num_frames, "image_size": shape.image_size, "face_size": shape.face_size},
-        "split_config": config.to_dict(),
-        "splits": {
-            name: {
-                "samples": len(rows),
-                "subjects": sorted({subject for subject, _ in rows}),
-                "labels": {target: {str(value): sum(labels[index] == value for _, labels in rows) for value in (0, 1)}
-                           for index, target in enumerate(features.TARGETS)},
-            }
-            for name, rows in per_split.items()
-        },
-        "eeg_normalization": {"split": "train", "bands": list(features.EEG_BANDS), "count": int(count),
-                              "mean": [float(value) for value in mean], "std": [float(value) for value in std],
-                              "note": "recomputed over this fold's train split only"},
-        "files": {os.path.relpath(path, output_dir): tfrecord_reader.file_manifest_entry(path)
-                  for path in paths.values()},
-    }
-    with open(os.path.join(output_dir, "stats.json"), "w") as handle:
-        json.dump(stats, handle, indent=2)
-    return {"summary": {name: stats["splits"][name]["samples"] for name in splits.SPLIT_NAMES}}
-
-
-def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_config, seed=0, log=print):
-    """Train and evaluate every fold; returns (and writes to <out_dir>/cv_results.json) the summary.
-
-    Layout: <out_dir>/fold-<k>/examples (FoldExamples), <out_dir>/fold-<k>/run (Trainer, Evaluator on test).
-    """
-    from emorecog.components.evaluator import run_evaluator
-    from emorecog.components.trainer import run_trainer
-    from emorecog.output_folders import claim_folder, write_json_atomically
-
-    from emorecog.evaluation.model_evaluation import comparison_row
-
-    claim_folder(out_dir, "emorecog cv")  # each fold's outputs are checked against their own inputs
-    count = fold_count(data_dir, folds, mode)
-    results = []
-    for fold in range(count):
-        fold_dir = os.path.join(out_dir, f"fold-{fold}")
-        log(f"fold {fold + 1}/{count}")
-        examples = write_fold_examples(data_dir, fold, folds, mode=mode, seed=seed,
-                                       output_dir=os.path.join(fold_dir, "examples"))
-        run_dir = os.path.join(fold_dir, "run")
-        run_trainer(examples.output_dir, run_dir, model_config, training_config, log=log)
-        evaluation = run_evaluator(run_dir, examples.output_dir, split="test")
-        with open(evaluation.artifact("metrics.json")) as handle:
-            report = json.load(handle)
-        with open(os.path.join(examples.output_dir, "stats.json")) as handle:
-            test_subjects = json.load(handle)["splits"]["test"]["subjects"]
-        results.append({
-            "fold": fold,
-            "test_subjects": test_subjects,
-            "num_test_samples": report["num_samples"],
-            **comparison_row(report),
-            "blessed": report["blessing"]["blessed"],
-        })
-        log(f"fold {fold + 1}/{count}: test subjects {', '.join(test_subjects)}: "
-            + "  ".join(f"{key} {report[key]:.3f}" for key in REPORTED_METRICS))
-    from emorecog.evaluation.metrics import mean_and_spread
-
-    summary = {
-        "folds": folds, "mode": mode, "target": training_config.target, "data_dir": os.path.abspath(data_dir),
-        "model_config": model_config.to_dict(), "training_config": training_config.to_dict(),
-        "per_fold": results,
-        "summary": {key: mean_and_spread([row[key] for row in results])
-                    for key in results[0] if key not in ("fold", "test_subjects", "num_test_samples", "blessed")},
-    }
-    write_json_atomically(os.path.join(out_dir, "cv_results.json"), summary)
-    return summary
-
-
-def _all_records(data_dir):
-    import tensorflow as tf
-
-    from emorecog.datasets import tfrecord_reader
-
+    record_schema = tfrecord_reader.read_record_schema(data_dir) if read_eeg else None
+    records = []
     for name in splits.SPLIT_NAMES:
         try:
             files = tfrecord_reader.verify_split_files(data_dir, name)
         except FileNotFoundError:
             continue
-        for record in tf.data.TFRecordDataset(files, compression_type=tfrecord_reader.RECORD_COMPRESSION):
-            yield record.numpy()
-
-
-def _record_keys(data_dir):
-    """[(subject, trial, (label_valence, label_arousal))] of every record of every split."""
-    import tensorflow as tf
-
-    keys = [_key_of(tf.train.Example.FromString(record)) for record in _all_records(data_dir)]
-    if len({(subject, trial) for subject, trial, _ in keys}) != len(keys):
+        for path in files:
+            file_name = os.path.relpath(path, data_dir)
+            for serialized in tf.data.TFRecordDataset(path, compression_type=tfrecord_reader.RECORD_COMPRESSION):
+                example = tf.train.Example.FromString(serialized.numpy())
+                key, labels = _key_of(example)
+                moments = None
+                if read_eeg:
+                    eeg = features.eeg_images_of_example(example, record_schema)
+                    moments = _band_moments(eeg.reshape(-1, len(features.EEG_BANDS)))
+                records.append(PooledRecord(key, labels, file_name, moments))
+    if len({record.key for record in records}) != len(records):
         raise ValueError(f"{data_dir}: a (subject, trial) appears in more than one record")
-    return keys
+    return records
+
+
+def write_fold_index(data_dir, split_config, output_dir):
+    """Write fold `split_config.fold` of `data_dir` as fold_index.json and stats.json in `output_dir`.
+
+    Args:
+        data_dir: an ExampleGen output (any split layout; all its records are pooled).
+        split_config: a `splits.SplitConfig` with `fold` and `folds`.
+        output_dir: an existing folder (the component's staging folder).
+
+    Returns:
+        The stats dict (also written as stats.json).
+    """
+    from emorecog.datasets import tfrecord_reader
+
+    data_dir = os.path.abspath(data_dir)
+    records = pooled_records(data_dir)
+    labels = {record.key: record.labels for record in records}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", splits.SplitWarning)
+        assignment = splits.assign_splits(list(labels), split_config, strata=labels)
+    fold_name = f"fold {split_config.fold + 1} of {split_config.folds}"
+    # Kept with the fold (stats.json, the component's metadata), so a rerun that reuses it still says so.
+    split_warnings = [f"{fold_name}: {warning.message}" for warning in caught
+                      if issubclass(warning.category, splits.SplitWarning)]
+
+    source_manifest = tfrecord_reader.read_stats(data_dir).get("files", {})
+    index = {"source": data_dir, "splits": {}, "files": {}}
+    per_split = {name: [record for record in records if assignment[record.key] == name]
+                 for name in splits.SPLIT_NAMES}
+    for name, members in per_split.items():
+        file_names = sorted({record.file_name for record in members})
+        index["splits"][name] = {"files": file_names, "trials": sorted([list(record.key) for record in members])}
+        for file_name in file_names:
+            index["files"][file_name] = source_manifest[file_name]
+    with open(os.path.join(output_dir, tfrecord_reader.FOLD_INDEX_FILE), "w") as handle:
+        json.dump(index, handle, indent=2)
+
+    count, mean, std = _combine_moments([record.eeg_moments for record in per_split["train"]])
+    shape = tfrecord_reader.read_sample_shape(data_dir)
+    stats = {
+        "dataset": f"{fold_name} ({split_config.mode} folds) of {data_dir}",
+        "derived_from": data_dir,
+        "sample_shape": {"num_frames": shape.num_frames, "image_size": shape.image_size,
+                         "face_size": shape.face_size},
+        "split_config": split_config.to_dict(),
+        "splits": {
+            name: {
+                "samples": len(members),
+                "subjects": sorted({record.key[0] for record in members}),
+                "labels": {target: {str(value): sum(record.labels[position] == value for record in members)
+                                    for value in (0, 1)}
+                           for position, target in enumerate(features.TARGETS)},
+            }
+            for name, members in per_split.items()
+        },
+        "split_warnings": split_warnings,
+        "eeg_normalization": {"split": "train", "bands": list(features.EEG_BANDS), "count": int(count),
+                              "mean": [float(value) for value in mean], "std": [float(value) for value in std],
+                              "note": "recomputed over this fold's train split only"},
+        "records": f"not copied: read from {data_dir} through {tfrecord_reader.FOLD_INDEX_FILE}",
+    }
+    with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
+        json.dump(stats, handle, indent=2)
+    return stats
+
+
+def fold_result_row(fold_number, report, test_subjects):
+    """One row of cv_results.json's per_fold table: the fold's test scores next to every baseline."""
+    from emorecog.evaluation.model_evaluation import comparison_row
+
+    return {
+        "fold": fold_number,
+        "test_subjects": test_subjects,
+        "num_test_samples": report["num_samples"],
+        **comparison_row(report),
+        "blessed": report["blessing"]["blessed"],
+    }
+
+
+def cross_validation_summary(rows):
+    """Mean, std, min and max over the folds of every score of the per-fold rows."""
+    from emorecog.evaluation.metrics import mean_and_spread
+
+    return {key: mean_and_spread([row[key] for row in rows])
+            for key in rows[0] if key not in ("fold", "test_subjects", "num_test_samples", "blessed")}
 
 
 def _key_of(example):
@@ -197,7 +187,7 @@ def _key_of(example):
     subject = feature[features.SUBJECT_KEY].bytes_list.value[0].decode()
     trial = int(feature[features.TRIAL_KEY].int64_list.value[0])
     labels = tuple(int(feature[features.label_key(target)].int64_list.value[0]) for target in features.TARGETS)
-    return subject, trial, labels
+    return (subject, trial), labels
 
 
 def _band_moments(values):

@@ -167,3 +167,43 @@ def _figure(width, height):
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), layout="constrained")
+
+
+SCORE_SERIES = (("model", "", "tab:blue"), ("majority baseline", "majority_baseline_", "0.6"),
+                ("classical baseline", "classical_baseline_", "tab:orange"))
+SCORE_NAMES = (("accuracy", "CR (accuracy)"), ("f1_macro", "macro F1"), ("balanced_accuracy", "balanced accuracy"))
+
+
+def plot_cross_validation_summary(path, results):
+    """Per fold and mean +- standard deviation over the folds: the model's scores next to the majority and
+    classical baselines', one panel per score (CR, macro F1, balanced accuracy).
+
+    Args:
+        path: PNG to write.
+        results: the cv_results.json dict (`per_fold` rows with `fold` numbered from 1, and `summary`).
+    """
+    rows = results["per_fold"]
+    figure = _figure(width=max(7.0, 1.1 * len(rows) + 4.0), height=7.5)
+    axes = figure.subplots(len(SCORE_NAMES), 1, sharex=True)
+    positions = np.arange(len(rows) + 1, dtype=np.float64)
+    positions[-1] += 0.5  # a gap before the mean
+    width = 0.8 / len(SCORE_SERIES)
+    for axis, (score, score_label) in zip(axes, SCORE_NAMES):
+        for index, (name, prefix, colour) in enumerate(SCORE_SERIES):
+            values = np.array([np.nan if row.get(prefix + score) is None else row[prefix + score] for row in rows])
+            spread = results["summary"].get(prefix + score) or {}
+            mean = np.nan if spread.get("mean") is None else spread["mean"]
+            std = 0.0 if spread.get("std") is None else spread["std"]
+            offset = (index - (len(SCORE_SERIES) - 1) / 2) * width
+            axis.bar(positions + offset, np.append(values, mean), width=width, color=colour, label=name,
+                     yerr=np.append(np.zeros_like(values), std), capsize=3, error_kw={"lw": 1})
+        axis.set_ylim(0, 1.05)
+        axis.set_ylabel(score_label)
+        axis.axhline(0.5, color="0.3", lw=0.8, ls=":")
+        axis.grid(axis="y", alpha=0.3)
+    axes[0].legend(loc="lower left", fontsize=7, ncol=len(SCORE_SERIES))
+    axes[-1].set_xticks(positions, [f"fold {row['fold']}\n{','.join(row['test_subjects'])[:12]}" for row in rows]
+                        + ["mean\n+- std"], fontsize=7)
+    figure.suptitle(f"Cross-validation ({results['folds']} {results['mode']} folds, target {results['target']}): "
+                    "test scores per fold")
+    figure.savefig(path, dpi=100)

@@ -4,7 +4,7 @@ from emorecog import features
 
 
 def split_labels(data_dir, split, target):
-    """The `target` labels of every record of `split` in an ExampleGen output, int64 [N].
+    """The `target` labels of every record of `split` (ExampleGen output or fold), int64 [N].
 
     Only the label column is parsed, so this is cheap next to `make_dataset`.
     """
@@ -14,8 +14,7 @@ def split_labels(data_dir, split, target):
     from emorecog.datasets import tfrecord_reader
 
     label = features.label_key(target)
-    files = tfrecord_reader.verify_split_files(data_dir, split)
-    records = tf.data.TFRecordDataset(files, compression_type=tfrecord_reader.RECORD_COMPRESSION).batch(256)
+    records = tfrecord_reader.record_dataset(data_dir, split).batch(256)
     spec = {label: tf.io.FixedLenFeature([], tf.int64)}
     values = [tf.io.parse_example(batch, spec)[label].numpy() for batch in records]
     return np.concatenate(values) if values else np.zeros([0], np.int64)

@@ -80,7 +80,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     import keras
     import tensorflow as tf
 
-    from emorecog.components.component import fingerprint_path
+    from emorecog.artifact_metadata import fingerprint_path
     from emorecog.datasets import tfrecord_reader
     from emorecog.models.builder import build_model
     from emorecog.training import distribution
@@ -251,7 +251,7 @@ def preprocessing_settings(data_dir):
 
     `emorecog predict --deap` preprocesses a new trial with exactly these settings.
     """
-    from emorecog.components.component import read_metadata
+    from emorecog.artifact_metadata import read_metadata
 
     metadata = read_metadata(data_dir) or {}
     parameters = metadata.get("parameters") or {}
