@@ -3,7 +3,8 @@
 Spec:
     parameters  split, blessing_rule (BlessingRule fields), batch_size, plot_trials, ground_truth (path|None)
     inputs      model: the Trainer output (<run_dir>/model), examples: the ExampleGen output
-    outputs     metrics.json, blessing.json, predictions.csv, plots/   (in <run_dir>/evaluation/<split>/)
+    outputs     metrics.json, blessing.json, predictions.csv, plots/, report.html
+                (in <run_dir>/evaluation/<split>/; report.html shows the metrics and every plot)
 
 metrics.json holds CR (accuracy), macro F1, balanced accuracy, the confusion matrix, the majority-class
 baseline (majority of the TRAIN labels, scored on the evaluated split), the classical baseline (band powers
@@ -22,7 +23,7 @@ SPEC = component.ComponentSpec(
     name="Evaluator",
     parameters=("split", "blessing_rule", "batch_size", "plot_trials", "ground_truth"),
     inputs=("model", "examples"),
-    outputs=("metrics.json", "blessing.json", "predictions.csv", "plots"),
+    outputs=("metrics.json", "blessing.json", "predictions.csv", "plots", "report.html"),
 )
 
 
@@ -32,16 +33,33 @@ def executor(parameters, inputs, output_dir):
     from emorecog.training.trained_model import load_trained_model
 
     model, training_config = load_trained_model(inputs["model"])
+    history, best_epoch = _training_history(inputs["model"])
     report = evaluate_model(
         model, inputs["examples"], parameters["split"], training_config["target"], output_dir,
         BlessingRule(**parameters["blessing_rule"]), batch_size=parameters["batch_size"],
-        plot_trials=parameters["plot_trials"], ground_truth_path=parameters["ground_truth"])
+        plot_trials=parameters["plot_trials"], ground_truth_path=parameters["ground_truth"],
+        training_history=history, best_epoch=best_epoch)
     from emorecog.evaluation.model_evaluation import comparison_row
 
     summary = {key: report[key] for key in ("split", "target", "num_samples")}
     summary.update(comparison_row(report))
     summary["blessed"] = report["blessing"]["blessed"]
     return {"summary": summary}
+
+
+def _training_history(model_dir):
+    """(history.json rows, kept epoch) of a Trainer output; (None, None) where the files are absent."""
+    try:
+        with open(os.path.join(model_dir, "history.json")) as handle:
+            history = json.load(handle)
+    except FileNotFoundError:
+        return None, None
+    try:
+        with open(os.path.join(model_dir, "training_summary.json")) as handle:
+            best_epoch = json.load(handle).get("best_epoch")
+    except FileNotFoundError:
+        best_epoch = None
+    return history, best_epoch
 
 
 def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_size=8, plot_trials=4,

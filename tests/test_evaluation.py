@@ -134,6 +134,24 @@ def test_plots_write_png_files(tmp_path):
     plots.plot_band_attention(tmp_path / "band.png", band, counts, ["a", "b"])
     plots.plot_layer_attention(tmp_path / "layer.png", layers, counts)
     plots.plot_confusion_matrix(tmp_path / "confusion.png", [[3, 1], [2, 4]], ["low", "high"], "test")
+    history = [{"epoch": epoch, "loss": 1.0 / epoch, "reward": -0.5 + 0.1 * epoch, "glimpses": 4.0,
+                "val_f1_macro": 0.4 + 0.05 * epoch} for epoch in range(1, 5)]
+    plots.plot_training_curves(tmp_path / "curves.png", history, best_epoch=3)
+    per_subject = {"s01": {"accuracy": 0.75, "majority_baseline_accuracy": 0.5, "num_samples": 4},
+                   "s02": {"accuracy": None, "majority_baseline_accuracy": 0.5, "num_samples": 0}}
+    plots.plot_per_subject(tmp_path / "subjects.png", per_subject, classical_accuracy=0.6)
+    results = {"folds": 3, "mode": "subject", "target": "valence", "per_fold": [
+        {"fold": fold, "test_subjects": [f"s0{fold}"], "accuracy": 0.5 + 0.1 * fold, "f1_macro": 0.5,
+         "balanced_accuracy": 0.5, "majority_baseline_accuracy": 0.5, "majority_baseline_f1_macro": 0.33,
+         "majority_baseline_balanced_accuracy": 0.5, "classical_baseline_accuracy": None,
+         "classical_baseline_f1_macro": None, "classical_baseline_balanced_accuracy": None}
+        for fold in (1, 2, 3)]}
+    from emorecog.evaluation.cross_validation import cross_validation_summary
+
+    results["summary"] = cross_validation_summary(results["per_fold"])
+    plots.plot_cross_validation_summary(tmp_path / "cv.png", results)
+    for name in ("curves.png", "subjects.png", "cv.png"):
+        assert _is_png(tmp_path / name), name
     for name in ("timeline.png", "band.png", "layer.png", "confusion.png"):
         assert _is_png(tmp_path / name), name
 
@@ -168,6 +186,53 @@ def test_evaluator_writes_metrics_blessing_predictions_and_plots(evaluated):
     assert rows[0].startswith("subject,trial,label,class_id,probability_high") and len(rows) == 4
 
 
+def test_the_report_shows_the_scores_and_every_plot_and_each_image_decodes(evaluated):
+    import html.parser
+
+    from PIL import Image
+
+    _, _, _, run = evaluated
+    with open(run.artifact("metrics.json")) as handle:
+        report = json.load(handle)
+
+    class ReportParser(html.parser.HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.images, self.cells, self.remote = [], [], []
+
+        def handle_starttag(self, tag, attributes):
+            attributes = dict(attributes)
+            if tag == "img":
+                self.images.append(attributes["src"])
+            for name in ("src", "href"):
+                if "://" in (attributes.get(name) or ""):
+                    self.remote.append(attributes[name])
+
+        def handle_data(self, data):
+            self.cells.append(data.strip())
+
+    parser = ReportParser()
+    with open(run.artifact("report.html"), encoding="utf-8") as handle:
+        parser.feed(handle.read())
+    shown = {os.path.normpath(os.path.join(run.output_dir, source)) for source in parser.images}
+    drawn = {os.path.join(run.output_dir, "plots", name) for name in os.listdir(os.path.join(run.output_dir, "plots"))}
+    assert shown == drawn  # every plot is shown, and nothing else
+    for name in ("per_subject.png", "training_curves.png", "band_attention.png", "glimpse_timeline.png"):
+        assert os.path.join(run.output_dir, "plots", name) in shown, name
+    for path in shown:
+        with Image.open(path) as image:
+            image.load()  # decodes the whole image
+            assert image.width > 100 and image.height > 100, path
+    assert parser.remote == []  # nothing fetched from the network
+    text = " ".join(parser.cells)
+    for row in ("model", "majority-class baseline", "classical baseline", "uniform-K baseline"):
+        assert row in text, row
+    assert f"{report['accuracy']:.3f}" in parser.cells
+    assert f"{report['majority_baseline']['accuracy']:.3f}" in parser.cells
+    for subject in report["per_subject"]:
+        assert subject in parser.cells
+
+
 def test_classical_baseline_is_fitted_on_train_and_chosen_on_eval(evaluated):
     """The Evaluator's classical baseline equals logistic regression on the records' electrode band energies,
     fitted on train with C chosen on eval, scored on test (recomputed here by hand with scikit-learn)."""
@@ -175,6 +240,8 @@ def test_classical_baseline_is_fitted_on_train_and_chosen_on_eval(evaluated):
     from sklearn.metrics import f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
+
+    import tensorflow as tf
 
     from emorecog import features
     from emorecog.datasets import tfrecord_reader
@@ -186,16 +253,17 @@ def test_classical_baseline_is_fitted_on_train_and_chosen_on_eval(evaluated):
     parts = {}
     for split in ("train", "eval", "test"):
         rows, labels = [], []
-        for inputs, batch_labels in tfrecord_reader.make_dataset(examples_dir, split, 4):
-            # The band energies through the least-squares inverse of the image operator: an independent way
-            # to the electrode values the baseline reads from the records.
-            schema = tfrecord_reader.read_record_schema(examples_dir)
-            images = inputs[features.EEG_KEY].numpy()
-            flat = images.reshape(*images.shape[:2], -1, 3)
-            energy = np.einsum("ntpb,pc->ntcb", flat, np.linalg.pinv(schema.interpolation_matrix).T)
-            rows.append(np.concatenate([energy.mean(axis=1).reshape(len(energy), -1),
-                                        energy.max(axis=1).reshape(len(energy), -1)], axis=1))
-            labels.append(batch_labels.numpy())
+        schema = tfrecord_reader.read_record_schema(examples_dir)
+        for record in tfrecord_reader.record_dataset(examples_dir, split):
+            # The band energies straight from the protobuf bytes with NumPy: an independent way to the
+            # electrode values the baseline reads through TensorFlow's parser. (The least-squares inverse
+            # of the image operator is not exact for small images, where some electrodes touch few pixels.)
+            example = tf.train.Example.FromString(record.numpy())
+            feature = example.features.feature
+            energy = np.frombuffer(feature[features.EEG_BAND_ENERGY_KEY].bytes_list.value[0], dtype="<f4").reshape(
+                1, *schema.band_energy_shape)
+            rows.append(np.concatenate([energy.mean(axis=1).reshape(1, -1), energy.max(axis=1).reshape(1, -1)], axis=1))
+            labels.append(np.array([feature[features.label_key("valence")].int64_list.value[0]]))
         parts[split] = np.concatenate(rows), np.concatenate(labels)
     if np.unique(parts["train"][1]).size < 2:
         assert classical == {"available": False, "reason": "the train split holds a single class",

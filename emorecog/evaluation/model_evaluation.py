@@ -11,6 +11,7 @@ import numpy as np
 
 from emorecog import features
 from emorecog.evaluation import classical_baseline
+from emorecog.evaluation import html_report
 from emorecog.evaluation import metrics
 from emorecog.evaluation import model_outputs
 from emorecog.evaluation import planted_signal
@@ -22,7 +23,7 @@ PLOTS_DIR = "plots"
 
 
 def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, batch_size=8, plot_trials=4,
-                   ground_truth_path=None):
+                   ground_truth_path=None, training_history=None, best_epoch=None):
     """Score `model` on `split` next to its baselines, draw plots, and decide the blessing.
 
     The baselines, computed on the same splits: the majority class of the train split; the classical
@@ -41,6 +42,10 @@ def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, ba
         batch_size: inference batch size.
         plot_trials: how many trials the timeline and band-attention plots show.
         ground_truth_path: synthetic data's ground_truth.json (planted windows are drawn), or None.
+        training_history: the Trainer's history.json rows (drawn as training curves), or None.
+        best_epoch: the epoch the Trainer kept (marked on the curves), or None.
+
+    Writes report.html (`html_report`) last, showing the metrics and every plot.
 
     Returns:
         The metrics dict written to metrics.json (with the blessing decision under "blessing").
@@ -76,8 +81,15 @@ def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, ba
                                                         tfrecord_reader.read_sample_shape(data_dir).num_frames)
     _write_json(os.path.join(output_dir, "metrics.json"), report)
     _write_predictions(os.path.join(output_dir, "predictions.csv"), outputs)
-    _draw_plots(os.path.join(output_dir, PLOTS_DIR), outputs, report, split, target, plot_trials, ground_truth,
+    plots_dir = os.path.join(output_dir, PLOTS_DIR)
+    _draw_plots(plots_dir, outputs, report, split, target, plot_trials, ground_truth,
                 tfrecord_reader.read_sample_shape(data_dir))
+    classical = report["classical_baseline"]
+    plots.plot_per_subject(os.path.join(plots_dir, "per_subject.png"), report["per_subject"],
+                           classical_accuracy=classical.get("accuracy") if classical.get("available", True) else None)
+    if training_history:
+        plots.plot_training_curves(os.path.join(plots_dir, "training_curves.png"), training_history, best_epoch)
+    html_report.write_report(output_dir, report, PLOTS_DIR)
     return report
 
 

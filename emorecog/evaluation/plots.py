@@ -85,11 +85,13 @@ def plot_band_attention(path, band_weights, glimpse_counts, titles):
         steps = np.arange(1, weights.shape[0] + 1)
         for band, colour in enumerate(BAND_COLOURS):
             axis.plot(steps, weights[:, band], marker=".", color=colour, label=features.EEG_BANDS[band])
+        axis.axhline(1.0 / len(features.EEG_BANDS), color="0.4", lw=0.8, ls="--",
+                     label=f"chance (1/{len(features.EEG_BANDS)}: equal weights)")
         axis.set_ylim(0, 1)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("weight", fontsize=7)
         axis.set_title(title, fontsize=8, loc="left")
-    axes[0].legend(loc="upper right", fontsize=7, ncol=3)
+    axes[0].legend(loc="upper right", fontsize=7, ncol=4)
     axes[-1].set_xlabel("glimpse number")
     figure.suptitle("Band attention over glimpses (softmax(W_h h_{n-1} + b), eq. 1-2)")
     figure.savefig(path, dpi=100)
@@ -206,4 +208,82 @@ def plot_cross_validation_summary(path, results):
                         + ["mean\n+- std"], fontsize=7)
     figure.suptitle(f"Cross-validation ({results['folds']} {results['mode']} folds, target {results['target']}): "
                     "test scores per fold")
+    figure.savefig(path, dpi=100)
+
+
+# history.json keys drawn by `plot_training_curves`: (panel title, [(key, label)]); absent keys are skipped.
+TRAINING_CURVE_PANELS = (
+    ("loss terms (train)", (("loss", "total loss"), ("classification_loss", "classification"),
+                            ("reinforce_loss", "REINFORCE"), ("baseline_loss", "reward baseline"),
+                            ("penalty", "glimpse penalty"), ("val_classification_loss", "eval classification"))),
+    ("reward (train)", (("reward", "mean reward"),)),
+    ("glimpses per trial", (("glimpses", "train"), ("val_glimpses", "eval"))),
+    ("eval scores (epoch selection)", (("val_f1_macro", "eval macro F1"),
+                                       ("val_balanced_accuracy", "eval balanced accuracy"),
+                                       ("val_accuracy", "eval CR"), ("accuracy", "train CR"))),
+)
+
+
+def plot_training_curves(path, history, best_epoch=None):
+    """Training curves per epoch from the Trainer's history.json: loss terms, reward, glimpses, eval scores.
+
+    Args:
+        path: PNG to write.
+        history: list of per-epoch dicts (`epoch` from 1, then the logged values).
+        best_epoch: the epoch the Trainer kept (marked on every panel), or None.
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    epochs = [row["epoch"] for row in history]
+    panels = [(title, [(key, label) for key, label in series if any(key in row for row in history)])
+              for title, series in TRAINING_CURVE_PANELS]
+    panels = [(title, series) for title, series in panels if series]
+    figure = _figure(width=10, height=2.3 * max(len(panels), 1) + 0.6)
+    axes = figure.subplots(max(len(panels), 1), 1, squeeze=False, sharex=True)[:, 0]
+    for axis, (title, series) in zip(axes, panels):
+        for key, label in series:
+            values = [row.get(key, np.nan) for row in history]
+            axis.plot(epochs, values, marker="." if len(epochs) < 40 else None, label=label)
+        if best_epoch is not None:
+            axis.axvline(best_epoch, color="tab:red", lw=0.8, ls="--", label=f"kept epoch {best_epoch}")
+        axis.set_title(title, fontsize=9, loc="left")
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=7, loc="best", ncol=2)
+    axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
+    axes[-1].set_xlabel("epoch")
+    figure.suptitle("Training curves (history.json of the Trainer)")
+    figure.savefig(path, dpi=100)
+
+
+def plot_per_subject(path, per_subject, classical_accuracy=None, score="accuracy"):
+    """Per-subject bars: the model's score next to the majority baseline's on the same subject's trials.
+
+    Args:
+        path: PNG to write.
+        per_subject: metrics.json's per_subject {subject: {accuracy, f1_macro, majority_baseline_accuracy,
+            majority_baseline_f1_macro, num_samples, ...}}.
+        classical_accuracy: the classical baseline's score over all subjects of the split (drawn as a line:
+            it is fitted and scored per split, not per subject), or None.
+        score: "accuracy" (CR) or "f1_macro".
+    """
+    subjects = sorted(per_subject)
+    model = [per_subject[subject].get(score) for subject in subjects]
+    majority = [per_subject[subject].get(f"majority_baseline_{score}") for subject in subjects]
+    figure = _figure(width=max(6.0, 0.55 * len(subjects) + 2.5), height=3.6)
+    axis = figure.subplots()
+    positions = np.arange(len(subjects))
+    as_array = lambda values: np.array([np.nan if value is None else value for value in values])  # noqa: E731
+    axis.bar(positions - 0.2, as_array(model), width=0.4, color="tab:blue", label="model")
+    axis.bar(positions + 0.2, as_array(majority), width=0.4, color="0.6", label="majority baseline")
+    if classical_accuracy is not None:
+        axis.axhline(classical_accuracy, color="tab:orange", lw=1.2, ls="--",
+                     label=f"classical baseline, all subjects ({classical_accuracy:.2f})")
+    counts = [per_subject[subject].get("num_samples") for subject in subjects]
+    axis.set_xticks(positions, [f"{subject}\nn={count}" if count is not None else subject
+                                for subject, count in zip(subjects, counts)], fontsize=7)
+    axis.set_ylim(0, 1.05)
+    axis.set_ylabel({"accuracy": "CR (accuracy)", "f1_macro": "macro F1"}.get(score, score))
+    axis.grid(axis="y", alpha=0.3)
+    axis.legend(fontsize=7, loc="lower right")
+    axis.set_title("Per subject: model vs majority baseline on the same trials", fontsize=9)
     figure.savefig(path, dpi=100)
