@@ -248,7 +248,7 @@ def plot_training_curves(path, history, best_epoch=None):
             axis.axvline(best_epoch, color="tab:red", lw=0.8, ls="--", label=f"kept epoch {best_epoch}")
         axis.set_title(title, fontsize=9, loc="left")
         axis.grid(alpha=0.3)
-        axis.legend(fontsize=7, loc="best", ncol=2)
+        axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the curves, never on them
     axes[-1].xaxis.set_major_locator(MaxNLocator(integer=True))
     axes[-1].set_xlabel("epoch")
     figure.suptitle("Training curves (history.json of the Trainer)")
@@ -269,7 +269,7 @@ def plot_per_subject(path, per_subject, classical_accuracy=None, score="accuracy
     subjects = sorted(per_subject)
     model = [per_subject[subject].get(score) for subject in subjects]
     majority = [per_subject[subject].get(f"majority_baseline_{score}") for subject in subjects]
-    figure = _figure(width=max(6.0, 0.55 * len(subjects) + 2.5), height=3.6)
+    figure = _figure(width=max(7.5, 0.55 * len(subjects) + 4.5), height=3.6)
     axis = figure.subplots()
     positions = np.arange(len(subjects))
     as_array = lambda values: np.array([np.nan if value is None else value for value in values])  # noqa: E731
@@ -284,6 +284,6 @@ def plot_per_subject(path, per_subject, classical_accuracy=None, score="accuracy
     axis.set_ylim(0, 1.05)
     axis.set_ylabel({"accuracy": "CR (accuracy)", "f1_macro": "macro F1"}.get(score, score))
     axis.grid(axis="y", alpha=0.3)
-    axis.legend(fontsize=7, loc="lower right")
+    axis.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))  # beside the bars, never on them
     axis.set_title("Per subject: model vs majority baseline on the same trials", fontsize=9)
     figure.savefig(path, dpi=100)
