@@ -92,7 +92,7 @@ def test_schema_json_is_the_schema_module_at_the_trial_length(ingested):
 
 
 def test_records_hold_band_energies_that_the_reader_turns_into_examplegens_images(ingested, small_deap):
-    """Reader images = the preprocessor's InterpolationOperator(energies) of the same trial, to 1e-5."""
+    """Reader images = the preprocessor's InterpolationOperator(energies) of the same trial, to 2e-5."""
     from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
 
     import tensorflow as tf
@@ -109,7 +109,8 @@ def test_records_hold_band_energies_that_the_reader_turns_into_examplegens_image
             energy = preprocessor.process(trial)[0][features.EEG_BAND_ENERGY_KEY]
             images = preprocessor.interpolation_operator(trial.eeg_channels)(energy)
             np.testing.assert_array_equal(decoded["eeg_band_energy"][row], energy)
-            np.testing.assert_allclose(decoded["eeg"][row], images, rtol=0, atol=1e-5)
+            # float32 sums of 32 products of energies up to tens of dB: rounding reaches ~1e-5 on a few pixels
+            np.testing.assert_allclose(decoded["eeg"][row], images, rtol=0, atol=2e-5)
 
 
 def test_output_does_not_depend_on_the_number_of_workers(small_deap, ingested, tmp_path):
