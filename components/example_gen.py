@@ -252,6 +252,8 @@ def run_example_gen(source, output_dir, preprocess_config=None, split_config=Non
     montage = (preprocess_config or PreprocessConfig()).montage
     try:
         source_files = _reader(source_format, source, label_rule, montage).input_files()
+        if os.path.isfile(montage):  # a montage file changes the images as much as the data do
+            source_files = [*source_files, montage]
     except BAD_INPUT_ERRORS as error:
         raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
     parameters = example_gen_parameters(preprocess_config, split_config, label_rule, on_error, skip_eeg_only,

@@ -108,7 +108,7 @@ class MahnobDataset:
             try:
                 keys.append(self._session_key(session))
             except MahnobFormatError as error:
-                unreadable.append(UnreadableTrial(f"session {session}", int(session), str(error),
+                unreadable.append(UnreadableTrial(f"session {session}", None, str(error),
                                                   (os.path.join(self.sessions_dir, session),)))
         return TrialListing(tuple(keys), tuple(unreadable))
 

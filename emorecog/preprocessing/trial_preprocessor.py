@@ -60,18 +60,20 @@ class PreprocessConfig:
         band_filter_order: Butterworth order of each one-way band filter.
         baseline_normalisation: "relative_db" (default), "zscore", "log_db" or "none" (see `band_energy`).
         outside_hull_fill: EEG image pixels outside the electrodes' hull: "zero" or "nearest".
-        montage: MNE standard montage for electrode positions (spherical, centred).
+        montage: MNE standard montage name (spherical, centred: e.g. biosemi32, biosemi64) or a montage file
+            MNE reads (.elc, .sfp, .bvef, ...) with positions on a centred sphere; also names the channels
+            MAHNOB-HCI and manifest recordings are read by.
         face_margin: crop side / largest side of the detected face box.
         face_max_gap_frames: missed detections that reuse the last box before face_present drops to 0.
         face_min_confidence: BlazeFace detection threshold.
         jpeg_quality: JPEG quality of the face crops (1..100).
         video_alignment: how the trial maps onto its video when the dataset does not say where the stimulus
             starts in it (DEAP): "end" (the video ends with the trial) or "start".
-        video_fps: the camera's true frame rate (DEAP: 50), or None to use the container's.
+        video_fps: the camera's true frame rate (DEAP: 50); unset: the container's.
         eeg_rate_hz: the pipeline's EEG rate; recordings at another rate are resampled to it (polyphase).
         trial_seconds: seconds of each trial's stimulus part to keep (from its start), so trials of
             different lengths (MAHNOB-HCI's clips last 34-117 s) give samples of one shape; shorter trials
-            are skipped. None: the first trial's length, and every trial must be that long.
+            are skipped. Unset: the first trial's length, and every trial must be that long.
         theta_hz: theta band edges (low, high) in Hz.
         alpha_hz: alpha band edges (low, high) in Hz.
         beta_hz: beta band edges (low, high) in Hz.
