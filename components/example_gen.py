@@ -444,8 +444,8 @@ def _build_pipeline(pipeline, elements, shards, do_fn, write_fn, reports_dir):
 class _ProcessTrialDoFn(beam.DoFn):
     """A planned trial -> its record staged on disk; yields ((split, shard), (position, staged file)) + a report.
 
-    Built once per worker (`setup`): the dataset reader (shipped as its arguments) and the `TrialPreprocessor` (MediaPipe detector,
-    interpolation operator) are reused across that worker's trials. A trial that is skipped still yields
+    Built once per worker (`setup`): the dataset reader (shipped as its arguments) and the `TrialPreprocessor`
+    (MediaPipe detector, interpolation operator) are reused across that worker's trials. A trial that is skipped still yields
     its shard key (with no file), so every planned shard is written, if need be empty.
     """
 

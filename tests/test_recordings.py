@@ -168,6 +168,13 @@ def test_mahnob_sessions_without_eeg_video_or_a_safe_session_file_are_reported(m
         MahnobDataset(tmp_path)
 
 
+def test_inspect_reports_mahnob_sessions(mahnob):
+    result = CliRunner().invoke(cli, ["inspect", "--mahnob", mahnob])
+    assert result.exit_code == 0, result.output
+    assert "sessions          15, 14 usable" in result.output and "session 30: " in result.output
+    assert "session 2       P01: 5.0 s stimulus + 2.0 s baseline at 256 Hz, 32 EEG channels" in result.output
+
+
 def test_mahnob_runs_ingest_train_evaluate_export(mahnob, tmp_path):
     ingest, stats, metrics, served = _ingest_train_evaluate_export(mahnob, "mahnob", tmp_path)
     assert stats["source_format"] == "mahnob" and stats["dataset"] == "synthetic-mahnob"

@@ -69,8 +69,8 @@ def command(source, output_dir, preprocess_config, split_mode, fold, folds, seed
     click.echo(f"ExampleGen: {source_path} ({source_format}) -> {output_dir} ({' '.join(flags)})")
     try:
         run = example_gen.run_example_gen(
-            source_path, output_dir, source_format=source_format, preprocess_config=preprocess_config, split_config=split_config,
-            label_rule=label_rule, on_error=on_error, skip_eeg_only=skip_eeg_only,
+            source_path, output_dir, source_format=source_format, preprocess_config=preprocess_config,
+            split_config=split_config, label_rule=label_rule, on_error=on_error, skip_eeg_only=skip_eeg_only,
             records_per_shard=records_per_shard, runner=runner, num_workers=workers, beam_options=beam_options,
             force=force, progress=display.update, beam_log=beam_log)
     except example_gen.ExampleGenError as error:

@@ -33,9 +33,10 @@ def command(source, pipeline_root, target, epochs, ablation, config_file, prepro
             model_name, serving_base, runner, workers, beam_options):
     """Run the whole pipeline; a component whose inputs and parameters did not change is skipped.
 
-    Reads a DEAP directory, a MAHNOB-HCI folder or a manifest of recordings. Writes ROOT/examples/ (TFRecords), ROOT/runs/<ablation>-<target>/ (model, checkpoints,
-    TensorBoard logs, evaluation/test/ metrics and plots) and, if the Evaluator blesses the model,
-    SERVING_BASE/MODEL_NAME/<version>/ (a SavedModel for TF Serving).
+    Reads a DEAP directory, a MAHNOB-HCI folder or a manifest of recordings. Writes ROOT/examples/
+    (TFRecords), ROOT/runs/<ablation>-<target>/ (model, checkpoints, TensorBoard logs, evaluation/test/
+    metrics and plots) and, if the Evaluator blesses the model, SERVING_BASE/MODEL_NAME/<version>/ (a
+    SavedModel for TF Serving).
     """
     from emorecog import splits
     from emorecog.commands.ingest import ProgressDisplay

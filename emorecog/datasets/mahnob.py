@@ -34,7 +34,6 @@ import xml.etree.ElementTree as ElementTree
 from emorecog.datasets.dataset_reader import NOT_RATED, TrialKey, TrialListing, UnreadableTrial
 from emorecog.datasets.deap_format import GROUND_TRUTH_FILE, RATING_RANGE
 from emorecog.datasets.eeg_recording import (
-    RecordingError,
     cut_recording,
     match_channels,
     montage_channel_names,
@@ -148,7 +147,8 @@ class MahnobDataset:
         folder = os.path.join(self.sessions_dir, session)
         attributes, subject_id = self._read_session_file(os.path.join(folder, SESSION_FILE))
         where = os.path.join(folder, SESSION_FILE)
-        if attributes.get("isStim", "1").strip() == "0" or any(name not in attributes for name in RATING_ATTRIBUTES[:2]):
+        unrated = any(name not in attributes for name in RATING_ATTRIBUTES[:2])
+        if attributes.get("isStim", "1").strip() == "0" or unrated:
             raise MahnobFormatError(f"{where}: no felt ratings (feltVlnc, feltArsl): not a rated "
                                     "emotion-elicitation session")
         ratings = []
@@ -168,8 +168,10 @@ class MahnobDataset:
             raise MahnobFormatError(f"{where}: no <subject id=\"N\"> element with a numeric id")
         names = sorted(os.listdir(folder))
         recordings = [name for name in names if name.lower().endswith(".bdf")]
-        if len(recordings) != 1:
-            raise MahnobFormatError(f"{folder}: {'no EEG recording (*.bdf)' if not recordings else 'several .bdf files: ' + ', '.join(recordings)}")
+        if not recordings:
+            raise MahnobFormatError(f"{folder}: no EEG recording (*.bdf)")
+        if len(recordings) > 1:
+            raise MahnobFormatError(f"{folder}: several EEG recordings, expected one: {', '.join(recordings)}")
         videos = [name for name in names if COLOUR_VIDEO.search(name)]
         return TrialKey(
             subject=f"P{int(subject_id):02d}", trial=int(session), ratings=ratings,

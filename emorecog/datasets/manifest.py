@@ -2,7 +2,7 @@
 
 Columns (header row required; order free; extra columns are ignored):
 
-    subject              subject id (text, e.g. "sub-01")                                        required
+    subject              subject id (letters, digits, ".", "_", "-"; e.g. "sub-01")              required
     trial                integer trial id, unique within the subject                            required
     eeg_file             the recording: .edf, .bdf, .fif, .vhdr (BrainVision) or .set (EEGLAB) required
     stimulus_onset_s     seconds from the recording's first sample to the stimulus start       required
@@ -26,6 +26,7 @@ import csv
 import io
 import math
 import os
+import re
 
 from emorecog.datasets.dataset_reader import NOT_RATED, RecordedTrial, TrialKey, TrialListing
 from emorecog.datasets.eeg_recording import (
@@ -174,8 +175,9 @@ class ManifestDataset:
                 raise ManifestError(str(error)) from None
 
         subject = row.get("subject", "")
-        if not subject:
-            raise ManifestError(f"{where}: column subject is empty")
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", subject):
+            raise ManifestError(f"{where}: column subject = {subject[:20]!r}, expected 1-64 letters, digits, '.', "
+                                "'_' or '-' (it names files and folders)")
         try:
             trial = int(row.get("trial", ""))
         except ValueError:

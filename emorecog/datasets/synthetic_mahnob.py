@@ -157,7 +157,8 @@ def _write_subject(sessions_root, config, layout, number, has_video, dropped):
         recording_s = layout.pre_stimulus_s + stimulus_s + layout.post_stimulus_s
         samples = int(round(recording_s * SAMPLING_RATE_HZ))
         window_s = float(config.event_window_s)
-        window_start_s = float(np.round(rng.uniform(WINDOW_MARGIN_S, config.duration_s - window_s - WINDOW_MARGIN_S), 3))
+        latest_start_s = config.duration_s - window_s - WINDOW_MARGIN_S
+        window_start_s = float(np.round(rng.uniform(WINDOW_MARGIN_S, latest_start_s), 3))
         labels = LabelRule().labels(ratings[session - 1])
         # The physiology renders DEAP-like trials whose stimulus starts at sample BASELINE_SAMPLES; here the
         # recording's stimulus starts pre_stimulus_s in, and its blink times are shifted back accordingly.

@@ -155,7 +155,8 @@ class PreprocessConfig:
             try:
                 low, high = (float(edge) for edge in edges)
             except (TypeError, ValueError):
-                raise ValueError(f"PreprocessConfig.{name} must be two numbers (low, high) in Hz, got {edges!r}") from None
+                raise ValueError(
+                    f"PreprocessConfig.{name} must be two numbers (low, high) in Hz, got {edges!r}") from None
             if not 0.0 < low < high < nyquist:
                 raise ValueError(f"PreprocessConfig.{name} = ({low:g}, {high:g}) Hz must satisfy 0 < low < high < "
                                  f"{nyquist:g} Hz (half of eeg_rate_hz)")
