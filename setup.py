@@ -45,6 +45,7 @@ setup(
         "click",
         "tensorboard",
         "mne>=1.12,<1.13",
+        "edfio>=0.4.18,<0.5",
         "opencv-contrib-python",
         "matplotlib",
     ],

@@ -1,8 +1,10 @@
-"""ExampleGen: a DEAP directory -> EEG band images + face crops as GZIP TFRecords, on Apache Beam.
+"""ExampleGen: a dataset -> EEG band images + face crops as GZIP TFRecords, on Apache Beam.
 
 The component (TFX-style: `EXAMPLE_GEN_SPEC` + an executor, run by `component.run_component`):
 
-    input  deap          a DEAP directory (real, or written by `emorecog synth`)
+    input  source        a DEAP directory, a MAHNOB-HCI folder or a CSV manifest of recordings (real, or
+                         written by `emorecog synth`), read through its reader's public interface
+                         (`emorecog.datasets.dataset_reader`: `list_trials()`, `load_trial(key)`)
     output Split-train/  data_tfrecord-NNNNN-of-MMMMM.gz   tf.train.Example per trial (`emorecog.features`)
            Split-eval/   ...
            Split-test/   ...
@@ -21,7 +23,7 @@ of a split in (subject, trial) order, cut into equal consecutive shards). Then:
 
     ListTrials -> DistributeTrials (GroupByKey on the element's index: the local runner deals the
         trials to its workers in turn, so face trials, listed first, are shared evenly)
-    -> ProcessTrial (`DeapDataset.read_trial`, `TrialPreprocessor.process`, `features.encode_example`; the
+    -> ProcessTrial (`reader.load_trial`, `TrialPreprocessor.process`, `features.encode_example`; the
         record goes to disk at once, as a one-record GZIP member in a staging folder; only a small
         reference (split, shard, position, staging file) travels on)
     -> GroupByKey on (split, shard) -> WriteShard (concatenates the shard's members in position order,
@@ -90,9 +92,9 @@ from emorecog.output_folders import check_separate_from_inputs  # noqa: E402
 SPLIT_OUTPUTS = tuple(f"Split-{name}" for name in splits.SPLIT_NAMES)
 EXAMPLE_GEN_SPEC = ComponentSpec(
     name="ExampleGen",
-    parameters=("preprocess", "preprocess_config_hash", "label_rule", "split", "on_error", "skip_eeg_only",
-                "eeg_channels", "records_per_shard", "record_layout"),
-    inputs=("deap",),
+    parameters=("source_format", "source_files", "preprocess", "preprocess_config_hash", "label_rule", "split",
+                "on_error", "skip_eeg_only", "eeg_channels", "records_per_shard", "record_layout"),
+    inputs=("source",),
     outputs=(*SPLIT_OUTPUTS, tfrecord_reader.SCHEMA_FILE, tfrecord_reader.STATS_FILE),
 )
 ON_ERROR_CHOICES = ("skip", "stop")
@@ -120,10 +122,13 @@ class ExampleGenError(RuntimeError):
 
 def example_gen_parameters(preprocess_config=None, split_config=None, label_rule=None, on_error="skip",
                            skip_eeg_only=False, eeg_channels=None,
-                           records_per_shard=DEFAULT_RECORDS_PER_SHARD):
+                           records_per_shard=DEFAULT_RECORDS_PER_SHARD, source_format="deap", source_files=()):
     """The JSON-ready parameters of `EXAMPLE_GEN_SPEC` (everything that changes the output).
 
     Args:
+        source_format: "deap", "mahnob" or "manifest" (`dataset_reader.SOURCE_FORMATS`).
+        source_files: files outside the input that the trials read (a manifest's recordings); their names,
+            sizes and modification times enter the config hash, so a changed recording is not cached.
         preprocess_config: `PreprocessConfig` (default: `PreprocessConfig()`: 8 fps, 32x32, 64x64 crops).
         split_config: `splits.SplitConfig` (default: trial-disjoint within subject, 5:1:1, seed 0).
         label_rule: `LabelRule` (default: high if rating > 5).
@@ -142,7 +147,14 @@ def example_gen_parameters(preprocess_config=None, split_config=None, label_rule
         raise ValueError(f"on_error must be one of {ON_ERROR_CHOICES}, got {on_error!r}")
     if not isinstance(records_per_shard, int) or records_per_shard < 1:
         raise ValueError(f"records_per_shard must be a positive int, got {records_per_shard!r}")
+    from emorecog.components.component import fingerprint_path
+    from emorecog.datasets.dataset_reader import SOURCE_FORMATS
+
+    if source_format not in SOURCE_FORMATS:
+        raise ValueError(f"source_format must be one of {SOURCE_FORMATS}, got {source_format!r}")
     return {
+        "source_format": source_format,
+        "source_files": {os.path.abspath(path): fingerprint_path(path) for path in source_files},
         "preprocess": dataclasses.asdict(preprocess_config),
         # includes the preprocessing code's version: new code that writes other samples is not cached
         "preprocess_config_hash": preprocess_config.config_hash(),
@@ -211,20 +223,21 @@ def make_pipeline(flags):
     return beam.Pipeline(runner=fn_runner.FnApiRunner(provision_info=provision_info), options=options)
 
 
-def run_example_gen(deap_dir, output_dir, preprocess_config=None, split_config=None, label_rule=None,
+def run_example_gen(source, output_dir, preprocess_config=None, split_config=None, label_rule=None,
                     on_error="skip", skip_eeg_only=False, eeg_channels=None,
                     records_per_shard=DEFAULT_RECORDS_PER_SHARD, runner=DIRECT_RUNNER, num_workers=None,
-                    beam_options=(), force=False, progress=None, beam_log=None):
-    """Run ExampleGen on `deap_dir` into `output_dir` (skipped if an identical output exists).
+                    beam_options=(), force=False, progress=None, beam_log=None, source_format="deap"):
+    """Run ExampleGen on `source` into `output_dir` (skipped if an identical output exists).
 
     Args:
-        deap_dir: DEAP directory.
+        source: a DEAP directory, a MAHNOB-HCI folder or a manifest CSV (as `source_format` says).
         output_dir: where Split-*/, schema.json and stats.json appear (atomically).
         preprocess_config, split_config, label_rule, on_error, skip_eeg_only, eeg_channels,
             records_per_shard: see `example_gen_parameters`.
         runner, num_workers, beam_options: see `beam_pipeline_flags` (they do not change the output and
             are not part of the config hash).
         force: run even if an identical output exists.
+        source_format: "deap" (default), "mahnob" or "manifest".
         progress: optional function (done, total) called about twice a second from a watcher thread.
         beam_log: optional file that receives the Beam workers' console output (stderr) during the run.
 
@@ -234,13 +247,43 @@ def run_example_gen(deap_dir, output_dir, preprocess_config=None, split_config=N
     Raises:
         ExampleGenError: bad input with `on_error="stop"`, or a run-level problem (message names it).
     """
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+
+    montage = (preprocess_config or PreprocessConfig()).montage
+    try:
+        source_files = _reader(source_format, source, label_rule, montage).input_files()
+        if os.path.isfile(montage):  # a montage file changes the images as much as the data do
+            source_files = [*source_files, montage]
+    except BAD_INPUT_ERRORS as error:
+        raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
     parameters = example_gen_parameters(preprocess_config, split_config, label_rule, on_error, skip_eeg_only,
-                                        eeg_channels, records_per_shard)
+                                        eeg_channels, records_per_shard, source_format, source_files)
     flags = beam_pipeline_flags(runner, num_workers, beam_options)
+    inputs = {"source": source}
     if beam_log is not None:
-        check_separate_from_inputs(beam_log, {"deap": deap_dir})  # the log is appended to: never inside an input
+        check_separate_from_inputs(beam_log, inputs)  # the log is appended to: never inside an input
     executor = ExampleGenExecutor(flags, progress=progress, beam_log=beam_log)
-    return run_component(EXAMPLE_GEN_SPEC, executor, parameters, {"deap": deap_dir}, output_dir, force=force)
+    return run_component(EXAMPLE_GEN_SPEC, executor, parameters, inputs, output_dir, force=force)
+
+
+def _reader(source_format, source, label_rule, montage):
+    from emorecog.datasets.dataset_reader import open_reader
+
+    return open_reader(source_format, source, label_rule=label_rule, montage=montage)
+
+
+def list_trials(reader, on_error):
+    """(keys of the trials to process, skip records of what the reader could not list).
+
+    With `on_error="stop"` the first unreadable subject, session or trial stops the run.
+    """
+    listing = reader.list_trials()
+    skipped = []
+    for entry in listing.unreadable:
+        if on_error == "stop":
+            raise ExampleGenError(f"ExampleGen stopped (on_error='stop'): {entry.reason}")
+        skipped.append(_skip_record(entry.subject, entry.trial, None, entry.reason, *entry.files))
+    return list(listing.keys), skipped
 
 
 class ExampleGenExecutor:
@@ -258,23 +301,23 @@ class ExampleGenExecutor:
         self.beam_log = beam_log
 
     def __call__(self, parameters, inputs, output_dir):
-        from emorecog.datasets.deap import DeapDataset
         from emorecog.datasets.deap_format import RefusedFileError
         from emorecog.datasets.label_rule import LabelRule
         from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
-        deap_dir = inputs["deap"]
-        preprocess_config = PreprocessConfig(**parameters["preprocess"])
+        source = inputs["source"]
+        preprocess_config = PreprocessConfig.from_dict(parameters["preprocess"])
         split_config = splits.SplitConfig(**parameters["split"])
         on_error = parameters["on_error"]
         try:
-            dataset = DeapDataset(deap_dir, label_rule=LabelRule(**parameters["label_rule"]))
+            dataset = _reader(parameters["source_format"], source, LabelRule(**parameters["label_rule"]),
+                              preprocess_config.montage)
         except BAD_INPUT_ERRORS as error:
-            raise ExampleGenError(f"ExampleGen cannot read {deap_dir}: {error}") from error
+            raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
         _check_channel_names(parameters["eeg_channels"], preprocess_config)
 
         try:
-            keys, skipped = _list_trials(dataset, on_error)
+            keys, skipped = list_trials(dataset, on_error)
         except RefusedFileError as error:
             raise ExampleGenError(f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error "
                                   "says)") from error
@@ -285,14 +328,14 @@ class ExampleGenExecutor:
                                      "(skip_eeg_only)", key.face_video) for key in eeg_only_keys]
             keys = [key for key in keys if key.face_video is not None]
         if not keys:
-            raise ExampleGenError(f"ExampleGen: no trial of {deap_dir} is left to write"
+            raise ExampleGenError(f"ExampleGen: no trial of {source} is left to write"
                                   + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
         try:
             assignment = splits.assign_splits(
                 [(key.subject, key.trial) for key in keys], split_config,
                 strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
         except ValueError as error:
-            raise ExampleGenError(f"ExampleGen cannot split {deap_dir}: {error}") from error
+            raise ExampleGenError(f"ExampleGen cannot split {source}: {error}") from error
         shape, channel_names = _sample_shape(dataset, keys, preprocess_config, parameters["eeg_channels"])
         record_schema = _record_schema(preprocess_config, channel_names, shape)
 
@@ -300,7 +343,7 @@ class ExampleGenExecutor:
         progress_dir = os.path.join(output_dir, _PROGRESS_DIR)
         reports_dir = os.path.join(output_dir, _REPORTS_DIR)
         os.makedirs(progress_dir)
-        do_fn = _ProcessTrialDoFn(deap_dir, parameters, dataclasses.asdict(shape), record_schema.electrodes,
+        do_fn = _ProcessTrialDoFn(dataset, parameters, dataclasses.asdict(shape), record_schema.electrodes,
                                   dataset.name, progress_dir, os.path.join(output_dir, _STAGED_RECORDS_DIR))
         write_fn = _WriteShardDoFn(output_dir, shards)
         started = time.perf_counter()
@@ -322,7 +365,7 @@ class ExampleGenExecutor:
                        seconds)
         if stats["trials"]["written"] == 0:
             raise ExampleGenError(
-                f"ExampleGen wrote no trial of {deap_dir}: all {len(elements)} failed; first reason: "
+                f"ExampleGen wrote no trial of {source}: all {len(elements)} failed; first reason: "
                 f"{stats['skipped'][0]['reason'] if stats['skipped'] else 'unknown'}")
         features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), record_schema)
         with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
@@ -351,7 +394,7 @@ def plan_elements(keys, assignment, records_per_shard):
         for index, key in enumerate(members):
             elements.append({"subject": key.subject, "trial": key.trial, "split": name,
                              "shard": index // per_shard, "position": index % per_shard,
-                             "has_face_video": key.face_video is not None})
+                             "has_face_video": key.face_video is not None, "key": key})
     elements.sort(key=lambda element: (not element["has_face_video"], element["subject"], element["trial"]))
     return elements, shards
 
@@ -401,13 +444,13 @@ def _build_pipeline(pipeline, elements, shards, do_fn, write_fn, reports_dir):
 class _ProcessTrialDoFn(beam.DoFn):
     """A planned trial -> its record staged on disk; yields ((split, shard), (position, staged file)) + a report.
 
-    Built once per worker (`setup`): the DEAP reader and the `TrialPreprocessor` (MediaPipe detector,
-    interpolation operator) are reused across that worker's trials. A trial that is skipped still yields
+    Built once per worker (`setup`): the dataset reader (shipped as its arguments) and the `TrialPreprocessor`
+    (MediaPipe detector, interpolation operator) are reused across that worker's trials. A trial that is skipped still yields
     its shard key (with no file), so every planned shard is written, if need be empty.
     """
 
-    def __init__(self, deap_dir, parameters, shape, electrodes, dataset_name, progress_dir, staging_dir):
-        self.deap_dir = deap_dir
+    def __init__(self, reader, parameters, shape, electrodes, dataset_name, progress_dir, staging_dir):
+        self.reader = reader
         self.parameters = parameters
         self.shape = shape
         self.electrodes = tuple(electrodes)
@@ -416,20 +459,18 @@ class _ProcessTrialDoFn(beam.DoFn):
         self.staging_dir = staging_dir
 
     def setup(self):
-        from emorecog.datasets.deap import DeapDataset
-        from emorecog.datasets.label_rule import LabelRule
         from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor
 
-        self._dataset = DeapDataset(self.deap_dir, label_rule=LabelRule(**self.parameters["label_rule"]))
-        self._preprocessor = TrialPreprocessor(PreprocessConfig(**self.parameters["preprocess"]))
+        self._preprocessor = TrialPreprocessor(PreprocessConfig.from_dict(self.parameters["preprocess"]))
         self._shape = features.SampleShape(**self.shape)
 
     def process(self, element):
         subject, trial_id, split = element["subject"], element["trial"], element["split"]
         shard_key = (split, element["shard"])
-        files = []
+        key = element["key"]
+        files = [getattr(key, "source_file", None), key.face_video]
         try:
-            trial = self._dataset.read_trial(subject, trial_id)
+            trial = self.reader.load_trial(key)
             files = [trial.source_file, trial.face_video]
             if self.parameters["eeg_channels"] is not None:
                 trial = dataclasses.replace(trial, eeg_channels=tuple(self.parameters["eeg_channels"]))
@@ -527,71 +568,6 @@ class _TrialInputError(ValueError):
     """Raised inside the pipeline by a trial with bad input when `on_error="stop"`."""
 
 
-def _list_trials(dataset, on_error):
-    """(trial keys of every readable subject, skip records of subjects whose data file cannot be read)."""
-    from emorecog.datasets.deap_format import DeapFormatError
-
-    skipped = []
-    for subject, evidence in _subjects_without_data_file(dataset).items():
-        data_file = os.path.join(dataset.data_dir, subject + (".dat" if dataset.layout == "python" else ".mat"))
-        message = f"subject {subject}: data file {data_file} is missing, but the subject has {evidence}"
-        if on_error == "stop":
-            raise ExampleGenError(f"ExampleGen stopped (on_error='stop'): {message}")
-        skipped.append(_skip_record(subject, None, None, message))
-    try:
-        return dataset.trial_keys(), skipped
-    except DeapFormatError:
-        pass
-    # Some subject's file is bad: find which, then list the others one subject at a time.
-    keys = []
-    for subject in dataset.subjects():
-        try:
-            dataset.num_trials(subject)
-        except DeapFormatError as error:
-            message = f"subject {subject}: {error}"
-            if on_error == "stop":
-                raise ExampleGenError(f"ExampleGen stopped (on_error='stop'): {message}") from error
-            skipped.append(_skip_record(subject, None, None, message))
-            continue
-        keys.extend(_subject_trial_keys(dataset, subject))
-    return keys, skipped
-
-
-def _subjects_without_data_file(dataset):
-    """{subject: what shows it exists} for subjects with face videos or ratings rows but no data file."""
-    import csv
-
-    from emorecog.datasets.deap_format import FACE_VIDEO_DIR, subject_name
-
-    evidence = {}
-    video_root = os.path.join(dataset.root, FACE_VIDEO_DIR)
-    if os.path.isdir(video_root):
-        for name in os.listdir(video_root):
-            if len(name) == 3 and name[0] == "s" and name[1:].isdigit() and os.listdir(os.path.join(video_root, name)):
-                evidence.setdefault(name, []).append(f"face videos in {os.path.join(video_root, name)}")
-    if dataset.ratings_csv is not None:
-        with open(dataset.ratings_csv, newline="", encoding="utf-8-sig") as handle:
-            rows = csv.DictReader(handle)
-            participants = set()
-            for row in rows:
-                row = {str(key).strip(): value for key, value in row.items()}
-                try:
-                    participants.add(subject_name(int(row["Participant_id"])))
-                except (KeyError, TypeError, ValueError):
-                    continue  # DeapDataset validated the csv; nothing more to learn here
-        for subject in participants:
-            evidence.setdefault(subject, []).append(f"rows in {dataset.ratings_csv}")
-    present = set(dataset.subjects())
-    return {subject: " and ".join(found) for subject, found in sorted(evidence.items()) if subject not in present}
-
-
-def _subject_trial_keys(dataset, subject):
-    # DeapDataset.trial_keys() lists all subjects at once and stops at the first unreadable file; its
-    # per-subject key builder is used here to list the readable ones.
-    labels = dataset._subject_labels(subject)
-    return [dataset._trial_key(subject, index + 1, labels[index]) for index in range(labels.shape[0])]
-
-
 def _check_channel_names(eeg_channels, preprocess_config):
     if eeg_channels is None:
         return
@@ -608,14 +584,17 @@ def _check_channel_names(eeg_channels, preprocess_config):
 
 
 def _sample_shape(dataset, keys, preprocess_config, eeg_channels):
-    """(`SampleShape` every record must have, EEG channel names): T from the first readable trial's duration."""
+    """(`SampleShape` every record must have, EEG channel names).
+
+    T comes from `preprocess_config.trial_seconds` or else from the first readable trial's duration.
+    """
     for key in keys[:10]:
         try:
-            trial = dataset.read_trial(key.subject, key.trial)
+            trial = dataset.load_trial(key)
         except BAD_INPUT_ERRORS:
             continue  # reported when the pipeline reaches it
         channels = tuple(eeg_channels) if eeg_channels is not None else tuple(trial.eeg_channels)
-        return preprocess_config.sample_shape(trial.duration_s, trial.sampling_rate), channels
+        return preprocess_config.sample_shape(preprocess_config.trial_seconds or trial.duration_s), channels
     raise ExampleGenError(f"ExampleGen: none of the first trials of {dataset.root} can be read")
 
 
@@ -728,7 +707,10 @@ def _stats(parameters, dataset, shape, listed, elements, reports, listing_skippe
     skip_eeg_only = parameters["skip_eeg_only"]
     return {
         "dataset": dataset.name,
-        "deap_dir": dataset.root,
+        "source_format": parameters["source_format"],
+        "source": dataset.root,
+        "preprocess": parameters["preprocess"],
+        "preprocess_config_hash": parameters["preprocess_config_hash"],
         "sample_shape": dataclasses.asdict(shape),
         "label_rule": parameters["label_rule"],
         "split_config": parameters["split"],

@@ -45,14 +45,14 @@ class PipelineResult:
         return rows
 
 
-def run_local_pipeline(deap_dir, pipeline_root, model_config, training_config, preprocess_config=None,
+def run_local_pipeline(source, pipeline_root, model_config, training_config, preprocess_config=None,
                        split_config=None, label_rule=None, blessing_rule=None, run_name=None, model_name="emorecog",
                        serving_base=None, evaluation_split="test", runner="DirectRunner", num_workers=None,
-                       beam_options=(), progress=None, beam_log=None, log=print):
+                       beam_options=(), progress=None, beam_log=None, log=print, source_format="deap"):
     """Run the four components in order; each is skipped when nothing it depends on changed.
 
     Args:
-        deap_dir: a DEAP directory (real or `emorecog synth`).
+        source: a DEAP directory, a MAHNOB-HCI folder or a manifest CSV (real or `emorecog synth`).
         pipeline_root: where the outputs go (layout in the module docstring).
         model_config: `ModelConfig`; training_config: `TrainingConfig`.
         preprocess_config, split_config, label_rule: ExampleGen settings (None: defaults).
@@ -64,6 +64,7 @@ def run_local_pipeline(deap_dir, pipeline_root, model_config, training_config, p
         runner, num_workers, beam_options: Beam settings passed to ExampleGen.
         progress, beam_log: ExampleGen's progress callback and Beam log file.
         log: a function taking one line of progress text.
+        source_format: "deap" (default), "mahnob" or "manifest".
 
     Returns:
         A `PipelineResult`.
@@ -82,11 +83,11 @@ def run_local_pipeline(deap_dir, pipeline_root, model_config, training_config, p
                            run_name or f"{model_config.ablation}-{training_config.target}")
     serving_base = serving_base or os.path.join(pipeline_root, SAVED_MODELS_DIR)
 
-    log("ExampleGen: preprocessing the DEAP directory (Beam)")
-    example_gen = run_example_gen(deap_dir, examples_dir, preprocess_config=preprocess_config,
+    log(f"ExampleGen: preprocessing the {source_format} input (Beam)")
+    example_gen = run_example_gen(source, examples_dir, preprocess_config=preprocess_config,
                                   split_config=split_config, label_rule=label_rule, runner=runner,
                                   num_workers=num_workers, beam_options=beam_options, progress=progress,
-                                  beam_log=beam_log)
+                                  beam_log=beam_log, source_format=source_format)
     _log_step(log, "ExampleGen", example_gen)
     log("Trainer")
     trainer = run_trainer(examples_dir, run_dir, model_config, training_config, log=log)

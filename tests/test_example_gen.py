@@ -145,7 +145,8 @@ def test_old_output_is_refused_with_its_schema_version(ingested, tmp_path):
 def test_metadata_records_config_hash_inputs_and_summary(ingested, small_deap):
     metadata = component.read_metadata(ingested.output_dir)
     assert metadata["component"] == "ExampleGen"
-    assert metadata["inputs"]["deap"] == os.path.abspath(small_deap)
+    assert metadata["inputs"]["source"] == os.path.abspath(small_deap)
+    assert metadata["parameters"]["source_format"] == "deap"
     assert metadata["config_hash"] == component.config_hash("ExampleGen", metadata["parameters"])
     assert metadata["summary"]["trials"]["written"] == 21
     assert any(flag == "--direct_num_workers=1" for flag in metadata["beam_flags"])

@@ -459,15 +459,15 @@ def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(damage
     data = open(path, "rb").read()
     with open(path, "wb") as handle:
         handle.write(data[:data.index(b"numpy.core.multi") + 16])  # cut inside a GLOBAL line
-    keys, skipped = example_gen._list_trials(DeapDataset(damageable_deap), "skip")
+    keys, skipped = example_gen.list_trials(DeapDataset(damageable_deap), "skip")
     assert {key.subject for key in keys} == {"s01"}
     assert [record["subject"] for record in skipped] == ["s02"] and "truncated" in skipped[0]["reason"]
     with pytest.raises(example_gen.ExampleGenError, match="on_error='stop'.*truncated"):
-        example_gen._list_trials(DeapDataset(damageable_deap), "stop")
+        example_gen.list_trials(DeapDataset(damageable_deap), "stop")
 
     with open(path, "wb") as handle:
         handle.write(pickle.dumps({"data": print, "labels": np.ones((1, 4))}, protocol=2))
     executor = example_gen.ExampleGenExecutor(example_gen.beam_pipeline_flags(num_workers=1))
     parameters = example_gen.example_gen_parameters(on_error="skip")
     with pytest.raises(example_gen.ExampleGenError, match="refused global '__builtin__.print'.*stops the run"):
-        executor(parameters, {"deap": str(damageable_deap)}, os.path.join(damageable_deap, "..", "staging"))
+        executor(parameters, {"source": str(damageable_deap)}, os.path.join(damageable_deap, "..", "staging"))

@@ -7,17 +7,15 @@ import time
 
 import click
 
-from emorecog.commands.shared_options import sample_shape_options
+from emorecog.commands.shared_options import preprocess_options, source_options
 
 
 @click.command(name="ingest")
-@click.option("--deap", "deap_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="DEAP directory (data_preprocessed_python/ or _matlab/, face_video/, metadata_csv/), real or "
-                   "written by `emorecog synth`.")
+@source_options
 @click.option("--out", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically). "
-                   "New, empty, or an earlier ingest output holding nothing else; never inside --deap.")
-@sample_shape_options
+                   "New, empty, or an earlier ingest output holding nothing else; never inside the input.")
+@preprocess_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
               help="trial: trial-disjoint within each subject, 5:1:1; subject: subject-disjoint, 5:1:1.")
 @click.option("--fold", type=int, default=None,
@@ -42,22 +40,22 @@ from emorecog.commands.shared_options import sample_shape_options
 @click.option("--beam-log", type=click.Path(dir_okay=False),
               help="File for the Beam workers' log output [default: a file in the temp folder].")
 @click.option("--force", is_flag=True, help="Rerun even if OUT was made from the same inputs and options.")
-def command(deap_dir, output_dir, fps, image_size, face_size, split_mode, fold, folds, seed, label_threshold,
+def command(source, output_dir, preprocess_config, split_mode, fold, folds, seed, label_threshold,
             label_inclusive, on_error, skip_eeg_only, runner, workers, beam_options, records_per_shard, beam_log,
             force):
-    """Turn a DEAP directory into TFRecords of EEG band images and face crops (ExampleGen, on Beam).
+    """Turn a dataset into TFRecords of EEG band images and face crops (ExampleGen, on Beam).
 
-    Reads DEAP (EEG, ratings, face videos). Writes OUT/Split-{train,eval,test}/data_tfrecord-*.gz,
+    Reads one of: a DEAP directory (--deap), a MAHNOB-HCI folder (--mahnob) or a CSV manifest of your own
+    recordings (--manifest): EEG, ratings, face videos. Writes OUT/Split-{train,eval,test}/data_tfrecord-*.gz,
     OUT/schema.json, OUT/stats.json and OUT/emorecog_metadata.json. A rerun with the same inputs and
-    options is skipped.
+    options is skipped. Every preprocessing option below is recorded in stats.json and the config hash.
     """
     from emorecog import splits
     from emorecog.components import example_gen
     from emorecog.datasets.label_rule import LabelRule
-    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
+    source_format, source_path = source
     try:
-        preprocess_config = PreprocessConfig(fps=fps, image_size=image_size, face_size=face_size)
         split_config = splits.SplitConfig(mode=split_mode, seed=seed, fold=fold, folds=_parse_folds(folds))
         label_rule = LabelRule(threshold=label_threshold, inclusive=label_inclusive)
         flags = example_gen.beam_pipeline_flags(runner, workers, beam_options)
@@ -68,11 +66,11 @@ def command(deap_dir, output_dir, fps, image_size, face_size, split_mode, fold, 
         os.close(handle)
 
     display = ProgressDisplay()
-    click.echo(f"ExampleGen: {deap_dir} -> {output_dir} ({' '.join(flags)})")
+    click.echo(f"ExampleGen: {source_path} ({source_format}) -> {output_dir} ({' '.join(flags)})")
     try:
         run = example_gen.run_example_gen(
-            deap_dir, output_dir, preprocess_config=preprocess_config, split_config=split_config,
-            label_rule=label_rule, on_error=on_error, skip_eeg_only=skip_eeg_only,
+            source_path, output_dir, source_format=source_format, preprocess_config=preprocess_config,
+            split_config=split_config, label_rule=label_rule, on_error=on_error, skip_eeg_only=skip_eeg_only,
             records_per_shard=records_per_shard, runner=runner, num_workers=workers, beam_options=beam_options,
             force=force, progress=display.update, beam_log=beam_log)
     except example_gen.ExampleGenError as error:

@@ -8,18 +8,18 @@ import click
 from emorecog.commands.shared_options import (
     model_config_from_options,
     model_training_options,
-    sample_shape_options,
+    preprocess_options,
+    source_options,
 )
 
 
 @click.command(name="pipeline")
-@click.option("--deap", "deap_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="DEAP directory (real, or written by `emorecog synth`).")
+@source_options
 @click.option("--root", "pipeline_root", default="pipeline_root", show_default=True,
               type=click.Path(file_okay=False),
               help="Where examples/, runs/ and saved_models/ go: new, empty, or one emorecog made.")
 @model_training_options
-@sample_shape_options
+@preprocess_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
               help="trial: trial-disjoint within subject (5:1:1); subject: subject-disjoint.")
 @click.option("--model-name", default="emorecog", show_default=True, help="Served model name.")
@@ -29,24 +29,23 @@ from emorecog.commands.shared_options import (
 @click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
 @click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
               help="Beam pipeline option passed through to ExampleGen (repeatable).")
-def command(deap_dir, pipeline_root, target, epochs, ablation, config_file, fps, image_size, face_size, split_mode,
+def command(source, pipeline_root, target, epochs, ablation, config_file, preprocess_config, split_mode,
             model_name, serving_base, runner, workers, beam_options):
     """Run the whole pipeline; a component whose inputs and parameters did not change is skipped.
 
-    Reads DEAP. Writes ROOT/examples/ (TFRecords), ROOT/runs/<ablation>-<target>/ (model, checkpoints,
-    TensorBoard logs, evaluation/test/ metrics and plots) and, if the Evaluator blesses the model,
-    SERVING_BASE/MODEL_NAME/<version>/ (a SavedModel for TF Serving).
+    Reads a DEAP directory, a MAHNOB-HCI folder or a manifest of recordings. Writes ROOT/examples/
+    (TFRecords), ROOT/runs/<ablation>-<target>/ (model, checkpoints, TensorBoard logs, evaluation/test/
+    metrics and plots) and, if the Evaluator blesses the model, SERVING_BASE/MODEL_NAME/<version>/ (a
+    SavedModel for TF Serving).
     """
     from emorecog import splits
     from emorecog.commands.ingest import ProgressDisplay
     from emorecog.pipelines.local_pipeline import run_local_pipeline
-    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.training.training_config import TrainingConfig
 
     model_config = model_config_from_options(ablation, config_file)
     try:
         training_config = TrainingConfig(target=target, epochs=epochs)
-        preprocess_config = PreprocessConfig(fps=fps, image_size=image_size, face_size=face_size)
         split_config = splits.SplitConfig(mode=split_mode)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
@@ -59,10 +58,12 @@ def command(deap_dir, pipeline_root, target, epochs, ablation, config_file, fps,
         if done == total:
             display.finish()
 
+    source_format, source_path = source
     result = run_local_pipeline(
-        deap_dir, pipeline_root, model_config, training_config, preprocess_config=preprocess_config,
+        source_path, pipeline_root, model_config, training_config, preprocess_config=preprocess_config,
         split_config=split_config, model_name=model_name, serving_base=serving_base, runner=runner,
-        num_workers=workers, beam_options=beam_options, progress=progress, beam_log=beam_log, log=click.echo)
+        num_workers=workers, beam_options=beam_options, progress=progress, beam_log=beam_log, log=click.echo,
+        source_format=source_format)
     click.echo("")
     for name, state, path in result.steps():
         click.echo(f"{name:<11} {state:<28} {path}")

@@ -1,5 +1,9 @@
 """Click options that several commands share, defined once so their names, defaults and help agree."""
 
+import dataclasses
+import functools
+import re
+
 import click
 
 from emorecog.models.model_config import ABLATIONS
@@ -22,17 +26,33 @@ def model_training_options(function):
     return function
 
 
-def sample_shape_options(function):
-    """--fps, --image-size, --face-size (-> fps, image_size, face_size)."""
-    options = (
-        click.option("--fps", type=int, default=8, show_default=True,
-                     help="Frames per second of a sample (T = 60 s x fps)."),
-        click.option("--image-size", type=int, default=32, show_default=True, help="H = W of the EEG band images."),
-        click.option("--face-size", type=int, default=64, show_default=True, help="Side S of the face crops."),
+def source_options(function):
+    """--deap DIR | --mahnob DIR | --manifest FILE, exactly one (-> source = (format, path))."""
+    sources = (
+        ("deap", "--deap", click.Path(exists=True, file_okay=False),
+         "DEAP directory (data_preprocessed_python/ or _matlab/, face_video/, metadata_csv/), real or written by "
+         "`emorecog synth`."),
+        ("mahnob", "--mahnob", click.Path(exists=True, file_okay=False),
+         "MAHNOB-HCI folder holding Sessions/<id>/ (session.xml, the .bdf recording, the colour video), real or "
+         "written by `emorecog synth --format mahnob`."),
+        ("manifest", "--manifest", click.Path(exists=True, dir_okay=False),
+         "CSV manifest of your own recordings (EDF/BDF/FIF/BrainVision/EEGLAB, optional videos; columns in the "
+         "README)."),
     )
-    for option in reversed(options):
-        function = option(function)
-    return function
+
+    @functools.wraps(function)
+    def wrapper(**kwargs):
+        given = [(name, kwargs.pop(f"{name}_source")) for name, *_ in sources]
+        given = [(name, path) for name, path in given if path is not None]
+        if len(given) != 1:
+            raise click.UsageError("give exactly one input: --deap DIR, --mahnob DIR or --manifest FILE"
+                                   + (f" (got {', '.join('--' + name for name, _ in given)})" if given else ""))
+        kwargs["source"] = given[0]
+        return function(**kwargs)
+
+    for name, flag, path_type, help_text in reversed(sources):
+        wrapper = click.option(flag, f"{name}_source", type=path_type, default=None, help=help_text)(wrapper)
+    return wrapper
 
 
 def model_config_from_options(ablation, config_file):
@@ -55,3 +75,91 @@ def model_config_from_options(ablation, config_file):
         return ModelConfig.for_ablation(ablation, **overrides)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
+
+
+# PreprocessConfig fields whose flag keeps an older, shorter help or name.
+_PREPROCESS_HELP_OVERRIDES = {
+    "fps": "Frames per second of a sample (T = trial seconds x fps).",
+}
+
+
+def preprocess_options(function):
+    """One flag per `PreprocessConfig` field (--fps, --denoise-rule, --theta-hz, ...), generated from the
+    dataclass: its defaults, its choices (`PreprocessConfig.CHOICES`) and the field help of its docstring.
+    The command receives `preprocess_config` (a validated `PreprocessConfig`) instead of the single values.
+    """
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+
+    fields = dataclasses.fields(PreprocessConfig)
+    helps = _docstring_arguments(PreprocessConfig.__doc__)
+
+    @functools.wraps(function)
+    def wrapper(**kwargs):
+        values = {field.name: kwargs.pop(field.name) for field in fields}
+        try:
+            kwargs["preprocess_config"] = PreprocessConfig(**values)
+        except (TypeError, ValueError) as error:
+            flag = next((f"--{field.name.replace('_', '-')}" for field in fields if f".{field.name} " in str(error)),
+                        None)
+            raise click.BadParameter(str(error), param_hint=flag) from None
+        return function(**kwargs)
+
+    for field in reversed(fields):
+        shown = ",".join(f"{edge:g}" for edge in field.default) if isinstance(field.default, tuple) else True
+        wrapper = click.option(f"--{field.name.replace('_', '-')}", field.name, show_default=shown,
+                               default=field.default, **_option_type(field, PreprocessConfig.CHOICES),
+                               help=_PREPROCESS_HELP_OVERRIDES.get(field.name, helps.get(field.name, "")))(wrapper)
+    return wrapper
+
+
+class BandEdges(click.ParamType):
+    """LOW,HIGH in Hz -> (low, high)."""
+
+    name = "LOW,HIGH"
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, tuple):
+            return value
+        try:
+            low, high = (float(part) for part in str(value).split(","))
+        except ValueError:
+            self.fail(f"{value!r} is not two numbers LOW,HIGH in Hz (e.g. 4,8)", param, ctx)
+        return (low, high)
+
+
+def _option_type(field, choices):
+    if field.name in choices:
+        return {"type": click.Choice(choices[field.name])}
+    if isinstance(field.default, tuple):
+        return {"type": BandEdges()}
+    if field.type in ("int", int):
+        return {"type": int}
+    if field.type in ("float", float):
+        return {"type": float}
+    return {"type": str}
+
+
+def _docstring_arguments(docstring):
+    """{argument: its help text} from a Google-style `Args:` section (continuation lines joined)."""
+    helps, current = {}, None
+    in_args = False
+    for line in (docstring or "").splitlines():
+        stripped = line.strip()
+        if stripped == "Args:":
+            in_args = True
+            continue
+        if not in_args:
+            continue
+        if not stripped:
+            current = None
+            continue
+        match = re.match(r"^(\w+(?:, \w+)*): (.*)$", stripped)
+        if match and len(line) - len(line.lstrip()) <= 8:
+            names = match.group(1).split(", ")
+            for name in names:
+                helps[name] = match.group(2)
+            current = names
+        elif current:
+            for name in current:
+                helps[name] += " " + stripped
+    return helps

@@ -45,6 +45,7 @@ import re
 
 import numpy as np
 
+from emorecog.datasets.dataset_reader import TrialListing, UnreadableTrial
 from emorecog.datasets.deap_format import (
     BASELINE_SAMPLES,
     EEG_CHANNELS,
@@ -89,6 +90,8 @@ _VIDEO_FILE = re.compile(r"^(s\d{2})_trial(\d{2})\.avi$")
 class DeapDataset:
     """A DEAP directory (real or written by `emorecog synth`), read safely and lazily.
 
+    It implements the reader interface of `emorecog.datasets.dataset_reader` (`list_trials`, `load_trial`).
+
     Args:
         root: the directory holding `data_preprocessed_python/` (or `data_preprocessed_matlab/`),
             optionally `face_video/` and `metadata_csv/participant_ratings.csv`.
@@ -104,6 +107,8 @@ class DeapDataset:
         ...     trial = dataset.read_trial(key.subject, key.trial)
         ...     trial.eeg.shape, trial.label("valence"), trial.face_video
     """
+
+    source_format = "deap"
 
     def __init__(self, root, label_rule=None):
         self.root = os.path.abspath(os.fspath(root))
@@ -169,6 +174,33 @@ class DeapDataset:
             for index in range(labels.shape[0]):
                 keys.append(self._trial_key(subject, index + 1, labels[index]))
         return keys
+
+    def list_trials(self):
+        """A `TrialListing` (the reader interface ExampleGen uses): keys of every readable subject's trials.
+
+        A subject whose data file cannot be read, or that has face videos or ratings rows but no data file,
+        is listed as unreadable with its reason; a refused file (`RefusedFileError`) raises.
+        """
+        unreadable = []
+        for subject, evidence in self._subjects_without_data_file().items():
+            data_file = os.path.join(self.data_dir, subject + _LAYOUTS[self.layout][1])
+            unreadable.append(UnreadableTrial(
+                subject, None, f"subject {subject}: data file {data_file} is missing, but the subject has {evidence}"))
+        keys = []
+        for subject in self.subjects():
+            try:
+                keys.extend(self.trial_keys(subject))
+            except DeapFormatError as error:
+                unreadable.append(UnreadableTrial(subject, None, f"subject {subject}: {error}"))
+        return TrialListing(tuple(keys), tuple(unreadable))
+
+    def load_trial(self, key):
+        """The `DeapTrial` of a key from `list_trials()`."""
+        return self.read_trial(key.subject, key.trial)
+
+    def input_files(self):
+        """Files outside the DEAP directory that trials read: none."""
+        return []
 
     # -- reading -------------------------------------------------------------------------------
     def trials(self, subject):
@@ -258,6 +290,19 @@ class DeapDataset:
         )
 
     # -- internals -----------------------------------------------------------------------------
+    def _subjects_without_data_file(self):
+        """{subject: what shows it exists} for subjects with face videos or ratings rows but no data file."""
+        evidence = {}
+        video_root = os.path.join(self.root, FACE_VIDEO_DIR)
+        if os.path.isdir(video_root):
+            for name in os.listdir(video_root):
+                if re.fullmatch(r"s\d{2}", name) and os.listdir(os.path.join(video_root, name)):
+                    evidence.setdefault(name, []).append(f"face videos in {os.path.join(video_root, name)}")
+        for subject in self._presentation:
+            evidence.setdefault(subject, []).append(f"rows in {self.ratings_csv}")
+        present = set(self.subjects())
+        return {subject: " and ".join(found) for subject, found in sorted(evidence.items()) if subject not in present}
+
     def _detect_layout(self):
         for layout, (data_dir, _) in _LAYOUTS.items():
             if os.path.isdir(os.path.join(self.root, data_dir)):

@@ -365,6 +365,13 @@ def write_synthetic_deap(out_dir, config=None, overwrite=False, progress=None, w
             another process is writing it.
     """
     config = SynthConfig() if config is None else config
+    return write_synthetic_folder(out_dir, lambda root: _write_into(root, config, progress, workers), overwrite)
+
+
+def write_synthetic_folder(out_dir, write_into, overwrite=False):
+    """Write a synthetic dataset folder atomically: `write_into(staging_folder)` fills it, then it is renamed
+    into place with `emorecog_folder.json` listing its files. Only a folder emorecog synth wrote, holding
+    nothing else, is ever replaced (`overwrite`). Returns the absolute path."""
     out_dir = os.path.abspath(os.fspath(out_dir))
     with OutputLock(out_dir):
         state = folder_state(out_dir)
@@ -373,13 +380,13 @@ def write_synthetic_deap(out_dir, config=None, overwrite=False, progress=None, w
             if marker is None or marker.get("written_by") != SYNTH_WRITER:
                 raise refuse_foreign_folder(out_dir, "emorecog synth writes a folder of its own")
             if not overwrite:
-                raise FileExistsError(f"{out_dir} already exists (a synthetic DEAP directory of emorecog synth); "
+                raise FileExistsError(f"{out_dir} already exists (a synthetic dataset folder of emorecog synth); "
                                       "replace it with --force (overwrite=True)")
             refuse_foreign_content(out_dir, marker.get("files", []), SYNTH_WRITER)
         remove_abandoned_staging(out_dir)
         staging = new_staging_folder(out_dir)
         try:
-            _write_into(staging, config, progress, workers)
+            write_into(staging)
             write_folder_marker(staging, SYNTH_WRITER, files=files_under(staging) + [FOLDER_MARKER_FILE])
             publish_staged_folder(staging, out_dir, state)
         except BaseException:

@@ -35,7 +35,8 @@ def electrode_positions(channel_names, montage="biosemi32"):
     Args:
         channel_names: sequence of C channel names, e.g. DEAP's Geneva order ("Fp1", "AF3", ...); any case.
         montage: name of an MNE standard montage whose positions lie on a sphere centred on the origin
-            (`biosemi16/32/64/128/...`; MRI-frame montages such as `standard_1020` are refused).
+            (`biosemi16/32/64/128/...`; MRI-frame montages such as `standard_1020` are refused), or a
+            montage file `mne.channels.read_custom_montage` reads, under the same condition.
 
     Returns:
         float64 [C, 3], metres, in the order of `channel_names`.
@@ -47,7 +48,12 @@ def electrode_positions(channel_names, montage="biosemi32"):
     import mne
 
     names = [str(name) for name in channel_names]
-    standard = mne.channels.make_standard_montage(montage)
+    import os
+
+    if os.path.isfile(montage):
+        standard = mne.channels.read_custom_montage(montage)
+    else:
+        standard = mne.channels.make_standard_montage(montage)
     positions_by_name = {name.lower(): position for name, position in standard.get_positions()["ch_pos"].items()}
     radii = np.linalg.norm(np.array(list(positions_by_name.values())), axis=1)
     if np.ptp(radii) > SPHERE_RADIUS_TOLERANCE * radii.mean():

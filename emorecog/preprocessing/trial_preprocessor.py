@@ -29,6 +29,7 @@ import time
 import numpy as np
 
 from emorecog import features
+from emorecog.features import BAND_EDGES_HZ
 from emorecog.preprocessing.band_energy import NORMALISATIONS, band_energy
 from emorecog.preprocessing.eeg_images import FILL_RULES, InterpolationOperator
 from emorecog.preprocessing.video_frames import ALIGNMENTS
@@ -36,7 +37,7 @@ from emorecog.preprocessing.wavelet_denoise import THRESHOLD_RULES, wavelet_deno
 
 # Bump when the preprocessing code changes what it writes for the same config: the config hash changes
 # with it, so an ExampleGen cache made by older code is not reused.
-PREPROCESSING_VERSION = 2
+PREPROCESSING_VERSION = 3
 # Band energies are stored to this many significant decimal digits (relative rounding <= 5e-5, far below
 # the variation between frames): written as JSON numbers in a REST request they then take ~7 characters
 # instead of ~10, a quarter of a 60 s trial's `serve_compact` body.
@@ -59,13 +60,23 @@ class PreprocessConfig:
         band_filter_order: Butterworth order of each one-way band filter.
         baseline_normalisation: "relative_db" (default), "zscore", "log_db" or "none" (see `band_energy`).
         outside_hull_fill: EEG image pixels outside the electrodes' hull: "zero" or "nearest".
-        montage: MNE standard montage for electrode positions (spherical, centred).
+        montage: MNE standard montage name (spherical, centred: e.g. biosemi32, biosemi64) or a montage file
+            MNE reads (.elc, .sfp, .bvef, ...) with positions on a centred sphere; also names the channels
+            MAHNOB-HCI and manifest recordings are read by.
         face_margin: crop side / largest side of the detected face box.
         face_max_gap_frames: missed detections that reuse the last box before face_present drops to 0.
         face_min_confidence: BlazeFace detection threshold.
         jpeg_quality: JPEG quality of the face crops (1..100).
-        video_alignment: how the trial maps onto its video: "end" (the last T / fps seconds) or "start".
-        video_fps: the camera's true frame rate (DEAP: 50), or None to use the container's.
+        video_alignment: how the trial maps onto its video when the dataset does not say where the stimulus
+            starts in it (DEAP): "end" (the video ends with the trial) or "start".
+        video_fps: the camera's true frame rate (DEAP: 50); unset: the container's.
+        eeg_rate_hz: the pipeline's EEG rate; recordings at another rate are resampled to it (polyphase).
+        trial_seconds: seconds of each trial's stimulus part to keep (from its start), so trials of
+            different lengths (MAHNOB-HCI's clips last 34-117 s) give samples of one shape; shorter trials
+            are skipped. Unset: the first trial's length, and every trial must be that long.
+        theta_hz: theta band edges (low, high) in Hz.
+        alpha_hz: alpha band edges (low, high) in Hz.
+        beta_hz: beta band edges (low, high) in Hz.
     """
 
     fps: int = 8
@@ -85,21 +96,37 @@ class PreprocessConfig:
     jpeg_quality: int = 90
     video_alignment: str = "end"
     video_fps: float = None
+    eeg_rate_hz: int = 128
+    trial_seconds: float = None
+    theta_hz: tuple = BAND_EDGES_HZ["theta"]
+    alpha_hz: tuple = BAND_EDGES_HZ["alpha"]
+    beta_hz: tuple = BAND_EDGES_HZ["beta"]
+
+    # The allowed values of the fields that take one of a few words.
+    CHOICES = {
+        "denoise_rule": THRESHOLD_RULES,
+        "baseline_normalisation": NORMALISATIONS,
+        "outside_hull_fill": FILL_RULES,
+        "video_alignment": ALIGNMENTS,
+    }
+
+    @classmethod
+    def from_dict(cls, values):
+        """The config of a `dataclasses.asdict` (e.g. read back from JSON, where tuples became lists)."""
+        return cls(**{name: tuple(value) if isinstance(value, list) else value for name, value in values.items()})
+
+    def band_edges(self):
+        """{band: (low_hz, high_hz)} in `features.EEG_BANDS` order."""
+        return {band: tuple(getattr(self, f"{band}_hz")) for band in features.EEG_BANDS}
 
     def __post_init__(self):
-        for name in ("fps", "image_size", "face_size", "denoise_level", "band_filter_order"):
+        for name in ("fps", "image_size", "face_size", "denoise_level", "band_filter_order", "eeg_rate_hz"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PreprocessConfig.{name} must be a positive int, got {value!r}")
         if self.image_size < 2:
             raise ValueError(f"PreprocessConfig.image_size must be >= 2, got {self.image_size}")
-        choices = {
-            "denoise_rule": THRESHOLD_RULES,
-            "baseline_normalisation": NORMALISATIONS,
-            "outside_hull_fill": FILL_RULES,
-            "video_alignment": ALIGNMENTS,
-        }
-        for name, allowed in choices.items():
+        for name, allowed in self.CHOICES.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"PreprocessConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not isinstance(self.face_max_gap_frames, int) or self.face_max_gap_frames < 0:
@@ -116,6 +143,24 @@ class PreprocessConfig:
             raise ValueError(f"PreprocessConfig.video_fps must be None or a positive number, got {self.video_fps!r}")
         if self.denoise_max_hz is not None and not self.denoise_max_hz > 0:
             raise ValueError(f"PreprocessConfig.denoise_max_hz must be None or positive, got {self.denoise_max_hz!r}")
+        if self.trial_seconds is not None and not (math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
+            raise ValueError(f"PreprocessConfig.trial_seconds must be None or a positive number, "
+                             f"got {self.trial_seconds!r}")
+        if self.fps > self.eeg_rate_hz:
+            raise ValueError(f"PreprocessConfig.fps ({self.fps}) must not exceed eeg_rate_hz ({self.eeg_rate_hz})")
+        nyquist = self.eeg_rate_hz / 2.0
+        for band in features.EEG_BANDS:
+            name = f"{band}_hz"
+            edges = getattr(self, name)
+            try:
+                low, high = (float(edge) for edge in edges)
+            except (TypeError, ValueError):
+                raise ValueError(
+                    f"PreprocessConfig.{name} must be two numbers (low, high) in Hz, got {edges!r}") from None
+            if not 0.0 < low < high < nyquist:
+                raise ValueError(f"PreprocessConfig.{name} = ({low:g}, {high:g}) Hz must satisfy 0 < low < high < "
+                                 f"{nyquist:g} Hz (half of eeg_rate_hz)")
+            object.__setattr__(self, name, (low, high))
 
     def config_hash(self):
         """16 hex digits identifying this config and `PREPROCESSING_VERSION` (stable across runs/machines)."""
@@ -123,8 +168,9 @@ class PreprocessConfig:
         canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
-    def sample_shape(self, trial_seconds=60.0, sampling_rate=128):
-        """The `features.SampleShape` of samples from trials of `trial_seconds` at `sampling_rate`."""
+    def sample_shape(self, trial_seconds=60.0, sampling_rate=None):
+        """The `features.SampleShape` of samples from trials of `trial_seconds` (at `eeg_rate_hz`)."""
+        sampling_rate = self.eeg_rate_hz if sampling_rate is None else sampling_rate
         samples = int(round(trial_seconds * sampling_rate))
         num_frames = int(math.floor(samples * self.fps / sampling_rate + 1e-9))
         return features.SampleShape(num_frames=num_frames, image_size=self.image_size, face_size=self.face_size)
@@ -197,9 +243,16 @@ class TrialPreprocessor:
                              f"{features.RATING_NAMES}, got {trial.ratings!r}")
         labels = self._labels(trial, where)
 
+        eeg = trial.eeg
+        if self.config.trial_seconds is not None:
+            kept = int(round(self.config.trial_seconds * trial.sampling_rate))
+            if eeg.shape[1] < kept:
+                raise ValueError(f"{where}: the trial lasts {eeg.shape[1] / trial.sampling_rate:.2f} s, shorter than "
+                                 f"trial_seconds ({self.config.trial_seconds:g} s)")
+            eeg = eeg[:, :kept]
         started = time.perf_counter()
         eeg_band_energy, eeg_report = _with_context(where, lambda: self.process_eeg(
-            trial.eeg, getattr(trial, "eeg_baseline", None), trial.sampling_rate, trial.eeg_channels))
+            eeg, getattr(trial, "eeg_baseline", None), trial.sampling_rate, trial.eeg_channels))
         eeg_seconds = time.perf_counter() - started
         num_frames = eeg_band_energy.shape[0]
 
@@ -208,8 +261,9 @@ class TrialPreprocessor:
         if video is None:
             face_jpegs, face_present, face_report = self._no_face(num_frames)
         else:
-            face_jpegs, face_present, face_report = _with_context(
-                where, lambda: self.process_face(video, num_frames))
+            face_jpegs, face_present, face_report = _with_context(where, lambda: self.process_face(
+                video, num_frames, start_seconds=getattr(trial, "face_video_start_s", None),
+                trial_seconds=trial.eeg.shape[1] / trial.sampling_rate))
         face_seconds = time.perf_counter() - started
 
         sample = {
@@ -249,6 +303,11 @@ class TrialPreprocessor:
         self.interpolation_operator(channel_names)  # unknown channel names fail here, naming them
 
         joined = eeg if baseline is None else np.concatenate([baseline, eeg], axis=1)
+        if sampling_rate != config.eeg_rate_hz:
+            # resampled joined, so the filter's edge falls before the baseline, not between it and the trial
+            joined, baseline_samples = _resample(joined, baseline_samples, sampling_rate, config.eeg_rate_hz)
+            eeg = joined[:, baseline_samples:]
+            sampling_rate = config.eeg_rate_hz
         denoised = wavelet_denoise(
             joined, sampling_rate, wavelet=config.denoise_wavelet, level=config.denoise_level,
             threshold_rule=config.denoise_rule, artifact_max_hz=config.denoise_max_hz).astype(np.float64)
@@ -258,7 +317,8 @@ class TrialPreprocessor:
         energies = band_energy(
             denoised[:, baseline_samples:], sampling_rate, config.fps,
             baseline=denoised[:, :baseline_samples] if baseline_samples else None,
-            normalisation=config.baseline_normalisation, filter_order=config.band_filter_order)
+            normalisation=config.baseline_normalisation, filter_order=config.band_filter_order,
+            band_edges=config.band_edges())
         report = {
             "eeg_seconds": eeg.shape[1] / sampling_rate,
             "baseline_seconds": baseline_samples / sampling_rate,
@@ -266,8 +326,13 @@ class TrialPreprocessor:
         }
         return round_significant(energies, ENERGY_SIGNIFICANT_DIGITS), report
 
-    def process_face(self, video_path, num_frames):
+    def process_face(self, video_path, num_frames, start_seconds=None, trial_seconds=None):
         """Face crops of the `num_frames` frames (at `config.fps`) that the trial covers in `video_path`.
+
+        Args:
+            start_seconds: where the stimulus starts in the video, when the dataset says (MAHNOB-HCI's events,
+                a manifest's video_onset_s); None: `config.video_alignment` places the trial.
+            trial_seconds: the whole trial's length (for "end" alignment when fewer frames are kept).
 
         Returns:
             (jpegs list [T], face_present int64 [T], report dict).
@@ -286,7 +351,8 @@ class TrialPreprocessor:
                               max_gap_frames=config.face_max_gap_frames, jpeg_quality=config.jpeg_quality)
 
         crops, info = read_trial_frames(video_path, num_frames / config.fps, config.fps, source_fps=config.video_fps,
-                                        alignment=config.video_alignment, consume=crop)
+                                        alignment=config.video_alignment, consume=crop, start_seconds=start_seconds,
+                                        trial_seconds=trial_seconds)
         report = {
             "has_face_video": True,
             "face_video": video_path,
@@ -370,6 +436,18 @@ def record_schema_for(sample_shape, channel_names=None, config=None):
     config = dataclasses.replace(config or PreprocessConfig(), image_size=sample_shape.image_size)
     return TrialPreprocessor(config).record_schema(EEG_CHANNELS if channel_names is None else channel_names,
                                                    sample_shape)
+
+
+def _resample(joined, baseline_samples, rate, target_rate):
+    """(joined [C, n] resampled from `rate` to `target_rate` by a polyphase filter, baseline samples at the new
+    rate)."""
+    from fractions import Fraction
+
+    from scipy import signal as scipy_signal
+
+    ratio = Fraction(target_rate) / Fraction(rate).limit_denominator(1000)
+    resampled = scipy_signal.resample_poly(joined, ratio.numerator, ratio.denominator, axis=1)
+    return resampled, int(round(baseline_samples * float(ratio)))
 
 
 def _finite_channels_by_samples(array, field, channel_names):

@@ -21,6 +21,10 @@ Trial alignment. A trial of D seconds (DEAP: 60) maps onto the video as
                      before the stimulus (fixation cross / baseline) and end with it, as the EEG trial
                      does, so the two ends line up;
     "start"          the first D seconds: offset = 0.
+When the dataset says where the stimulus starts in the video (MAHNOB-HCI's trigger events, a manifest's
+`video_onset_s`), that time is the offset and no alignment rule is needed. When fewer seconds than the
+whole trial are kept (`trial_seconds`), "end" still places the whole trial at the video's end and the kept
+part is its beginning.
 
 Selection. Output frame k (k = 0 .. T-1, T = round(D * fps)) stands for trial time [k / fps, (k+1) / fps);
 it takes the source frame on screen at the centre of that interval:
@@ -136,7 +140,8 @@ def read_video_header(path, source_fps=None):
     return VideoInfo(path, header_count, rate, container_fps, header_count, width, height)
 
 
-def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="end", consume=list):
+def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="end", consume=list,
+                      start_seconds=None, trial_seconds=None):
     """Decode a trial's frames once: `consume(frames)` over the RGB frames chosen by timestamp.
 
     Args:
@@ -147,6 +152,7 @@ def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="e
         alignment: "end" or "start".
         consume: a function taking the frame iterator (e.g. a face cropper) and returning a result. It is
             called again with the re-selected frames if the video's frame count differs from its header.
+        start_seconds, trial_seconds: see `select_frame_indices`.
 
     Returns:
         (result of `consume`, `VideoInfo` whose `num_frames` was counted while decoding).
@@ -160,7 +166,7 @@ def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="e
         assumed = probe_video(path, source_fps).num_frames
     for _ in range(2):
         indices = select_frame_indices(assumed, info.source_fps, fps, duration_seconds, alignment=alignment,
-                                       path=path)
+                                       path=path, start_seconds=start_seconds, trial_seconds=trial_seconds)
         try:
             result = consume(iter_frames(path, indices, expected_frame_count=assumed))
         except FrameCountMismatch as mismatch:
@@ -170,7 +176,8 @@ def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="e
     raise ValueError(f"face video {path}: its frame count changes between two reads")
 
 
-def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, alignment="end", path="video"):
+def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, alignment="end", path="video",
+                         start_seconds=None, trial_seconds=None):
     """Source frame index for every output frame (see the module docstring for the rule).
 
     Args:
@@ -180,6 +187,10 @@ def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, a
         duration_seconds: trial duration D.
         alignment: "end" (default) or "start".
         path: the file name, for error messages.
+        start_seconds: the time in the video at which the trial starts, if known (then `alignment` is not
+            used).
+        trial_seconds: the whole trial's length when only its first `duration_seconds` are wanted ("end"
+            alignment places the whole trial); default `duration_seconds`.
 
     Returns:
         int64 [round(D * fps)], non-decreasing, in [0, num_source_frames).
@@ -193,12 +204,19 @@ def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, a
         raise ValueError(
             f"fps ({fps}), source_fps ({source_fps}) and duration ({duration_seconds} s) must be positive")
     video_seconds = num_source_frames / source_fps
-    if video_seconds + 1.0 / source_fps < duration_seconds - 1e-9:
+    placed_seconds = max(duration_seconds, trial_seconds or 0.0)
+    if start_seconds is not None:
+        offset, needed = float(start_seconds), float(start_seconds) + duration_seconds
+    else:
+        offset = video_seconds - placed_seconds if alignment == "end" else 0.0
+        needed = placed_seconds
+    if video_seconds + 1.0 / source_fps < needed - 1e-9:
         raise ValueError(
             f"face video {path} is shorter than the trial: {num_source_frames} frames at {source_fps:g} fps "
-            f"= {video_seconds:.2f} s, the trial needs {duration_seconds:.2f} s (truncated or corrupt file?)")
+            f"= {video_seconds:.2f} s, the trial needs {needed:.2f} s"
+            + (f" (it starts {start_seconds:g} s into the video)" if start_seconds is not None else "")
+            + " (truncated or corrupt file?)")
     num_frames = int(round(duration_seconds * fps))
-    offset = video_seconds - duration_seconds if alignment == "end" else 0.0
     centre_times = offset + (np.arange(num_frames) + 0.5) / fps
     # 1e-9 keeps a centre that falls exactly on a frame boundary in the later frame despite rounding
     indices = np.floor(centre_times * source_fps + 1e-9).astype(np.int64)
