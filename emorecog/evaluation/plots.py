@@ -1,7 +1,8 @@
 """PNG plots of what a model did, for people who would rather look than read.
 
 Each function draws on its own `matplotlib.figure.Figure` (no pyplot global state, no display needed) and
-writes one PNG. Inputs are the model's outputs as NumPy arrays (see the model contract):
+writes one PNG; the band-image functions (`draw_band_image`, `plot_band_images`) draw on a given axis or
+return the figure, for `emorecog show-images` and TensorBoard alike. Inputs are the model's outputs as NumPy arrays (see the model contract):
 
     glimpse_frames  int   [n, N_max]        frame index of each glimpse, -1 after the sample ended
     glimpse_count   int   [n]
