@@ -18,6 +18,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from emorecog import features, splits
 from emorecog.components import component, example_gen
@@ -760,8 +761,9 @@ def test_show_images_writes_pngs_that_differ_by_label(ingested, small_deap, tmp_
     for name in pngs:
         if not name.endswith(".png"):
             continue
-        with open(tmp_path / "png" / name, "rb") as handle:
-            assert handle.read(8) == b"\x89PNG\r\n\x1a\n"
+        with Image.open(tmp_path / "png" / name) as picture:
+            assert picture.format == "PNG"
+            picture.load()
     summary = json.loads((tmp_path / "png" / "summary.json").read_text())
     assert summary["event_window"] == "ground truth"
     for target in features.TARGETS:
@@ -772,3 +774,31 @@ def test_show_images_writes_pngs_that_differ_by_label(ingested, small_deap, tmp_
                                              str(tmp_path / "plain"), "--split", "eval"])
     assert whole_trials.exit_code == 0, whole_trials.output
     assert "outside n/a" in whole_trials.output
+
+
+def test_band_image_layout_of_an_ingest_is_the_interpolation_operators(ingested):
+    from emorecog.evaluation.band_image_layout import BandImageLayout
+    from emorecog.preprocessing.eeg_images import InterpolationOperator
+
+    layout = BandImageLayout.read(ingested.output_dir)
+    schema = tfrecord_reader.read_record_schema(ingested.output_dir)
+    operator = InterpolationOperator(schema.electrodes, schema.shape.image_size)
+    np.testing.assert_array_equal(layout.inside_hull, operator.inside_hull)
+    # the operator's zero fill: exactly the masked pixels get no weight from any electrode
+    outside = ~layout.inside_hull.reshape(-1)
+    assert not schema.interpolation_matrix[outside].any() and schema.interpolation_matrix[~outside].any(axis=1).all()
+    assert layout.electrodes == schema.electrodes and layout.value_unit == "dB relative to the trial's baseline"
+
+
+def test_band_image_layout_refuses_settings_that_do_not_give_the_schemas_matrix(ingested_copy):
+    from emorecog.artifact_metadata import METADATA_FILE
+    from emorecog.evaluation.band_image_layout import BandImageLayout
+
+    metadata_path = os.path.join(ingested_copy, METADATA_FILE)
+    with open(metadata_path) as handle:
+        metadata = json.load(handle)
+    metadata["parameters"]["preprocess"]["outside_hull_fill"] = "nearest"
+    with open(metadata_path, "w") as handle:
+        json.dump(metadata, handle)
+    with pytest.raises(ValueError, match="schema.json: the EEG interpolation matrix is not the one"):
+        BandImageLayout.read(ingested_copy)

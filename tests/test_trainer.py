@@ -7,6 +7,7 @@ runner skips unchanged steps).
 """
 
 import glob
+import io
 import json
 import os
 import shutil
@@ -18,6 +19,7 @@ import time
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from PIL import Image
 
 from emorecog.cli import main as cli
 from emorecog.datasets.synthetic import SynthConfig
@@ -140,20 +142,36 @@ def test_tensorboard_has_losses_reward_glimpses_learning_rate_and_glimpse_images
     assert eeg_tags and face_tags
     events = accumulator.Tensors(eeg_tags[0])
     assert [event.step for event in events] == list(range(TINY_EPOCHS))
-    # an image summary tensor holds [width, height, encoded PNG...]
-    width, height = (int(value) for value in events[0].tensor_proto.string_val[:2])
-    assert height == 8 and width % 8 == 0 and width >= 8
+    # an image summary tensor holds [width, height, encoded PNG...]; the EEG image is the rendered head figure
+    width, height, png = events[0].tensor_proto.string_val[:3]
+    with Image.open(io.BytesIO(png)) as picture:
+        assert picture.size == (int(width), int(height)) and int(width) > int(height) > 100
+    width, height = (int(value) for value in accumulator.Tensors(face_tags[0])[0].tensor_proto.string_val[:2])
+    assert height == TINY_PREPROCESS["face_size"] and width % height == 0
 
 
-def test_glimpse_strips_place_frames_side_by_side():
-    from emorecog.training.glimpse_image_summary import glimpse_strips
+def test_glimpse_band_image_figure_shows_the_mean_of_the_glimpsed_frames():
+    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.evaluation.band_image_layout import BandImageLayout
+    from emorecog.preprocessing.eeg_images import InterpolationOperator
+    from emorecog.training.glimpse_image_summary import glimpse_band_images_png
 
-    eeg = np.arange(5 * 4 * 4 * 3, dtype=np.float32).reshape(5, 4, 4, 3)
-    face = np.full((5, 6, 6, 3), 7, np.uint8)
-    eeg_strip, face_strip = glimpse_strips(eeg, face, np.array([4, 0, 4]))
-    assert eeg_strip.shape == (4, 12, 3) and face_strip.shape == (6, 18, 3)
-    assert eeg_strip.min() == 0.0 and eeg_strip.max() == 1.0
-    np.testing.assert_array_equal(eeg_strip[:, :4], eeg_strip[:, 8:])  # frame 4 twice
+    operator = InterpolationOperator(EEG_CHANNELS, 8)
+    layout = BandImageLayout.from_operator(operator, "relative_db")
+    eeg = operator(np.random.default_rng(1).normal(size=(5, len(EEG_CHANNELS), 3)))
+    png = glimpse_band_images_png(eeg, np.array([4, 0]), layout, "s01-trial01, epoch 1")
+    with Image.open(io.BytesIO(png)) as picture:
+        assert picture.format == "PNG" and picture.size[0] > picture.size[1]
+
+
+def test_face_strip_places_frames_side_by_side():
+    from emorecog.training.glimpse_image_summary import face_strip
+
+    face = np.arange(5 * 6 * 6 * 3).reshape(5, 6, 6, 3).astype(np.uint8)
+    strip = face_strip(face, np.array([4, 0, 4]))
+    assert strip.shape == (6, 18, 3)
+    np.testing.assert_array_equal(strip[:, :6], face[4])
+    np.testing.assert_array_equal(strip[:, 12:], face[4])  # frame 4 twice
 
 
 def test_rerun_with_the_same_configs_is_skipped(tiny):

@@ -25,12 +25,17 @@ def command(data_dir, out_dir, ground_truth, split_names, max_trials):
 
     Reads DATA's TFRecords (and GROUND_TRUTH's event windows). Writes OUT/eeg_valence.png,
     OUT/eeg_arousal.png (rows: low and high label in the window, their difference in the window and
-    outside it; columns: theta, alpha, beta), OUT/faces_valence.png, OUT/faces_arousal.png (crops from
+    outside it; columns: theta, alpha, beta; each image on a head outline with the electrodes and their
+    names, pixels outside the electrodes' hull masked, a colourbar in the unit of the ingest's baseline
+    normalisation, e.g. dB relative to the trial's baseline), OUT/faces_valence.png, OUT/faces_arousal.png (crops from
     the middle of the window, low row above high row) and OUT/summary.json (trial counts and the size of
     the high - low difference inside and outside the window).
     """
     from emorecog.output_folders import claim_folder
 
+    from emorecog.evaluation.band_image_layout import BandImageLayout
+
+    layout = BandImageLayout.read(data_dir)
     windows = _event_windows(ground_truth) if ground_truth else None
     accumulator = _accumulate(data_dir, split_names or ("train", "eval", "test"), windows, max_trials)
     claim_folder(out_dir, "emorecog show-images", inputs={"data": data_dir, "ground truth": ground_truth})
@@ -40,7 +45,7 @@ def command(data_dir, out_dir, ground_truth, split_names, max_trials):
     from emorecog import features
 
     for target in features.TARGETS:
-        summary[target] = _plot_target(accumulator, target, out_dir)
+        summary[target] = _plot_target(accumulator, layout, target, out_dir)
     with open(os.path.join(out_dir, "summary.json"), "w") as handle:
         json.dump(summary, handle, indent=2)
     click.echo(f"read {accumulator['trials']} trials; wrote PNGs and summary.json to {out_dir}")
@@ -113,14 +118,16 @@ def _accumulate(data_dir, split_names, windows, max_trials):
     return {"means": means, "trials_per_label": trials, "faces": faces, "trials": read}
 
 
-def _plot_target(accumulator, target, out_dir):
-    import matplotlib
+def _fill_description(layout):
+    return "zeros" if layout.outside_hull_fill == "zero" else f"the {layout.outside_hull_fill} electrode's value"
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+
+def _plot_target(accumulator, layout, target, out_dir):
     import numpy as np
+    from matplotlib.figure import Figure
 
     from emorecog import features
+    from emorecog.evaluation import plots
 
     means = accumulator["means"]
 
@@ -133,37 +140,36 @@ def _plot_target(accumulator, target, out_dir):
     outside_difference = None if outside_low is None or outside_high is None else outside_high - outside_low
     rows += [inside_difference, outside_difference]
 
-    figure, axes = plt.subplots(len(rows), len(features.EEG_BANDS), figsize=(2.4 * len(features.EEG_BANDS), 2.2 * len(rows)),
-                                squeeze=False)
+    figure = Figure(figsize=(3.2 * len(features.EEG_BANDS), 2.7 * len(rows) + 0.6), layout="constrained")
+    axes = figure.subplots(len(rows), len(features.EEG_BANDS), squeeze=False)
     for band_index, band in enumerate(features.EEG_BANDS):
-        level_images = [image[..., band_index] for image in rows[:2] if image is not None]
-        level_range = (min(float(i.min()) for i in level_images), max(float(i.max()) for i in level_images)) \
-            if level_images else (0.0, 1.0)
-        difference_images = [image[..., band_index] for image in rows[2:] if image is not None]
-        bound = max([float(np.abs(i).max()) for i in difference_images] + [1e-9])
+        # One colour range per band for the two label rows and one symmetric range for the two differences,
+        # over the pixels inside the hull only (the rest is masked), so rows of a column compare.
+        level_pixels = [image[..., band_index][layout.inside_hull] for image in rows[:2] if image is not None]
+        level_range = (min(float(i.min()) for i in level_pixels), max(float(i.max()) for i in level_pixels)) \
+            if level_pixels else (0.0, 1.0)
+        difference_pixels = [image[..., band_index][layout.inside_hull] for image in rows[2:] if image is not None]
+        bound = max([float(np.abs(i).max()) for i in difference_pixels] + [1e-9])
         for row_index, image in enumerate(rows):
             axis = axes[row_index][band_index]
-            axis.set_xticks([])
-            axis.set_yticks([])
-            if row_index == 0:
-                axis.set_title(band)
-            if band_index == 0:
-                axis.set_ylabel(ROW_TITLES[row_index], fontsize=8)
+            axis.set_title(f"{plots.band_name_with_edges(layout, band)}\n{ROW_TITLES[row_index]}", fontsize=8)
             if image is None:
+                axis.axis("off")
                 axis.text(0.5, 0.5, "no frames", ha="center", va="center", transform=axis.transAxes)
                 continue
             if row_index < 2:
-                shown = axis.imshow(image[..., band_index], cmap="viridis", vmin=level_range[0], vmax=level_range[1])
+                plots.draw_band_image(figure, axis, image[..., band_index], layout, layout.value_unit,
+                                      cmap="viridis", vmin=level_range[0], vmax=level_range[1])
             else:
-                shown = axis.imshow(image[..., band_index], cmap="RdBu_r", vmin=-bound, vmax=bound)
-            figure.colorbar(shown, ax=axis, fraction=0.046, pad=0.04)
-    figure.suptitle(f"EEG band images by {target} label (mean over frames; front of the head at the top)")
-    figure.tight_layout()
-    figure.savefig(os.path.join(out_dir, f"eeg_{target}.png"), dpi=80)
-    plt.close(figure)
+                plots.draw_band_image(figure, axis, image[..., band_index], layout,
+                                      f"high - low: {layout.value_unit}", cmap="RdBu_r", vmin=-bound, vmax=bound)
+    figure.suptitle(f"EEG band images by {target} label (mean over frames; nose at the top)\npixels outside the "
+                    f"electrodes' hull are not drawn (the model sees {_fill_description(layout)} there)", fontsize=9)
+    figure.savefig(os.path.join(out_dir, f"eeg_{target}.png"), dpi=100)
 
     faces = accumulator["faces"][target]
-    figure, axes = plt.subplots(2, FACE_COLUMNS, figsize=(1.6 * FACE_COLUMNS, 3.6), squeeze=False)
+    figure = Figure(figsize=(1.6 * FACE_COLUMNS, 3.6), layout="constrained")
+    axes = figure.subplots(2, FACE_COLUMNS, squeeze=False)
     for label in (0, 1):
         for column in range(FACE_COLUMNS):
             axis = axes[label][column]
@@ -173,9 +179,7 @@ def _plot_target(accumulator, target, out_dir):
                 axis.imshow(crop)
                 axis.set_title(f"{'high' if label else 'low'} {name}", fontsize=7)
     figure.suptitle(f"face crops at the middle of the event window, by {target} label (top: low, bottom: high)")
-    figure.tight_layout()
     figure.savefig(os.path.join(out_dir, f"faces_{target}.png"), dpi=80)
-    plt.close(figure)
 
     def rms(image):
         return None if image is None else float(np.sqrt(np.mean(np.square(image))))

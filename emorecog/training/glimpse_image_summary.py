@@ -9,27 +9,34 @@ from emorecog import features
 
 
 class GlimpseImageSummary(keras.callbacks.Callback):
-    """Each epoch, writes for a few fixed eval samples two image strips to TensorBoard (run "images"):
+    """Each epoch, writes for a few fixed eval samples two images to TensorBoard (run "images"):
 
-        glimpses/eeg_bands/<k>   the glimpsed frames' band images side by side, theta/alpha/beta as R/G/B,
-                                 each band scaled to [0, 1] over the strip
+        glimpses/eeg_bands/<k>   the mean band image of the glimpsed frames, one panel per band (theta,
+                                 alpha, beta), each on a head outline with the electrodes and their names,
+                                 pixels outside the electrodes' hull masked, a colourbar in the unit of the
+                                 ingest's baseline normalisation (drawn as by `emorecog show-images`,
+                                 rendered to PNG)
         glimpses/face/<k>        the glimpsed frames' face crops side by side (black where no face)
 
-    in glimpse order, so the strips show where the temporal attention went as training proceeds.
+    in glimpse order, so they show where the temporal attention went as training proceeds. Only these few
+    samples are drawn, and as one mean image each rather than one per glimpse, so the figures cost a
+fraction of a second per epoch.
 
     Args:
         log_dir: the TensorBoard log directory of the run.
         sample_inputs: dict of NumPy model inputs for the chosen samples (batch first).
         sample_names: one caption per sample, e.g. "s01-trial05".
-        max_glimpses: at most this many glimpses per strip.
+        max_glimpses: at most this many glimpses per image.
+        layout: the `BandImageLayout` of the EEG band images (head geometry, hull, unit).
     """
 
-    def __init__(self, log_dir, sample_inputs, sample_names, max_glimpses):
+    def __init__(self, log_dir, sample_inputs, sample_names, max_glimpses, layout):
         super().__init__()
         self.log_dir = log_dir
         self.sample_inputs = sample_inputs
         self.sample_names = list(sample_names)
         self.max_glimpses = max_glimpses
+        self.layout = layout
         self._writer = None
 
     def on_train_begin(self, logs=None):
@@ -49,12 +56,13 @@ class GlimpseImageSummary(keras.callbacks.Callback):
                 chosen = chosen[chosen >= 0]
                 if chosen.size == 0:
                     continue
-                eeg_strip, face_strip = glimpse_strips(
-                    self.sample_inputs[features.EEG_KEY][row], self.sample_inputs[features.FACE_KEY][row], chosen)
-                tf.summary.image(f"glimpses/eeg_bands/{name}", eeg_strip[None], step=epoch,
-                                 description=f"EEG band images (theta, alpha, beta as RGB) of frames {chosen.tolist()}")
-                tf.summary.image(f"glimpses/face/{name}", face_strip[None], step=epoch,
-                                 description=f"face crops of frames {chosen.tolist()}")
+                png = glimpse_band_images_png(self.sample_inputs[features.EEG_KEY][row], chosen, self.layout,
+                                              title=f"{name}, epoch {epoch + 1}")
+                tf.summary.image(f"glimpses/eeg_bands/{name}", tf.image.decode_png(png, channels=4)[None],
+                                 step=epoch, description=f"EEG band images of the glimpsed frames {chosen.tolist()}")
+                tf.summary.image(f"glimpses/face/{name}", face_strip(self.sample_inputs[features.FACE_KEY][row],
+                                                                     chosen)[None],
+                                 step=epoch, description=f"face crops of frames {chosen.tolist()}")
         self._writer.flush()
 
     def on_train_end(self, logs=None):
@@ -62,21 +70,23 @@ class GlimpseImageSummary(keras.callbacks.Callback):
             self._writer.close()
 
 
-def glimpse_strips(eeg, face, frames):
-    """Side-by-side images of the given frames.
+def glimpse_band_images_png(eeg, frames, layout, title):
+    """PNG bytes of the mean band image of the given frames (see `plots.plot_band_images`).
 
     Args:
-        eeg: float [T, H, W, 3] band energies of one sample.
-        face: uint8 [T, S, S, 3] face crops of the sample.
-        frames: int [n] frame indices.
-
-    Returns:
-        (eeg_strip float32 [H, n*W, 3] in [0, 1] per band, face_strip uint8 [S, n*S, 3]).
+        eeg: float [T, H, W, 3] band images of one sample.
+        frames: int [n] frame indices, in glimpse order.
+        layout: the `BandImageLayout` of the images.
+        title: the figure's title.
     """
-    eeg_frames = np.asarray(eeg, dtype=np.float32)[frames]
-    low = eeg_frames.min(axis=(0, 1, 2), keepdims=True)
-    high = eeg_frames.max(axis=(0, 1, 2), keepdims=True)
-    eeg_frames = (eeg_frames - low) / np.maximum(high - low, 1e-12)
-    eeg_strip = np.concatenate(list(eeg_frames), axis=1)
-    face_strip = np.concatenate(list(np.asarray(face, dtype=np.uint8)[frames]), axis=1)
-    return eeg_strip, face_strip
+    from emorecog.evaluation import plots
+
+    mean_image = np.asarray(eeg, dtype=np.float64)[frames].mean(axis=0)
+    figure = plots.plot_band_images(mean_image[None], layout, ["mean of the glimpsed frames"],
+                                    f"{title}: glimpsed frames {frames.tolist()}")
+    return plots.figure_png(figure, dpi=80)
+
+
+def face_strip(face, frames):
+    """The face crops of the given frames side by side: uint8 [S, n*S, 3] from face uint8 [T, S, S, 3]."""
+    return np.concatenate(list(np.asarray(face, dtype=np.uint8)[frames]), axis=1)

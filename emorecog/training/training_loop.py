@@ -82,6 +82,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
 
     from emorecog.artifact_metadata import fingerprint_path
     from emorecog.datasets import tfrecord_reader
+    from emorecog.evaluation.band_image_layout import BandImageLayout
     from emorecog.models.builder import build_model
     from emorecog.training import distribution
     from emorecog.training.distributed_fit import fit_distributed
@@ -135,7 +136,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     if is_chief and training_config.image_summary_samples:
         sample_inputs, sample_names = _image_summary_samples(data_dir, training_config)
         callbacks.append(GlimpseImageSummary(log_dir, sample_inputs, sample_names,
-                                             training_config.image_summary_glimpses))
+                                             training_config.image_summary_glimpses, BandImageLayout.read(data_dir)))
     if is_chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     checkpoint = training_checkpoint.TrainingCheckpoint(
