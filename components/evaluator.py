@@ -47,8 +47,6 @@ def load_trained_model(model_dir):
     """(Keras model, training_config dict) of a Trainer output folder."""
     import keras
 
-    import emorecog.models  # noqa: F401 (registers the custom layers and models for deserialisation)
-
     path = os.path.join(model_dir, "model.keras")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{path} not found: is {model_dir} the output of `emorecog train`?")

@@ -25,19 +25,17 @@ from emorecog.serving.trial_request import compact_inputs
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 PROCESS_TIMEOUT_S = 900  # guards against a hang only
-NUM_FRAMES = 24  # test_trainer's tiny samples
+NUM_FRAMES = 24  # the tiny samples of tests/tiny_pipeline.py
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_run):
     """(examples_dir, run_dir, model_dir, a test record, its record schema), the tiny run pushed as version 1."""
-    from test_trainer import shared_tiny_run
-
     from emorecog.components.pusher import push_run
     from emorecog.datasets import tfrecord_reader
     from emorecog.serving.trial_request import record_from_tfrecord
 
-    _, examples_dir, run_dir = shared_tiny_run(tmp_path_factory.getbasetemp())
+    _, examples_dir, run_dir = tiny_run
     base = tmp_path_factory.mktemp("serving-faults")
     push_run(run_dir, str(base), "tiny", force=True)
     record = record_from_tfrecord(tfrecord_reader.split_files(examples_dir, "test")[0], 0)

@@ -25,13 +25,11 @@ SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_run):
     """(deap_dir, examples_dir, run_dir, model_dir, version_dir) of the tiny run pushed to a fresh base."""
-    from test_trainer import shared_tiny_run
-
     from emorecog.components.pusher import push_run
 
-    deap_dir, examples_dir, run_dir = shared_tiny_run(tmp_path_factory.getbasetemp())
+    deap_dir, examples_dir, run_dir = tiny_run
     base = tmp_path_factory.mktemp("saved_models")
     run = push_run(run_dir, str(base), "tiny", force=True)  # two epochs on 15 trials: not blessed, forced
     return deap_dir, examples_dir, run_dir, os.path.join(str(base), "tiny"), run.output_dir
