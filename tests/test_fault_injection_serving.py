@@ -248,6 +248,8 @@ def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
 BLOCKED_EXPORT = textwrap.dedent("""
     import os, sys, time
     from emorecog.components.pusher import push_run
+    from emorecog.serving import saved_model
+
     run_dir, base, release = sys.argv[1:4]
     real_export = saved_model.export_saved_model
 

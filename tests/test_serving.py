@@ -101,6 +101,7 @@ def test_an_unblessed_or_unevaluated_run_is_not_pushed(exported, tmp_path):
 
 def test_a_crash_during_export_leaves_no_version_tf_serving_would_load(exported, tmp_path, monkeypatch):
     from emorecog.components.pusher import push_run
+
     _, _, run_dir, _, _ = exported
     real_export = saved_model.export_saved_model
 
@@ -108,13 +109,13 @@ def test_a_crash_during_export_leaves_no_version_tf_serving_would_load(exported,
         real_export(model, shape, export_dir)  # a complete SavedModel in the staging folder...
         raise RuntimeError("simulated crash before the version is published")
 
-    monkeypatch.setattr(saved_model_export, "export_saved_model", export_then_crash)
+    monkeypatch.setattr(saved_model, "export_saved_model", export_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         push_run(run_dir, str(tmp_path), "tiny", force=True)
     model_dir = tmp_path / "tiny"
     assert saved_model.version_numbers(model_dir) == []
     assert not [name for name in os.listdir(model_dir) if name.isdigit()]
-    monkeypatch.setattr(saved_model_export, "export_saved_model", real_export)
+    monkeypatch.setattr(saved_model, "export_saved_model", real_export)
     assert push_run(run_dir, str(tmp_path), "tiny", force=True).output_dir.endswith(os.sep + "1")
 
 
@@ -300,6 +301,7 @@ def test_compact_request_runs_in_a_clean_process_and_agrees_with_the_keras_model
     """`predict --request-json` (default: serve_compact) -> the body decoded as TF Serving's REST API does, in
     a process without emorecog -> the same outputs as the in-process Keras model on the record's inputs."""
     from emorecog.datasets import tfrecord_reader
+
     _, examples_dir, _, model_dir, _ = exported
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
     path = tmp_path / "body.json"
@@ -332,6 +334,7 @@ def test_compact_signature_builds_the_readers_images_and_rejects_bad_inputs(expo
     import tensorflow as tf
 
     from emorecog.datasets import tfrecord_reader
+
     _, examples_dir, _, model_dir, version_dir = exported
     record = _test_record(examples_dir)
     schema = trial_request.record_schema(model_dir)
