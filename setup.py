@@ -12,6 +12,7 @@ LIBRARY_PACKAGES = [
     "emorecog.serving",
     "emorecog.evaluation",
     "emorecog.commands",
+    "emorecog.testing",
 ]
 
 # components/ and pipelines/ live at the top of the repository (TFX layout) but are installed as

@@ -1,7 +1,7 @@
 """SavedModel serving latency on CPU: the glimpse model vs the full-sequence baseline, same run, same inputs.
 
 Both models are built at the paper's defaults for one DEAP trial (T = 480 frames at 8 fps, 32 x 32 EEG
-images, 64 x 64 face crops), exported with `emorecog.serving.saved_model_export` (the Pusher's code) and
+images, 64 x 64 face crops), exported with `emorecog.serving.saved_model` (the Pusher's code) and
 loaded back with `tf.saved_model.load`, as TF Serving or another TensorFlow app would; the timed call is
 the `serving_default` signature on tensors already in memory. Weights are untrained: latency depends on the
 graph, not on the values, except through the number of glimpses the policy takes (reported; the worst
@@ -41,7 +41,7 @@ def request_body_sizes(directory, quick):
     from emorecog.datasets.deap import DeapDataset
     from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
     from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
-    from emorecog.serving import rest_request, signatures
+    from emorecog.serving import signatures, trial_request
     from emorecog.serving.trial_request import compact_inputs
 
     config = (SynthConfig(subjects=1, trials=1, duration_s=10, fps=25, width=320, height=240) if quick
@@ -55,10 +55,10 @@ def request_body_sizes(directory, quick):
     record = features.encode_example(sample)
     decoded = {key: value.numpy() for key, value in features.decode_examples([record], schema).items()}
     bodies = {
-        signatures.SERVING_DEFAULT: rest_request.dense_request_body(
+        signatures.SERVING_DEFAULT: trial_request.dense_request_body(
             {key: decoded[key] for key in signatures.DENSE_INPUT_KEYS}),
-        signatures.SERVE_EXAMPLES: rest_request.examples_request_body([record]),
-        signatures.SERVE_COMPACT: rest_request.compact_request_body(compact_inputs(record, schema)),
+        signatures.SERVE_EXAMPLES: trial_request.examples_request_body([record]),
+        signatures.SERVE_COMPACT: trial_request.compact_request_body(compact_inputs(record, schema)),
     }
     sizes = {name: len(json.dumps(body, separators=(",", ":"))) for name, body in bodies.items()}
     jpegs = [len(jpeg) for jpeg, present in zip(sample[features.FACE_KEY], sample[features.FACE_PRESENT_KEY]) if present]
@@ -78,7 +78,7 @@ def run(quick=False):
     from emorecog.models.builder import build_model
     from emorecog.models.model_config import ModelConfig
     from emorecog.preprocessing.trial_preprocessor import record_schema_for
-    from emorecog.serving.saved_model_export import export_saved_model
+    from emorecog.serving.saved_model import export_saved_model
 
     # Quick (smoke) runs use the demo's 20 s trials: building the full-sequence model runs its 480-step
     # recurrence eagerly once, which alone takes most of a minute on a busy 2-core machine.

@@ -40,14 +40,14 @@ class NotBlessedError(RuntimeError):
 def executor(parameters, inputs, output_dir):
     from emorecog import features
     from emorecog.training.trained_model import load_trained_model
-    from emorecog.serving import saved_model_export
+    from emorecog.serving import saved_model
     from emorecog.serving import signatures
 
     _hide_gpus()
     model, training_config = load_trained_model(inputs["model"])
     record_schema = features.read_record_schema(os.path.join(inputs["model"], "schema.json"))
     shape = record_schema.shape
-    op_types = saved_model_export.export_saved_model(model, record_schema, output_dir)
+    op_types = saved_model.export_saved_model(model, record_schema, output_dir)
     with open(os.path.join(inputs["model"], "model_config.json")) as handle:
         model_config = json.load(handle)
     info = {
@@ -106,7 +106,7 @@ def push_run(run_dir, base_dir, model_name, force=False):
     Raises:
         NotBlessedError: without `force`, when the run was not evaluated or not blessed.
     """
-    from emorecog.serving import model_versions
+    from emorecog.serving import saved_model
 
     model_dir = os.path.join(run_dir, "model")
     if not os.path.isfile(os.path.join(model_dir, "model.keras")):
@@ -128,14 +128,14 @@ def push_run(run_dir, base_dir, model_name, force=False):
     _remove_abandoned_versions(model_base)
     expected_hash = component.config_hash(SPEC.name, parameters)
     expected_inputs = {"model": component.fingerprint_path(model_dir)}
-    for version in reversed(model_versions.version_numbers(model_base)):
+    for version in reversed(saved_model.version_numbers(model_base)):
         metadata = component.read_metadata(os.path.join(model_base, str(version))) or {}
         if metadata.get("config_hash") == expected_hash and metadata.get("input_fingerprints") == expected_inputs:
             return component.ComponentRun(os.path.join(os.path.abspath(model_base), str(version)), skipped=True,
                                           metadata=metadata)
     # Reserve a version number atomically: a version is written only by the process holding its lock, and
     # never replaced, so a concurrent export (or any existing entry of that number) moves us to the next.
-    version = model_versions.next_version(model_base)
+    version = saved_model.next_version(model_base)
     while True:
         try:
             return component.run_component(SPEC, executor, parameters, inputs, os.path.join(model_base, str(version)),

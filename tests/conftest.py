@@ -14,6 +14,15 @@ import pytest  # noqa: E402
 
 
 @pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """(deap_dir, examples_dir, run_dir) of the tiny synthetic pipeline (`tests/tiny_pipeline.py`): synthetic
+    DEAP -> ExampleGen -> Trainer, real components at a small size, built once per session."""
+    from tests.tiny_pipeline import shared_tiny_run
+
+    return shared_tiny_run(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="session")
 def tiny_synthetic_deap(tmp_path_factory):
     """A tiny synthetic DEAP directory (2 subjects x 2 trials of 4 s, videos 64 x 48 at 5 fps), written once
     per session. Copy it (`damageable_deap`) before changing anything in it."""

@@ -2,13 +2,28 @@
 
 `run_layer_test` checks: the config round trip, the weight counts, the output shapes, a `.keras`
 save/reload (inside a functional model) with equal outputs, and one fit step that changes the weights
-and gives a finite loss.
+and gives a finite loss. A test that runs it declares the layer it covers with `@conformance_case(Layer)`;
+`CONFORMANCE_CASES` then lists every covered layer, so a registry test can fail when a layer registered
+under the "emorecog" package has no case.
 """
 
 import os
 
 import keras
 import numpy as np
+
+
+CONFORMANCE_CASES = {}
+
+
+def conformance_case(layer_class):
+    """Mark a test function as the conformance case of `layer_class` (recorded in CONFORMANCE_CASES)."""
+
+    def mark(test_function):
+        CONFORMANCE_CASES.setdefault(layer_class, []).append(test_function.__name__)
+        return test_function
+
+    return mark
 
 
 def _as_tuple(value):

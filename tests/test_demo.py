@@ -15,14 +15,12 @@ from emorecog.training.training_config import TrainingConfig
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    from test_trainer import shared_tiny_run
-
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
+def tiny(tiny_run):
+    return tiny_run
 
 
 def _pipeline(deap_dir, root, epochs, serving_base, **kwargs):
-    from test_trainer import TINY_PREPROCESS, tiny_model_config
+    from tests.tiny_pipeline import TINY_PREPROCESS, tiny_model_config
 
     from emorecog.pipelines.local_pipeline import run_local_pipeline
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
@@ -33,7 +31,7 @@ def _pipeline(deap_dir, root, epochs, serving_base, **kwargs):
 
 
 def test_pipeline_skips_unchanged_components_and_redoes_what_a_change_affects(tiny, tmp_path):
-    from test_trainer import TINY_EPOCHS
+    from tests.tiny_pipeline import TINY_EPOCHS
 
     deap_dir, examples_dir, run_dir = tiny
     root = shutil.copytree(os.path.dirname(os.path.dirname(run_dir)), tmp_path / "pipeline",
@@ -122,7 +120,7 @@ def test_pipeline_cli_on_a_fresh_dataset_passes_beam_options_through(tmp_path):
     write_synthetic_deap(deap_dir, SynthConfig(subjects=3, trials=7, duration_s=5, width=96, height=80,
                                                event_window_s=2.0))
     config = tmp_path / "model.json"
-    from test_trainer import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL
 
     config.write_text(json.dumps(TINY_MODEL))
     root = str(tmp_path / "root")

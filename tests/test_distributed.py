@@ -21,10 +21,10 @@ def _free_ports(count):
 
 
 @pytest.mark.slow
-def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, tmp_path_factory):
-    from test_trainer import TINY_MODEL, shared_tiny_run
+def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, tiny_run):
+    from tests.tiny_pipeline import TINY_MODEL
 
-    _, examples_dir, _ = shared_tiny_run(tmp_path_factory.getbasetemp())
+    _, examples_dir, _ = tiny_run
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
     run_dir = str(tmp_path / "run")

@@ -159,12 +159,10 @@ def test_plots_write_png_files(tmp_path):
 # -- the Evaluator component on a real (tiny) trained run ------------------------------------------------
 
 @pytest.fixture(scope="module")
-def evaluated(tmp_path_factory):
-    from test_trainer import shared_tiny_run
-
+def evaluated(tiny_run):
     from emorecog.components.evaluator import run_evaluator
 
-    deap_dir, examples_dir, run_dir = shared_tiny_run(tmp_path_factory.getbasetemp())
+    deap_dir, examples_dir, run_dir = tiny_run
     run = run_evaluator(run_dir, examples_dir, split="test")
     return deap_dir, examples_dir, run_dir, run
 
@@ -510,7 +508,7 @@ def test_cv_cli_needs_exactly_one_source():
 @pytest.mark.slow
 def test_cv_cli_runs_every_fold_and_reports_mean_and_spread(evaluated, tmp_path):
     from click.testing import CliRunner
-    from test_trainer import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL
 
     from emorecog.cli import main as cli
 

@@ -26,13 +26,6 @@ PROCESS_TIMEOUT_S = 900  # guards against a hang only
 TINY = SynthConfig(subjects=3, trials=3, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=11)
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from test_trainer import shared_tiny_run
-
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
-
-
 def assert_one_error_line(result, *fragments):
     assert result.exit_code == 1, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("Error: ")]
@@ -53,7 +46,7 @@ def weights_of(path):
 # -- corrupt bytes in a shard ----------------------------------------------------------------------------------
 
 def test_one_flipped_byte_in_a_train_shard_is_named_by_train_and_evaluate(tiny_run, tmp_path):
-    from test_trainer import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL
 
     _, examples_dir, run_dir = tiny_run
     examples = shutil.copytree(examples_dir, tmp_path / "examples")
@@ -92,7 +85,7 @@ def test_train_with_a_deap_folder_as_data_is_one_clear_error(tiny_run, tmp_path)
 # -- resume: a killed run ends where a straight one does -------------------------------------------------------
 
 def test_a_run_killed_after_2_of_4_epochs_resumes_to_the_straight_runs_weights(tiny_run, tmp_path):
-    from test_trainer import TINY_MODEL, tiny_model_config
+    from tests.tiny_pipeline import TINY_MODEL, tiny_model_config
 
     from emorecog.components.trainer import run_trainer
     from emorecog.training.training_config import TrainingConfig

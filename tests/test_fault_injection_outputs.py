@@ -31,13 +31,6 @@ def deap(damageable_deap):
     return damageable_deap
 
 
-@pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
-    from test_trainer import shared_tiny_run
-
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
-
-
 def thesis(folder):
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, "thesis.txt")
@@ -115,7 +108,7 @@ def test_another_components_output_is_not_replaced(tiny_run, tmp_path):
 # -- train, synth, show-images, cv, pipeline, predict ----------------------------------------------------------
 
 def test_train_refuses_foreign_run_folders_and_a_foreign_model_subfolder(tiny_run, tmp_path):
-    from test_trainer import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL
 
     _, examples_dir, run_dir = tiny_run
     config = tmp_path / "model.json"

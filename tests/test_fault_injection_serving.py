@@ -18,26 +18,24 @@ from click.testing import CliRunner
 
 from emorecog import features
 from emorecog.cli import main as cli
-from emorecog.serving import model_versions
-from emorecog.serving.input_checks import EEG_NOT_FINITE, FACE_PRESENT_NOT_BINARY
-from emorecog.serving.isolated_python import isolated_python_command
+from emorecog.serving import saved_model
+from emorecog.serving.signatures import EEG_NOT_FINITE, FACE_PRESENT_NOT_BINARY
 from emorecog.serving.trial_request import compact_inputs
+from emorecog.testing.isolated_python import isolated_python_command
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 PROCESS_TIMEOUT_S = 900  # guards against a hang only
-NUM_FRAMES = 24  # test_trainer's tiny samples
+NUM_FRAMES = 24  # the tiny samples of tests/tiny_pipeline.py
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_run):
     """(examples_dir, run_dir, model_dir, a test record, its record schema), the tiny run pushed as version 1."""
-    from test_trainer import shared_tiny_run
-
     from emorecog.components.pusher import push_run
     from emorecog.datasets import tfrecord_reader
     from emorecog.serving.trial_request import record_from_tfrecord
 
-    _, examples_dir, run_dir = shared_tiny_run(tmp_path_factory.getbasetemp())
+    _, examples_dir, run_dir = tiny_run
     base = tmp_path_factory.mktemp("serving-faults")
     push_run(run_dir, str(base), "tiny", force=True)
     record = record_from_tfrecord(tfrecord_reader.split_files(examples_dir, "test")[0], 0)
@@ -94,7 +92,7 @@ def assert_one_error_line(result, *fragments):
 # -- serve_examples needs only the model inputs ---------------------------------------------------------------
 
 def test_a_label_free_example_is_served_in_a_clean_process(exported, tmp_path):
-    from emorecog.serving.saved_model_client import SavedModelClient
+    from emorecog.serving.saved_model import SavedModelClient
 
     _, _, model_dir, record, schema = exported
     client_record = altered(record, keep=features.RECORD_INPUT_KEYS)  # no labels, context or schema version
@@ -117,7 +115,7 @@ def test_non_finite_eeg_is_refused_by_both_signatures(exported, bad_value):
     import tensorflow as tf
 
     _, _, model_dir, record, schema = exported
-    loaded = tf.saved_model.load(model_versions.resolve_saved_model_dir(model_dir))
+    loaded = tf.saved_model.load(saved_model.resolve_saved_model_dir(model_dir))
     energy = energy_of(record)
     energy[123] = bad_value
     with pytest.raises(tf.errors.InvalidArgumentError, match=EEG_NOT_FINITE.replace("(", r"\(").replace(")", r"\)")):
@@ -138,7 +136,7 @@ def test_face_present_outside_0_1_is_refused_by_the_graph(exported, bad_value):
     import tensorflow as tf
 
     _, _, model_dir, record, schema = exported
-    loaded = tf.saved_model.load(model_versions.resolve_saved_model_dir(model_dir))
+    loaded = tf.saved_model.load(saved_model.resolve_saved_model_dir(model_dir))
     decoded = features.decode_examples([record], schema)
     dense = {key: decoded[key] for key in features.MODEL_INPUT_KEYS}
     present = decoded[features.FACE_PRESENT_KEY].numpy()
@@ -232,7 +230,7 @@ def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
     shutil.copytree(models / "1", staging)  # a complete SavedModel, but a staging folder
     assert_one_error_line(run_cli("predict", "--model", str(staging), "--tfrecord", record_file),
                           "hidden staging folder")
-    assert model_versions.resolve_saved_model_dir(models).endswith(os.sep + "1")  # TF Serving ignores staging
+    assert saved_model.resolve_saved_model_dir(models).endswith(os.sep + "1")  # TF Serving ignores staging
 
     (models / "2").mkdir()  # an empty version 2: TF Serving serves 2 (and fails), never 1
     assert_one_error_line(run_cli("predict", "--model", str(models), "--tfrecord", record_file),
@@ -240,8 +238,8 @@ def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
     (models / "2").rmdir()
     shutil.copytree(models / "1", models / "10")
     shutil.copytree(models / "1", models / "9")
-    assert model_versions.resolve_saved_model_dir(models).endswith(os.sep + "10")  # numbers, not text order
-    assert [model_versions.parse_version(name) for name in ("007", " 12 ", "-3", "+4", "1e3", "٣", ".5")] == [
+    assert saved_model.resolve_saved_model_dir(models).endswith(os.sep + "10")  # numbers, not text order
+    assert [saved_model.parse_version(name) for name in ("007", " 12 ", "-3", "+4", "1e3", "٣", ".5")] == [
         7, 12, -3, None, None, None, None]
 
 
@@ -250,10 +248,10 @@ def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
 BLOCKED_EXPORT = textwrap.dedent("""
     import os, sys, time
     from emorecog.components.pusher import push_run
-    from emorecog.serving import saved_model_export
+    from emorecog.serving import saved_model
 
     run_dir, base, release = sys.argv[1:4]
-    real_export = saved_model_export.export_saved_model
+    real_export = saved_model.export_saved_model
 
     def export_then_wait(model, shape, export_dir):
         op_types = real_export(model, shape, export_dir)
@@ -262,7 +260,7 @@ BLOCKED_EXPORT = textwrap.dedent("""
             time.sleep(0.05)
         return op_types
 
-    saved_model_export.export_saved_model = export_then_wait
+    saved_model.export_saved_model = export_then_wait
     print(push_run(run_dir, base, "tiny", force=True).output_dir, flush=True)
 """)
 
@@ -295,7 +293,7 @@ def test_concurrent_and_killed_exports_lose_nothing_and_leave_nothing(exported, 
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
-    assert model_versions.version_numbers(base / "tiny") == [2]  # the killed export never published 1
+    assert saved_model.version_numbers(base / "tiny") == [2]  # the killed export never published 1
     third = subprocess.run(command, capture_output=True, text=True, env=QUIET, timeout=PROCESS_TIMEOUT_S)
     assert third.returncode == 0, third.stderr[-3000:]
     assert f"already exported, skipped: {base / 'tiny' / '2'}" in third.stdout  # the same model: not pushed twice
@@ -318,4 +316,4 @@ def test_two_exports_started_together_never_claim_the_same_version(exported, tmp
     assert len(exported_paths) == len(set(exported_paths)) >= 1, reported
     for line in reported:
         assert os.path.isfile(os.path.join(line.split(": ", 1)[1], "saved_model.pb")), line
-    assert len(model_versions.version_numbers(base / "tiny")) == len(exported_paths)
+    assert len(saved_model.version_numbers(base / "tiny")) == len(exported_paths)

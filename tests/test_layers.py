@@ -6,17 +6,18 @@ import pytest
 import tensorflow as tf
 
 from emorecog.layers.band_attention import BandAttention
+from emorecog.layers.band_features import BandFeatures
 from emorecog.layers.baseline_network import BaselineNetwork
-from emorecog.layers.eeg_normalization import EEGNormalization
 from emorecog.layers.face_encoder import FaceEncoder
-from emorecog.layers.glimpse_network import GlimpseNetwork
+from emorecog.layers.glimpse_encoder import GlimpseEncoder
+from emorecog.layers.glimpse_fusion import GlimpseFusion
 from emorecog.layers.inter_layer_self_attention import InterLayerSelfAttention, layer_variance_penalty
 from emorecog.layers.location_network import LocationNetwork, location_to_frame
 from emorecog.layers.segment_location_policy import SegmentLocationPolicy
 from emorecog.layers.stacked_lstm_core import StackedLSTMCore
 from emorecog.layers.stop_policy import StopPolicy
 from emorecog.layers.trial_skim import TrialSkim, segment_centres, segment_of_frames
-from tests.layer_conformance import run_layer_test
+from tests.layer_conformance import CONFORMANCE_CASES, conformance_case, run_layer_test
 
 B, T, H, S = 4, 10, 8, 16
 
@@ -43,17 +44,52 @@ def glimpse_inputs(seed=0, hidden=12, state=8):
     ]
 
 
-GLIMPSE_KWARGS = dict(feature_size=16, band_feature_size=12, glimpse_hidden_size=8, location_embedding_size=4,
-                      face_filters=(4,), band_mean=(1.0, 2.0, 3.0), band_std=(1.0, 0.5, 2.0))
+ENCODER_KWARGS = dict(feature_size=16, band_feature_size=12, band_pool_size=2, face_filters=(4,), face_patch_size=4,
+                      band_mean=(1.0, 2.0, 3.0), band_std=(1.0, 0.5, 2.0))
+FUSION_KWARGS = dict(feature_size=16, glimpse_hidden_size=8, location_embedding_size=4)
+
+
+def glimpse_layers(use_eeg=True, use_face=True):
+    """A `GlimpseEncoder` and a `GlimpseFusion`, and a function running them on whole trials at a location the
+    way the glimpse model does: frame t_n of each trial, encoded, then fused with the state."""
+    encoder = GlimpseEncoder(**ENCODER_KWARGS, use_eeg=use_eeg, use_face=use_face)
+    fusion = GlimpseFusion(**FUSION_KWARGS, use_eeg=use_eeg, use_face=use_face)
+
+    def glimpse(eeg, face, face_present, location, previous_hidden, eeg_state, face_state):
+        rows, frames = np.arange(len(location)), np.array(location_to_frame(location, eeg.shape[1]))
+        band_features, face_features = encoder(eeg[rows, frames], face[rows, frames])
+        return fusion(band_features, face_features, face_present[rows, frames], location, previous_hidden,
+                      eeg_state, face_state)
+
+    return encoder, fusion, glimpse
+
+
+def encoded_glimpse_inputs(use_eeg=True, use_face=True, seed=0):
+    """The `GlimpseFusion` inputs of `glimpse_inputs`: features of one frame each, then the state."""
+    eeg, face, present, location, *state = glimpse_inputs(seed)
+    generator = rng(seed + 1)
+    band_features = generator.random((B, 3, 12)).astype("float32") if use_eeg else np.zeros((B, 0), "float32")
+    face_features = generator.random((B, 16)).astype("float32") if use_face else np.zeros((B, 0), "float32")
+    return [band_features, face_features, present[:, 0], location, *state]
 
 
 # ------------------------------------------------------------------------------------------ conformance
-def test_eeg_normalization_conformance(tmp_path):
-    data = [rng().normal(size=(B, T, H, H, 3)).astype("float32")]
-    run_layer_test(EEGNormalization, {"band_mean": (1.0, 2.0, 3.0), "band_std": (2.0, 1.0, 0.5)}, data,
-                   (B, T, H, H, 3), 0, tmp_path=tmp_path, fit=False)
+def test_every_registered_emorecog_layer_has_a_conformance_case():
+    import emorecog.layers
+    import pkgutil
+    import importlib
+
+    for module in pkgutil.iter_modules(emorecog.layers.__path__):
+        importlib.import_module(f"emorecog.layers.{module.name}")
+    registered = {name: layer for name, layer in keras.saving.get_custom_objects().items()
+                  if name.startswith("emorecog>") and isinstance(layer, type) and issubclass(layer, keras.layers.Layer)
+                  and not issubclass(layer, keras.Model)}
+    assert registered, "no layer registered under the emorecog package"
+    missing = sorted(name for name, layer in registered.items() if layer not in CONFORMANCE_CASES)
+    assert not missing, f"registered layers without a conformance case in tests/layer_conformance.py: {missing}"
 
 
+@conformance_case(FaceEncoder)
 def test_face_encoder_conformance(tmp_path):
     data = [rng().integers(0, 256, size=(B, S, S, 3)).astype("uint8")]
     run_layer_test(FaceEncoder, {"filters": (4, 8), "feature_size": 16, "patch_size": 4}, data, (B, 16), 6,
@@ -67,42 +103,69 @@ def test_face_encoder_embeds_patches_then_halves():
     assert encoder.projection.kernel.shape == (4 * 4 * 8, 16)   # 64 -> 16 (patches) -> 8 -> 4
 
 
+@conformance_case(BandFeatures)
+def test_band_features_conformance(tmp_path):
+    data = [rng().normal(size=(B, H, H, 3)).astype("float32")]
+    run_layer_test(BandFeatures, {"band_feature_size": 16, "pool_size": 2}, data, (B, 3, 16), 2, tmp_path=tmp_path)
+
+
+@conformance_case(BandAttention)
 def test_band_attention_conformance(tmp_path):
-    data = [rng().normal(size=(B, H, H, 3)).astype("float32"), rng(1).normal(size=(B, 12)).astype("float32")]
-    run_layer_test(BandAttention, {"band_feature_size": 16}, data, [(B, 16), (B, 3)], 4, tmp_path=tmp_path)
+    data = [rng().random((B, 3, 16)).astype("float32"), rng(1).normal(size=(B, 12)).astype("float32")]
+    run_layer_test(BandAttention, {}, data, [(B, 16), (B, 3)], 2, tmp_path=tmp_path)
 
 
-@pytest.mark.parametrize("streams, glimpse_size, weights", [
-    ({"use_eeg": True, "use_face": True}, 16, 16),
-    ({"use_eeg": True, "use_face": False}, 8, 11),
-    ({"use_eeg": False, "use_face": True}, 8, 10),
-])
-def test_glimpse_network_conformance(tmp_path, streams, glimpse_size, weights):
-    run_layer_test(GlimpseNetwork, {**GLIMPSE_KWARGS, **streams}, glimpse_inputs(),
+# The glimpse's weights: the encoder's and the fusion's (16, 11 and 10 in all for both, EEG-only, face-only).
+GLIMPSE_STREAMS = [
+    ({"use_eeg": True, "use_face": True}, [(B, 3, 12), (B, 16)], 6, 16, 10),
+    ({"use_eeg": True, "use_face": False}, [(B, 3, 12), (B, 0)], 2, 8, 9),
+    ({"use_eeg": False, "use_face": True}, [(B, 0), (B, 16)], 4, 8, 6),
+]
+
+
+@conformance_case(GlimpseEncoder)
+@pytest.mark.parametrize("streams, feature_shapes, weights, glimpse_size, fusion_weights", GLIMPSE_STREAMS)
+def test_glimpse_encoder_conformance(tmp_path, streams, feature_shapes, weights, glimpse_size, fusion_weights):
+    frames = [inputs[:, 0] for inputs in glimpse_inputs()[:2]]
+    run_layer_test(GlimpseEncoder, {**ENCODER_KWARGS, **streams}, frames, feature_shapes, weights, tmp_path=tmp_path,
+                   fit=streams["use_eeg"] and streams["use_face"])
+    assert weights + fusion_weights == {(True, True): 16, (True, False): 11, (False, True): 10}[
+        (streams["use_eeg"], streams["use_face"])]
+
+
+@conformance_case(GlimpseFusion)
+@pytest.mark.parametrize("streams, feature_shapes, encoder_weights, glimpse_size, weights", GLIMPSE_STREAMS)
+def test_glimpse_fusion_conformance(tmp_path, streams, feature_shapes, encoder_weights, glimpse_size, weights):
+    run_layer_test(GlimpseFusion, {**FUSION_KWARGS, **streams}, encoded_glimpse_inputs(**streams),
                    [(B, glimpse_size), (B, 2, 8), (B, 2, 8), (B, 3)], weights, tmp_path=tmp_path)
 
 
+@conformance_case(StackedLSTMCore)
 def test_stacked_lstm_core_conformance(tmp_path):
     data = [rng().normal(size=(B, 6)).astype("float32"), rng(1).normal(size=(B, 3, 2, 8)).astype("float32")]
     run_layer_test(StackedLSTMCore, {"units": 8, "num_layers": 3}, data, (B, 3, 2, 8), 9, tmp_path=tmp_path)
 
 
+@conformance_case(InterLayerSelfAttention)
 def test_inter_layer_self_attention_conformance(tmp_path):
     data = [rng().normal(size=(B, 3, 8)).astype("float32"), rng(1).normal(size=(B, 3, 8)).astype("float32")]
     run_layer_test(InterLayerSelfAttention, {"attention_size": 5}, data, [(B, 8), (B, 8), (B, 3), (B, 3)], 6,
                    tmp_path=tmp_path)
 
 
+@conformance_case(LocationNetwork)
 def test_location_network_conformance_sampling(tmp_path):
     data = [rng().normal(size=(B, 8)).astype("float32"), rng(1).normal(size=(B,)).astype("float32")]
     run_layer_test(LocationNetwork, {"location_std": 0.2}, data, [(B,), (B,), (B,)], 2, tmp_path=tmp_path)
 
 
+@conformance_case(LocationNetwork)
 def test_location_network_conformance_mean(tmp_path):
     data = [rng().normal(size=(B, 8)).astype("float32")]
     run_layer_test(LocationNetwork, {"location_std": 0.2}, data, [(B,), (B,), (B,)], 2, tmp_path=tmp_path)
 
 
+@conformance_case(BaselineNetwork)
 @pytest.mark.parametrize("hidden_size, weights", [(0, 2), (6, 4)])
 def test_baseline_network_conformance(tmp_path, hidden_size, weights):
     data = [rng().normal(size=(B, 8)).astype("float32")]
@@ -112,22 +175,23 @@ def test_baseline_network_conformance(tmp_path, hidden_size, weights):
 # ------------------------------------------------------------------------------------- NumPy references
 @pytest.mark.parametrize("pool_size", [1, 2])
 def test_band_attention_matches_numpy_equations_1_and_2(pool_size):
-    layer = BandAttention(band_feature_size=5, pool_size=pool_size)
+    band_layer = BandFeatures(band_feature_size=5, pool_size=pool_size)
+    layer = BandAttention()
     frames = rng().normal(size=(B, H, H, 3)).astype("float32")
     previous = rng(1).normal(size=(B, 7)).astype("float32")
-    layer(frames, previous)
+    layer(band_layer(frames), previous)
     side = H // pool_size
     generator = rng(2)
     band_kernel = generator.normal(size=(3, side * side, 5)).astype("float32") * 0.1
     band_bias = generator.normal(size=(3, 5)).astype("float32") * 0.1
     importance_kernel = generator.normal(size=(7, 3)).astype("float32")
     importance_bias = generator.normal(size=(3,)).astype("float32")
-    layer.band_kernel.assign(band_kernel)
-    layer.band_bias.assign(band_bias)
+    band_layer.band_kernel.assign(band_kernel)
+    band_layer.band_bias.assign(band_bias)
     layer.importance.kernel.assign(importance_kernel)
     layer.importance.bias.assign(importance_bias)
 
-    attended, weights = layer(frames, previous)
+    attended, weights = layer(band_layer(frames), previous)
 
     pooled = frames.reshape(B, side, pool_size, side, pool_size, 3).mean(axis=(2, 4))
     pixels = pooled.reshape(B, side * side, 3)
@@ -141,14 +205,14 @@ def test_band_attention_matches_numpy_equations_1_and_2(pool_size):
 
 def test_band_attention_rejects_images_the_pool_does_not_tile():
     with pytest.raises(ValueError, match="pool_size"):
-        BandAttention(band_feature_size=4, pool_size=3)(np.zeros((1, 8, 8, 3), "float32"), np.zeros((1, 2), "float32"))
+        BandFeatures(band_feature_size=4, pool_size=3)(np.zeros((1, 8, 8, 3), "float32"))
 
 
 def test_band_attention_weights_follow_the_previous_state():
-    layer = BandAttention(band_feature_size=4)
-    frames = np.ones((2, H, H, 3), "float32")
-    _, first = layer(frames, np.zeros((2, 6), "float32"))
-    _, second = layer(frames, rng().normal(size=(2, 6)).astype("float32") * 5)
+    layer = BandAttention()
+    band_features = BandFeatures(band_feature_size=4, pool_size=2)(np.ones((2, H, H, 3), "float32"))
+    _, first = layer(band_features, np.zeros((2, 6), "float32"))
+    _, second = layer(band_features, rng().normal(size=(2, 6)).astype("float32") * 5)
     assert not np.allclose(first, second)
 
 
@@ -209,16 +273,18 @@ def test_layer_variance_penalty_is_largest_for_one_hot_weights():
 
 
 def test_eeg_normalization_standardises_each_band():
-    layer = EEGNormalization(band_mean=(1.0, 2.0, 3.0), band_std=(2.0, 4.0, 0.5))
-    eeg = np.stack([np.full((2, 2), value, "float32") for value in (5.0, 6.0, 4.0)], axis=-1)
-    np.testing.assert_allclose(np.array(layer(eeg))[0, 0], [2.0, 1.0, 2.0])
+    encoder = GlimpseEncoder(**{**ENCODER_KWARGS, "band_mean": (1.0, 2.0, 3.0), "band_std": (2.0, 4.0, 0.5)},
+                             use_eeg=True, use_face=True)
+    eeg = np.stack([np.full((1, 2, 2), value, "float32") for value in (5.0, 6.0, 4.0)], axis=-1)
+    np.testing.assert_allclose(np.array(encoder.eeg_normalization(eeg))[0, 0, 0], [2.0, 1.0, 2.0])
 
 
 def test_eeg_normalization_rejects_bad_statistics():
+    streams = {"use_eeg": True, "use_face": True}
     with pytest.raises(ValueError, match="positive"):
-        EEGNormalization(band_mean=(0.0, 0.0, 0.0), band_std=(1.0, 0.0, 1.0))
+        GlimpseEncoder(**{**ENCODER_KWARGS, "band_mean": (0.0, 0.0, 0.0), "band_std": (1.0, 0.0, 1.0)}, **streams)
     with pytest.raises(ValueError, match="3 band"):
-        EEGNormalization(band_mean=(0.0, 0.0), band_std=(1.0, 1.0))
+        GlimpseEncoder(**{**ENCODER_KWARGS, "band_mean": (0.0, 0.0), "band_std": (1.0, 1.0)}, **streams)
 
 
 def test_face_encoder_scales_uint8_inside():
@@ -246,28 +312,18 @@ def test_location_to_frame_maps_the_ends_and_clips():
     np.testing.assert_array_equal(frames, [0, 10, 5, 0, 10, 8])  # round(0.75 * 10) = 8 (7.5 rounds to even)
 
 
-def test_glimpse_network_gathers_the_frame_at_the_location():
-    network = GlimpseNetwork(**GLIMPSE_KWARGS)
+def test_glimpse_streams_share_one_lstm():
+    encoder, network, glimpse_at = glimpse_layers()
     inputs = glimpse_inputs()
-    outputs = network(*inputs)
-    frames = np.array(location_to_frame(inputs[3], T))
-    band_features, face_features = network.encode(inputs[0][np.arange(B), frames], inputs[1][np.arange(B), frames])
-    by_hand = network.fuse(band_features, face_features, inputs[2][np.arange(B), frames], inputs[3], *inputs[4:])
-    for output, expected in zip(outputs, by_hand):
-        np.testing.assert_allclose(output, expected, rtol=1e-5, atol=1e-6)
-
-
-def test_glimpse_network_streams_share_one_lstm():
-    network = GlimpseNetwork(**GLIMPSE_KWARGS)
-    inputs = glimpse_inputs()
-    glimpse, eeg_state, face_state, _ = network(*inputs)
-    lstm_cells = [layer for layer in network._flatten_layers() if isinstance(layer, keras.layers.LSTMCell)]
+    glimpse, eeg_state, face_state, _ = glimpse_at(*inputs)
+    lstm_cells = [layer for layer in [*encoder._flatten_layers(), *network._flatten_layers()]
+                  if isinstance(layer, keras.layers.LSTMCell)]
     assert lstm_cells == [network.shared_lstm]
     # Both halves of g_n come out of the same cell: feeding the face stream's input to the cell by hand
     # with the face state reproduces the face half.
     frames = np.array(location_to_frame(inputs[3], T))
     present = inputs[2][np.arange(B), frames]
-    _, face_features = network.encode(inputs[0][np.arange(B), frames], inputs[1][np.arange(B), frames])
+    _, face_features = encoder(inputs[0][np.arange(B), frames], inputs[1][np.arange(B), frames])
     face_vector = np.where(present[:, None] > 0.5, face_features, np.array(network.missing_face_embedding)[None])
     location_features = network.location_embedding(inputs[3][:, None])
     cell_input = np.concatenate([face_vector, location_features, present[:, None]], axis=-1)
@@ -277,10 +333,10 @@ def test_glimpse_network_streams_share_one_lstm():
     assert not np.allclose(eeg_state, inputs[5])
 
 
-def test_glimpse_network_missing_face_ignores_the_crop_and_differs_from_a_face():
-    network = GlimpseNetwork(**GLIMPSE_KWARGS)
+def test_glimpse_missing_face_ignores_the_crop_and_differs_from_a_face():
+    _, network, glimpse_at = glimpse_layers()
     inputs = glimpse_inputs()
-    network(*inputs)
+    glimpse_at(*inputs)
     network.missing_face_embedding.assign(np.linspace(-1, 1, 16).astype("float32"))
     absent = [*inputs]
     absent[2] = np.zeros((B, T), "float32")
@@ -288,28 +344,30 @@ def test_glimpse_network_missing_face_ignores_the_crop_and_differs_from_a_face()
     blank[1] = np.zeros_like(inputs[1])
     noisy = [*absent]
     noisy[1] = rng(5).integers(0, 256, size=inputs[1].shape).astype("uint8")
-    blank_glimpse = np.array(network(*blank)[0])
-    np.testing.assert_allclose(blank_glimpse, network(*noisy)[0], rtol=1e-6)
+    blank_glimpse = np.array(glimpse_at(*blank)[0])
+    np.testing.assert_allclose(blank_glimpse, glimpse_at(*noisy)[0], rtol=1e-6)
     assert np.all(np.isfinite(blank_glimpse))
     present = [*blank]
     present[2] = np.ones((B, T), "float32")
-    assert not np.allclose(blank_glimpse[:, 8:], np.array(network(*present)[0])[:, 8:])
+    assert not np.allclose(blank_glimpse[:, 8:], np.array(glimpse_at(*present)[0])[:, 8:])
 
 
-def test_glimpse_network_single_stream_keeps_the_other_state():
-    network = GlimpseNetwork(**{**GLIMPSE_KWARGS, "use_face": False})
+def test_glimpse_single_stream_keeps_the_other_state():
+    _, _, eeg_only = glimpse_layers(use_face=False)
     inputs = glimpse_inputs()
-    glimpse, eeg_state, face_state, band_weights = network(*inputs)
+    glimpse, eeg_state, face_state, band_weights = eeg_only(*inputs)
     np.testing.assert_array_equal(face_state, inputs[6])
-    face_only = GlimpseNetwork(**{**GLIMPSE_KWARGS, "use_eeg": False})
+    _, _, face_only = glimpse_layers(use_eeg=False)
     _, eeg_state, _, band_weights = face_only(*inputs)
     np.testing.assert_array_equal(eeg_state, inputs[5])
     np.testing.assert_array_equal(band_weights, np.zeros((B, 3)))
 
 
-def test_glimpse_network_needs_a_stream():
+def test_glimpse_layers_need_a_stream():
     with pytest.raises(ValueError, match="at least one stream"):
-        GlimpseNetwork(use_eeg=False, use_face=False)
+        GlimpseEncoder(**ENCODER_KWARGS, use_eeg=False, use_face=False)
+    with pytest.raises(ValueError, match="at least one stream"):
+        GlimpseFusion(**FUSION_KWARGS, use_eeg=False, use_face=False)
 
 
 # ---------------------------------------------------------------------------------------- the policy
@@ -390,12 +448,14 @@ def policy_inputs(seed=0, sample=True):
     return inputs
 
 
+@conformance_case(TrialSkim)
 @pytest.mark.parametrize("streams, weights", [({}, 6), ({"use_face": False}, 6), ({"use_eeg": False}, 6)])
 def test_trial_skim_conformance(tmp_path, streams, weights):
     run_layer_test(TrialSkim, {**SKIM_KWARGS, **streams}, skim_inputs(), [(B, K, 6), (B, K), (B, K)], weights,
                    tmp_path=tmp_path)
 
 
+@conformance_case(SegmentLocationPolicy)
 @pytest.mark.parametrize("sample", [True, False])
 @pytest.mark.parametrize("use_skim, weights", [(True, 5), (False, 5)])
 def test_segment_location_policy_conformance(tmp_path, sample, use_skim, weights):
@@ -403,6 +463,7 @@ def test_segment_location_policy_conformance(tmp_path, sample, use_skim, weights
                    policy_inputs(sample=sample), [(B,), (B,), (B,), (B, K)], weights, tmp_path=tmp_path)
 
 
+@conformance_case(StopPolicy)
 @pytest.mark.parametrize("sample", [True, False])
 def test_stop_policy_conformance(tmp_path, sample):
     generator = rng(1)

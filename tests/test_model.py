@@ -13,10 +13,11 @@ from emorecog.features import SampleShape
 from emorecog.layers.location_network import location_to_frame
 from emorecog.models import reinforce
 from emorecog.models.builder import build_model
-from emorecog.models.emo_recog_model import EmoRecogModel
 from emorecog.models.full_sequence_model import FullSequenceModel
+from emorecog.models.glimpse_model import GlimpseModel
 from emorecog.models.model_config import ABLATIONS, ModelConfig, ablation_settings
 from emorecog.models.skim_only_model import SkimOnlyModel
+from emorecog.training.training_config import TrainingConfig
 
 SHAPE = SampleShape(num_frames=16, image_size=8, face_size=16)
 SMALL = dict(max_glimpses=6, batch_size=4, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
@@ -125,9 +126,20 @@ def test_glimpse_model_outputs_follow_the_contract(glimpse_model, inputs):
 
 
 def test_glimpse_model_is_compiled_with_clipped_adam(glimpse_model):
-    assert isinstance(glimpse_model, EmoRecogModel) and glimpse_model.built
+    assert isinstance(glimpse_model, GlimpseModel) and glimpse_model.built
     assert isinstance(glimpse_model.optimizer, keras.optimizers.Adam)
-    assert glimpse_model.optimizer.clipnorm == ModelConfig().gradient_clip_norm
+    assert glimpse_model.optimizer.clipnorm == TrainingConfig().gradient_clip_norm
+
+
+def test_glimpse_model_gathers_the_frame_at_the_location(glimpse_model, inputs):
+    trial_of_episode = np.array([0, 1, 2, 3, 2, 0], "int32")
+    frames = np.array([0, 15, 7, 3, 9, 15], "int32")
+    eeg, face, present = (np.array(value) for value in glimpse_model.glimpsed_frames(
+        inputs[features.EEG_KEY], inputs[features.FACE_KEY], inputs[features.FACE_PRESENT_KEY], trial_of_episode,
+        frames))
+    np.testing.assert_array_equal(eeg, inputs[features.EEG_KEY][trial_of_episode, frames])
+    np.testing.assert_array_equal(face, inputs[features.FACE_KEY][trial_of_episode, frames])
+    np.testing.assert_array_equal(present, inputs[features.FACE_PRESENT_KEY][trial_of_episode, frames])
 
 
 def test_full_sequence_model_reads_every_frame():
@@ -269,9 +281,10 @@ def test_reinforce_gradient_does_not_reach_the_baseline():
 def gradients_by_loss_term(model, data, labels):
     with tf.GradientTape(persistent=True) as tape:
         _, internals = model.forward(data, training=True)
-        losses = model.compute_losses(internals, labels)
+        losses = model.loss_terms(internals, labels)
     terms = ("classification_loss", "penalty", "reinforce_loss", "baseline_loss", "policy_entropy")
-    layers = ("location_network", "stop_policy", "trial_skim", "baseline_network", "classifier", "glimpse_network")
+    layers = ("location_network", "stop_policy", "trial_skim", "baseline_network", "classifier", "glimpse_encoder",
+              "glimpse_fusion")
     return {term: {layer: tape.gradient(losses[term], getattr(model, layer).trainable_weights) for layer in layers}
             for term in terms}
 
@@ -294,7 +307,8 @@ def test_policies_and_skim_learn_only_from_the_policy_gradient(inputs):
     assert not nonzero(gradients["policy_entropy"]["stop_policy"])
     # The classifier's loss reaches the glimpse network (through features) but not the policy: the
     # sampled locations are stop-gradient.
-    assert nonzero(gradients["classification_loss"]["glimpse_network"])
+    assert nonzero(gradients["classification_loss"]["glimpse_encoder"])
+    assert nonzero(gradients["classification_loss"]["glimpse_fusion"])
     assert nonzero(gradients["baseline_loss"]["baseline_network"])
     for term in ("classification_loss", "penalty", "reinforce_loss", "policy_entropy"):
         assert not nonzero(gradients[term]["baseline_network"]), f"{term} reached the baseline network"

@@ -30,7 +30,7 @@ TINY_RECORDINGS = SynthConfig(subjects=2, trials=7, duration_s=5, fps=8, width=9
 
 
 def _tiny_preprocess(**overrides):
-    from test_trainer import TINY_PREPROCESS
+    from tests.tiny_pipeline import TINY_PREPROCESS
 
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
@@ -95,7 +95,7 @@ def write_manifest(path, rows):
 
 def _ingest_train_evaluate_export(source, source_format, base):
     """ExampleGen -> Trainer -> Evaluator -> Pusher at tiny size; the export answers in a clean process."""
-    from test_trainer import tiny_model_config
+    from tests.tiny_pipeline import tiny_model_config
 
     from emorecog.commands.demo import _predict_in_clean_process
     from emorecog.components.evaluator import run_evaluator

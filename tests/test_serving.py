@@ -14,24 +14,21 @@ from click.testing import CliRunner
 
 from emorecog import features
 from emorecog.cli import main as cli
-from emorecog.serving import graph_ops
-from emorecog.serving import model_versions
-from emorecog.serving import rest_request
+from emorecog.serving import saved_model
 from emorecog.serving import signatures
-from emorecog.serving.isolated_python import isolated_python_command
+from emorecog.serving import trial_request
+from emorecog.testing.isolated_python import isolated_python_command
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
 SAVED_MODEL_CLI = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
 
 
 @pytest.fixture(scope="module")
-def exported(tmp_path_factory):
+def exported(tmp_path_factory, tiny_run):
     """(deap_dir, examples_dir, run_dir, model_dir, version_dir) of the tiny run pushed to a fresh base."""
-    from test_trainer import shared_tiny_run
-
     from emorecog.components.pusher import push_run
 
-    deap_dir, examples_dir, run_dir = shared_tiny_run(tmp_path_factory.getbasetemp())
+    deap_dir, examples_dir, run_dir = tiny_run
     base = tmp_path_factory.mktemp("saved_models")
     run = push_run(run_dir, str(base), "tiny", force=True)  # two epochs on 15 trials: not blessed, forced
     return deap_dir, examples_dir, run_dir, os.path.join(str(base), "tiny"), run.output_dir
@@ -64,7 +61,7 @@ def _test_record(examples_dir, index=0):
 def test_pusher_writes_version_1_with_model_info(exported):
     _, _, run_dir, model_dir, version_dir = exported
     assert version_dir == os.path.join(os.path.abspath(model_dir), "1")
-    assert model_versions.version_numbers(model_dir) == [1]
+    assert saved_model.version_numbers(model_dir) == [1]
     assert not [name for name in os.listdir(model_dir) if name.startswith(".")]
     with open(os.path.join(version_dir, "assets.extra", "emorecog_model.json")) as handle:
         info = json.load(handle)
@@ -80,7 +77,7 @@ def test_pushing_the_same_model_again_is_skipped(exported):
     _, _, run_dir, model_dir, version_dir = exported
     again = push_run(run_dir, os.path.dirname(model_dir), "tiny", force=True)
     assert again.skipped and again.output_dir == version_dir
-    assert model_versions.version_numbers(model_dir) == [1]
+    assert saved_model.version_numbers(model_dir) == [1]
 
 
 def test_an_unblessed_or_unevaluated_run_is_not_pushed(exported, tmp_path):
@@ -104,35 +101,34 @@ def test_an_unblessed_or_unevaluated_run_is_not_pushed(exported, tmp_path):
 
 def test_a_crash_during_export_leaves_no_version_tf_serving_would_load(exported, tmp_path, monkeypatch):
     from emorecog.components.pusher import push_run
-    from emorecog.serving import saved_model_export
 
     _, _, run_dir, _, _ = exported
-    real_export = saved_model_export.export_saved_model
+    real_export = saved_model.export_saved_model
 
     def export_then_crash(model, shape, export_dir):
         real_export(model, shape, export_dir)  # a complete SavedModel in the staging folder...
         raise RuntimeError("simulated crash before the version is published")
 
-    monkeypatch.setattr(saved_model_export, "export_saved_model", export_then_crash)
+    monkeypatch.setattr(saved_model, "export_saved_model", export_then_crash)
     with pytest.raises(RuntimeError, match="simulated crash"):
         push_run(run_dir, str(tmp_path), "tiny", force=True)
     model_dir = tmp_path / "tiny"
-    assert model_versions.version_numbers(model_dir) == []
+    assert saved_model.version_numbers(model_dir) == []
     assert not [name for name in os.listdir(model_dir) if name.isdigit()]
-    monkeypatch.setattr(saved_model_export, "export_saved_model", real_export)
+    monkeypatch.setattr(saved_model, "export_saved_model", real_export)
     assert push_run(run_dir, str(tmp_path), "tiny", force=True).output_dir.endswith(os.sep + "1")
 
 
 def test_next_version_and_resolving_a_model_folder(tmp_path):
-    assert model_versions.next_version(tmp_path / "missing") == 1
+    assert saved_model.next_version(tmp_path / "missing") == 1
     (tmp_path / "3").mkdir()
     (tmp_path / ".4.partial-abc").mkdir()
-    assert model_versions.next_version(tmp_path) == 4
-    assert model_versions.version_numbers(tmp_path) == []  # 3 has no saved_model.pb: not complete
+    assert saved_model.next_version(tmp_path) == 4
+    assert saved_model.version_numbers(tmp_path) == []  # 3 has no saved_model.pb: not complete
     with pytest.raises(FileNotFoundError, match="TF Serving would serve version 3.*holds no saved_model.pb"):
-        model_versions.resolve_saved_model_dir(str(tmp_path))
+        saved_model.resolve_saved_model_dir(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="neither a SavedModel"):
-        model_versions.resolve_saved_model_dir(str(tmp_path / ".4.partial-abc" / ".."  / "missing"))
+        saved_model.resolve_saved_model_dir(str(tmp_path / ".4.partial-abc" / ".."  / "missing"))
 
 
 def test_clean_process_without_emorecog_matches_the_keras_model(exported, test_batch, keras_model, tmp_path):
@@ -167,11 +163,9 @@ def test_the_clean_interpreter_really_cannot_import_emorecog(tmp_path):
 
 
 def test_serve_examples_equals_serving_default_on_the_same_record(exported):
-    from emorecog.serving.saved_model_client import SavedModelClient
+    from emorecog.serving.saved_model import SavedModelClient
 
     _, examples_dir, _, model_dir, _ = exported
-    from emorecog.serving import trial_request
-
     record = _test_record(examples_dir)
     decoded = features.decode_examples([record], trial_request.record_schema(model_dir))
     client = SavedModelClient(model_dir)
@@ -224,18 +218,18 @@ def test_saved_model_cli_run_with_npy_inputs_returns_probabilities(exported, tes
 
 def test_graph_holds_only_standard_tensorflow_ops(exported):
     _, _, _, _, version_dir = exported
-    op_types = graph_ops.saved_model_op_types(version_dir)
+    op_types = saved_model.saved_model_op_types(version_dir)
     assert {"ParseExampleV2", "DecodeJpeg", "Softmax"} <= set(op_types)
-    assert graph_ops.forbidden_op_types(op_types) == []
-    assert graph_ops.unregistered_op_types(op_types) == []
+    assert saved_model.forbidden_op_types(op_types) == []
+    assert saved_model.unregistered_op_types(op_types) == []
     assert not [op for op in op_types if "Random" in op or op.startswith("IO>") or "Cudnn" in op]
 
 
 def test_forbidden_op_detection():
-    assert graph_ops.forbidden_op_types(["MatMul", "RandomStandardNormal", "IO>AudioDecodeWAV",
+    assert saved_model.forbidden_op_types(["MatMul", "RandomStandardNormal", "IO>AudioDecodeWAV",
                                          "CudnnRNNV3", "StatelessWhile"]) == [
         "CudnnRNNV3", "IO>AudioDecodeWAV", "RandomStandardNormal"]
-    assert graph_ops.unregistered_op_types(["MatMul", "NoSuchOpAnywhere"]) == ["NoSuchOpAnywhere"]
+    assert saved_model.unregistered_op_types(["MatMul", "NoSuchOpAnywhere"]) == ["NoSuchOpAnywhere"]
 
 
 def test_wrong_shapes_and_dtypes_are_rejected(exported, test_batch):
@@ -261,18 +255,18 @@ def test_rest_bodies_in_both_forms_carry_the_trial(exported, test_batch):
     _, examples_dir, _, _, _ = exported
     inputs, _, _ = test_batch
     one = {key: value[:1] for key, value in inputs.items()}
-    rows = json.loads(json.dumps(rest_request.dense_request_body(one, "instances")))
+    rows = json.loads(json.dumps(trial_request.dense_request_body(one, "instances")))
     assert rows["signature_name"] == "serving_default" and len(rows["instances"]) == 1
     np.testing.assert_array_equal(np.asarray(rows["instances"][0]["eeg"], np.float32), one["eeg"][0])
     np.testing.assert_array_equal(np.asarray(rows["instances"][0]["face"], np.uint8), one["face"][0])
-    columns = json.loads(json.dumps(rest_request.dense_request_body(one, "inputs")))
+    columns = json.loads(json.dumps(trial_request.dense_request_body(one, "inputs")))
     np.testing.assert_array_equal(np.asarray(columns["inputs"]["face_present"], np.float32), one["face_present"])
     record = _test_record(examples_dir)
-    body = rest_request.examples_request_body([record], "instances")
+    body = trial_request.examples_request_body([record], "instances")
     assert body["signature_name"] == "serve_examples"
     assert base64.b64decode(body["instances"][0]["examples"]["b64"]) == record
     with pytest.raises(ValueError, match="unknown REST request format"):
-        rest_request.dense_request_body(one, "rows")
+        trial_request.dense_request_body(one, "rows")
 
 
 def test_predict_cli_from_a_tfrecord(exported):
@@ -307,7 +301,6 @@ def test_compact_request_runs_in_a_clean_process_and_agrees_with_the_keras_model
     """`predict --request-json` (default: serve_compact) -> the body decoded as TF Serving's REST API does, in
     a process without emorecog -> the same outputs as the in-process Keras model on the record's inputs."""
     from emorecog.datasets import tfrecord_reader
-    from emorecog.serving import trial_request
 
     _, examples_dir, _, model_dir, _ = exported
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
@@ -341,7 +334,6 @@ def test_compact_signature_builds_the_readers_images_and_rejects_bad_inputs(expo
     import tensorflow as tf
 
     from emorecog.datasets import tfrecord_reader
-    from emorecog.serving import trial_request
 
     _, examples_dir, _, model_dir, version_dir = exported
     record = _test_record(examples_dir)
@@ -366,8 +358,6 @@ def test_compact_signature_builds_the_readers_images_and_rejects_bad_inputs(expo
 
 
 def test_predict_from_a_deap_trial_preprocesses_like_the_training_data(exported):
-    from emorecog.serving import trial_request
-
     deap_dir, examples_dir, _, model_dir, _ = exported
     record = _test_record(examples_dir)
     decoded = trial_request.dense_inputs(model_dir, record, "test record")

@@ -1,6 +1,6 @@
 """Trainer: training loop, best-by-eval-F1 selection, TensorBoard logs, resume, configs, distribution roles.
 
-The tiny run used here (and by test_evaluation, test_serving and test_demo through `shared_tiny_run`) is
+The tiny run used here (and by test_evaluation, test_serving and test_demo: conftest's `tiny_run`) is
 real end to end: synthetic DEAP -> ExampleGen (Beam, MediaPipe) -> Trainer with the real model, at a
 small size. It is built once per session under pytest's base temp folder and reused (the component
 runner skips unchanged steps).
@@ -22,53 +22,14 @@ from click.testing import CliRunner
 from PIL import Image
 
 from emorecog.cli import main as cli
-from emorecog.datasets.synthetic import SynthConfig
 from emorecog.training import distribution
 from emorecog.training import training_checkpoint
 from emorecog.training.training_config import TrainingConfig
-
-# 3 subjects x 7 trials of 6 s; samples at 4 fps -> T = 24 frames of 8x8 EEG images and 16x16 face crops.
-TINY_SYNTH = SynthConfig(subjects=3, trials=7, duration_s=6, fps=8, width=96, height=80, event_window_s=2.0)
-TINY_PREPROCESS = {"fps": 4, "image_size": 8, "face_size": 16}
-TINY_MODEL = {"max_glimpses": 4, "core_layers": 2, "hidden_size": 16, "glimpse_hidden_size": 8, "feature_size": 16,
-              "band_feature_size": 8, "face_filters": [4, 8], "batch_size": 4, "location_embedding_size": 4,
-              "attention_size": 8}
-TINY_EPOCHS = 2
-RUN_NAME = "full-valence"
-
-
-def tiny_model_config(**overrides):
-    from emorecog.models.model_config import ModelConfig
-
-    return ModelConfig.for_ablation("full", **{**TINY_MODEL, **overrides})
-
-
-def shared_tiny_run(base_dir):
-    """(deap_dir, examples_dir, run_dir) of the session's tiny pipeline, built on first use.
-
-    The layout is the local pipeline's: <base>/pipeline/{examples, runs/full-valence}.
-    """
-    from emorecog.components.example_gen import run_example_gen
-    from emorecog.components.trainer import run_trainer
-    from emorecog.datasets.synthetic import write_synthetic_deap
-    from emorecog.output_folders import claim_folder
-    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
-
-    root = os.path.join(str(base_dir), "h5-shared")
-    deap_dir = os.path.join(root, "deap")
-    if not os.path.isdir(deap_dir):
-        write_synthetic_deap(deap_dir, TINY_SYNTH)
-    claim_folder(os.path.join(root, "pipeline"), "emorecog pipeline")  # as run_local_pipeline does
-    examples_dir = os.path.join(root, "pipeline", "examples")
-    run_example_gen(deap_dir, examples_dir, preprocess_config=PreprocessConfig(**TINY_PREPROCESS), num_workers=1)
-    run_dir = os.path.join(root, "pipeline", "runs", RUN_NAME)
-    run_trainer(examples_dir, run_dir, tiny_model_config(), TrainingConfig(epochs=TINY_EPOCHS), log=lambda line: None)
-    return deap_dir, examples_dir, run_dir
-
+from tests.tiny_pipeline import TINY_EPOCHS, TINY_MODEL, tiny_model_config
 
 @pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return shared_tiny_run(tmp_path_factory.getbasetemp())
+def tiny(tiny_run):
+    return tiny_run
 
 
 def _json(path):
@@ -208,7 +169,7 @@ def test_checkpoints_of_another_configuration_are_refused(tiny, tmp_path):
     _, examples_dir, run_dir = tiny
     copy = shutil.copytree(run_dir, tmp_path / "run")
     with pytest.raises(ValueError, match=r"different training set-up \(differs in \['model_config'\]\).*--restart"):
-        run_trainer(examples_dir, copy, tiny_model_config(learning_rate=0.01), TrainingConfig(epochs=TINY_EPOCHS + 1))
+        run_trainer(examples_dir, copy, tiny_model_config(dropout=0.5), TrainingConfig(epochs=TINY_EPOCHS + 1))
 
 
 def test_load_state_names_the_differences(tmp_path):

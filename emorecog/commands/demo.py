@@ -138,7 +138,7 @@ def _ingest_progress():
 def _predict_in_clean_process(model_dir, examples_dir):
     """Load the export with TensorFlow alone in `python -I -S` (emorecog not importable) and predict."""
     from emorecog.datasets import tfrecord_reader
-    from emorecog.serving.isolated_python import isolated_python_command
+    from emorecog.testing.isolated_python import isolated_python_command
 
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
     command = isolated_python_command(["--model", model_dir, "--tfrecord", record_file, "--index", "0"])

@@ -32,7 +32,6 @@ def command(model_path, deap_dir, subject, trial, tfrecord, index, request_json,
     the model's training data, whose settings the export recorded. The model is loaded with
     tf.saved_model.load (no Keras, no emorecog layers), as TF Serving would.
     """
-    from emorecog.serving import rest_request
     from emorecog.serving import trial_request
 
     if (deap_dir is None) == (tfrecord is None):
@@ -47,7 +46,7 @@ def command(model_path, deap_dir, subject, trial, tfrecord, index, request_json,
         where = f"{tfrecord}, record {index}"
     if request_json:
         body = trial_request.request_body(model_path, record, signature, request_format, where)
-        rest_request.write_request_body(request_json, body, inputs={"model": model_path, "deap": deap_dir,
+        trial_request.write_request_body(request_json, body, inputs={"model": model_path, "deap": deap_dir,
                                                                     "tfrecord": tfrecord})
         click.echo(f"wrote {request_json} ({os.path.getsize(request_json) / 1e6:.1f} MB), "
                    f"signature {signature}, '{request_format}' form; send it with:\n"

@@ -1,16 +1,21 @@
 """Classification metrics reported side by side with the majority-class baseline.
 
-Every figure is a plain function of label arrays, so it is checked against hand-computed values:
+Every figure is a plain function of label arrays, computed by scikit-learn (`sklearn.metrics`) and checked
+against hand-computed values:
 
     CR (classification rate, paper eq. 12) = accuracy = correct / all
     F1 (macro)          = mean over the two classes of 2 * precision * recall / (precision + recall)
+                          (a class never present and never predicted scores 0: zero_division=0)
     balanced accuracy   = mean over the classes present in the labels of their recall
 
 The majority-class baseline always predicts the most frequent class of the TRAIN split (ties go to class 0)
 and is scored on the evaluated split, which is what a trivial model trained on the same data would do.
 """
 
+import warnings
+
 import numpy as np
+from sklearn import metrics as sklearn_metrics
 
 CLASS_IDS = (0, 1)
 
@@ -34,9 +39,9 @@ def confusion_matrix(labels, predictions):
     """Counts [2, 2]: row = true class, column = predicted class."""
     labels = _as_labels(labels, "labels")
     predictions = _as_labels(predictions, "predictions")
-    matrix = np.zeros((len(CLASS_IDS), len(CLASS_IDS)), dtype=np.int64)
-    np.add.at(matrix, (labels, predictions), 1)
-    return matrix
+    if labels.size == 0:
+        return np.zeros((len(CLASS_IDS), len(CLASS_IDS)), dtype=np.int64)
+    return sklearn_metrics.confusion_matrix(labels, predictions, labels=list(CLASS_IDS)).astype(np.int64)
 
 
 def classification_scores(labels, predictions):
@@ -62,18 +67,17 @@ def classification_scores(labels, predictions):
         return {"num_samples": 0, "accuracy": None, "f1_macro": None, "balanced_accuracy": None,
                 "f1_per_class": [None, None], "confusion_matrix": matrix.tolist(),
                 "class_counts": class_counts.tolist()}
-    true_positive = np.diag(matrix).astype(np.float64)
-    predicted_counts = matrix.sum(axis=0)
-    # A class never predicted and never present scores F1 0 (sklearn's zero_division=0 convention).
-    f1_denominator = class_counts + predicted_counts
-    f1_per_class = np.where(f1_denominator > 0, 2 * true_positive / np.maximum(f1_denominator, 1), 0.0)
-    present = class_counts > 0
-    recall = true_positive[present] / class_counts[present]
+    f1_per_class = sklearn_metrics.f1_score(labels, predictions, labels=list(CLASS_IDS), average=None,
+                                            zero_division=0)
+    with warnings.catch_warnings():
+        # One class only in the labels: sklearn warns, and averages the recall of the classes present, as meant.
+        warnings.simplefilter("ignore", UserWarning)
+        balanced_accuracy = sklearn_metrics.balanced_accuracy_score(labels, predictions)
     return {
         "num_samples": total,
-        "accuracy": float(true_positive.sum() / total),
-        "f1_macro": float(f1_per_class.mean()),
-        "balanced_accuracy": float(recall.mean()),
+        "accuracy": float(sklearn_metrics.accuracy_score(labels, predictions)),
+        "f1_macro": float(np.mean(f1_per_class)),
+        "balanced_accuracy": float(balanced_accuracy),
         "f1_per_class": [float(value) for value in f1_per_class],
         "confusion_matrix": matrix.tolist(),
         "class_counts": class_counts.tolist(),

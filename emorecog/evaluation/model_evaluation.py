@@ -143,9 +143,9 @@ def uniform_k_report(model, data_dir, split, target, batch_size, mean_glimpses):
     import tensorflow as tf
 
     from emorecog.datasets import tfrecord_reader
-    from emorecog.models.emo_recog_model import EmoRecogModel
+    from emorecog.models.glimpse_model import GlimpseModel
 
-    if not isinstance(model, EmoRecogModel) or mean_glimpses is None:
+    if not isinstance(model, GlimpseModel) or mean_glimpses is None:
         return None
     glimpses = int(min(max(round(mean_glimpses), 1), model.max_glimpses))
     predict = tf.function(

@@ -21,7 +21,7 @@ def collect_model_outputs(model, dataset, predict=None):
     Args:
         model: an emorecog Keras model (dict inputs -> dict outputs).
         dataset: a tf.data.Dataset of (inputs, labels) or (inputs, labels, context) batches, as made by
-            `emorecog.dataset_reader.make_dataset`: `inputs` the model inputs, `labels` int [B], `context`
+            `emorecog.datasets.tfrecord_reader.make_dataset`: `inputs` the model inputs, `labels` int [B], `context`
             a dict of per-sample values (subject, trial, ...) that are returned alongside.
         predict: an `inference_function(model)` to reuse across calls (None: make one, traced anew).
 

@@ -7,11 +7,11 @@ from emorecog import features
 
 def model_class(config):
     """The model class `config.variant` selects."""
-    from emorecog.models.emo_recog_model import EmoRecogModel
     from emorecog.models.full_sequence_model import FullSequenceModel
+    from emorecog.models.glimpse_model import GlimpseModel
     from emorecog.models.skim_only_model import SkimOnlyModel
 
-    return {"glimpse": EmoRecogModel, "full_sequence": FullSequenceModel, "skim_only": SkimOnlyModel}[config.variant]
+    return {"glimpse": GlimpseModel, "full_sequence": FullSequenceModel, "skim_only": SkimOnlyModel}[config.variant]
 
 
 def model_kwargs(config, model_type, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std=(1.0, 1.0, 1.0)):
@@ -32,7 +32,8 @@ def model_kwargs(config, model_type, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std
     return kwargs
 
 
-def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std=(1.0, 1.0, 1.0)):
+def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std=(1.0, 1.0, 1.0),
+                training_config=None):
     """Build and compile the model a `ModelConfig` describes, for samples of `sample_shape`.
 
     The global Keras/NumPy/TF seeds are set from `config.seed` first, so the same config gives the same
@@ -43,16 +44,20 @@ def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_st
         sample_shape: the `emorecog.features.SampleShape` of the data.
         eeg_band_mean: per-band (theta, alpha, beta) mean of the raw EEG band energies, training split only.
         eeg_band_std: per-band standard deviation, training split only (positive).
+        training_config: the `TrainingConfig` whose optimiser settings to compile with (None: its defaults).
 
     Returns:
-        An `EmoRecogModel` (variant "glimpse"), a `FullSequenceModel` ("full_sequence") or a `SkimOnlyModel`
+        A `GlimpseModel` (variant "glimpse"), a `FullSequenceModel` ("full_sequence") or a `SkimOnlyModel`
         ("skim_only"), called once on zeros (so every weight exists) and compiled with Adam (learning rate
-        and gradient clipping from the config). Not XLA-compiled: the glimpse loop's data-dependent length
+        and gradient clipping from `training_config`). Not XLA-compiled: the glimpse loop's data-dependent length
         is not.
     """
     import keras
     import numpy as np
 
+    from emorecog.training.training_config import TrainingConfig
+
+    training_config = TrainingConfig() if training_config is None else training_config
     if not isinstance(sample_shape, features.SampleShape):
         raise TypeError(f"sample_shape must be an emorecog.features.SampleShape, got {type(sample_shape).__name__}")
     keras.utils.set_random_seed(config.seed)
@@ -66,7 +71,8 @@ def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_st
     }
     model(zeros, training=False)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=config.learning_rate, clipnorm=config.gradient_clip_norm),
+        optimizer=keras.optimizers.Adam(learning_rate=training_config.learning_rate,
+                                        clipnorm=training_config.gradient_clip_norm),
         jit_compile=False,
     )
     # Create the optimizer's slots now, so a weights checkpoint carries them and resuming restores them.

@@ -2,12 +2,12 @@
 
 import keras
 
-from emorecog.models.recurrent_emotion_model import RecurrentEmotionModel
+from emorecog.models.recurrent_model_base import RecurrentModelBase
 
 
 @keras.saving.register_keras_serializable(package="emorecog")
-class FullSequenceModel(RecurrentEmotionModel):
-    """The same network as `EmoRecogModel` without the location policy: it steps through all T frames.
+class FullSequenceModel(RecurrentModelBase):
+    """The same network as `GlimpseModel` without the location policy: it steps through all T frames.
 
         for t = 0 .. T - 1:   s_t = recurrent_step(EEG[t], face[t], f_t = 2t / (T - 1) - 1, s_{t-1})
         p = softmax(W [H'_T ; C'_T] + b)
@@ -21,26 +21,27 @@ class FullSequenceModel(RecurrentEmotionModel):
 
     Args:
         encoder_chunk_frames: frames per encoder chunk.
-        **kwargs: the shared hyper-parameters of `RecurrentEmotionModel` (see `ModelConfig`).
+        **kwargs: the shared hyper-parameters of `RecurrentModelBase` (see `ModelConfig`).
 
     Call arguments:
         inputs: dict with eeg float32 [B, T, H, W, 3], face uint8 [B, T, S, S, 3], face_present float32 [B, T].
         training: apply dropout.
 
     Returns:
-        The keys of `EmoRecogModel` with N_max replaced by T: probabilities float32 [B, 2], class_id int64 [B],
+        The keys of `GlimpseModel` with N_max replaced by T: probabilities float32 [B, 2], class_id int64 [B],
         glimpse_frames int32 [B, T] (0, 1, ..., T - 1), glimpse_count int32 [B] (= T), band_weights float32
         [B, T, 3], layer_weights float32 [B, T, 2, L].
     """
 
-    def __init__(self, encoder_chunk_frames=32, **kwargs):
+    def __init__(self, encoder_chunk_frames, **kwargs):
         super().__init__(**kwargs)
         if int(encoder_chunk_frames) < 1:
             raise ValueError(f"FullSequenceModel encoder_chunk_frames must be >= 1, got {encoder_chunk_frames}")
         self.encoder_chunk_frames = int(encoder_chunk_frames)
 
     def encode_all_frames(self, eeg, face):
-        """Time-major state-independent features: (band_features [T, B, 3, F] or None, face [T, B, F] or None)."""
+        """Time-major `GlimpseEncoder` features: (band_features [T, B, 3, F], face [T, B, F]); [T, B, 0] for a
+        stream the model does not read."""
         import tensorflow as tf
 
         batch = tf.shape(eeg)[0]
@@ -56,9 +57,7 @@ class FullSequenceModel(RecurrentEmotionModel):
 
         @tf.autograph.experimental.do_not_convert  # plain TF ops: nothing for autograph to convert
         def encode(chunk_frames):
-            band_features, face_features = self.glimpse_network.encode(*chunk_frames)
-            return (band_features if band_features is not None else tf.zeros([tf.shape(chunk_frames[0])[0], 0]),
-                    face_features if face_features is not None else tf.zeros([tf.shape(chunk_frames[0])[0], 0]))
+            return tuple(self.glimpse_encoder(*chunk_frames))
 
         eeg_chunks = chunked(eeg) if self.use_eeg else tf.zeros([chunks, chunk * batch, 1, 1, 3])
         face_chunks = chunked(face) if self.use_face else tf.zeros([chunks, chunk * batch, 1, 1, 3], face.dtype)
@@ -73,8 +72,7 @@ class FullSequenceModel(RecurrentEmotionModel):
         def time_major(encoded, trailing):
             return tf.reshape(encoded, [chunks * chunk, batch, *trailing])[:num_frames]
 
-        return (time_major(band_features, band_shape) if self.use_eeg else None,
-                time_major(face_features, face_shape) if self.use_face else None)
+        return time_major(band_features, band_shape), time_major(face_features, face_shape)
 
     def forward(self, inputs, training=False, with_losses=True):
         import tensorflow as tf
@@ -86,26 +84,27 @@ class FullSequenceModel(RecurrentEmotionModel):
         present_time_major = tf.transpose(face_present, [1, 0])
         frame_locations = tf.linspace(-1.0, 1.0, num_frames)
 
-        def body(step, summary_hidden, summary_cell, eeg_state, face_state, core_states, band_trace, layer_trace,
-                 state_trace):
-            new = self.recurrent_step(
-                band_features[step] if band_features is not None else None,
-                face_features[step] if face_features is not None else None,
-                present_time_major[step],
-                tf.fill([batch], frame_locations[step]),
-                summary_hidden, eeg_state, face_state, core_states, training=training)
-            summary_hidden, summary_cell, eeg_state, face_state, core_states, band_weights, layer_weights = new
-            if with_losses and self.step_classification_weight > 0.0:
-                state_trace = state_trace.write(step, tf.concat([summary_hidden, summary_cell], axis=-1))
-            return (step + 1, summary_hidden, summary_cell, eeg_state, face_state, core_states,
-                    band_trace.write(step, band_weights), layer_trace.write(step, layer_weights), state_trace)
+        records_states = with_losses and self.step_classification_weight > 0.0
 
-        summary_hidden, summary_cell, eeg_state, face_state, core_states = self.initial_states(batch)
-        loop_vars = (tf.constant(0), summary_hidden, summary_cell, eeg_state, face_state, core_states,
-                     tf.TensorArray(tf.float32, size=num_frames), tf.TensorArray(tf.float32, size=num_frames),
-                     tf.TensorArray(tf.float32, size=num_frames))
-        results = tf.while_loop(lambda step, *_: step < num_frames, body, loop_vars)
-        _, summary_hidden, summary_cell, _, _, _, band_trace, layer_trace, state_trace = results
+        def body(loop):
+            step = loop["step"]
+            state, band_weights, layer_weights = self.recurrent_step(
+                band_features[step], face_features[step], present_time_major[step],
+                tf.fill([batch], frame_locations[step]), loop["state"], training=training)
+            traces = {"band_weights": loop["traces"]["band_weights"].write(step, band_weights),
+                      "layer_weights": loop["traces"]["layer_weights"].write(step, layer_weights)}
+            if records_states:
+                traces["states"] = loop["traces"]["states"].write(
+                    step, tf.concat([state.summary_hidden, state.summary_cell], axis=-1))
+            return {"step": step + 1, "state": state, "traces": traces}
+
+        traces = {name: tf.TensorArray(tf.float32, size=num_frames) for name in ("band_weights", "layer_weights")}
+        if records_states:
+            traces["states"] = tf.TensorArray(tf.float32, size=num_frames)
+        loop = {"step": tf.constant(0), "state": self.initial_state(batch), "traces": traces}
+        loop = tf.while_loop(lambda loop: loop["step"] < num_frames, lambda loop: (body(loop),), (loop,))[0]
+        summary_hidden, summary_cell = loop["state"].summary_hidden, loop["state"].summary_cell
+        band_trace, layer_trace = loop["traces"]["band_weights"], loop["traces"]["layer_weights"]
 
         band_weights = tf.transpose(band_trace.stack(), [1, 0, 2])
         layer_weights = tf.transpose(layer_trace.stack(), [1, 0, 2, 3])
@@ -114,10 +113,10 @@ class FullSequenceModel(RecurrentEmotionModel):
         logits = self.classify_state(summary_hidden, summary_cell, training=training)
         outputs = self.model_outputs(logits, glimpse_frames, glimpse_count, band_weights, layer_weights)
         step_logits = None
-        if with_losses and self.step_classification_weight > 0.0:
-            step_states = tf.transpose(state_trace.stack(), [1, 0, 2])
+        if records_states:
+            step_states = tf.transpose(loop["traces"]["states"].stack(), [1, 0, 2])
             step_logits = self.classify_state(step_states[..., :self.hidden_size], step_states[..., self.hidden_size:],
-                                        training=training)
+                                              training=training)
         internals = {
             "logits": logits,
             "step_logits": step_logits,

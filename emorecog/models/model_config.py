@@ -1,4 +1,4 @@
-"""`ModelConfig`: every hyper-parameter of the model and of its optimisation, with the paper's values."""
+"""`ModelConfig`: every hyper-parameter of the model, with the paper's values (the optimiser's are in `TrainingConfig`)."""
 
 import dataclasses
 
@@ -38,8 +38,9 @@ def ablation_settings(name):
 class ModelConfig:
     """Hyper-parameters of the recurrent-attention emotion model (frozen; JSON round trip).
 
-    Paper values (Wu, Zhang, Zhao 2020, section V.B): Adam, batch 12, dropout 0.6, N_max 40, L 3,
-    lambda 1. The paper gives no values for the rest; ours are chosen for a 2-core CPU and for the
+    Paper values (Wu, Zhang, Zhao 2020, section V.B): batch 12, dropout 0.6, N_max 40, L 3, lambda 1 (Adam:
+    `emorecog.training.training_config.TrainingConfig`). This class is the one place these defaults live: the
+    model constructors have none, and `models.builder` passes every field they take. The paper gives no values for the rest; ours are chosen for a 2-core CPU and for the
     temporal attention to learn on trials whose emotional moment sits anywhere (see
     `benchmarks/bench_model.py` and `tests/test_model_learning.py`).
 
@@ -68,11 +69,11 @@ class ModelConfig:
           the 3-layer model then stayed at chance for many epochs (the synthetic demo: 2 of 4 runs did not
           learn in 20 epochs; without the penalty, or with L = 1, learning started by epoch 3-4).
         - A per-glimpse classification loss (`step_classification_weight`), the classifier reading [H'; C'],
-          per-variable gradient clipping, 2x2 pooling of the band images and a conv stem for faces (see the
+          2x2 pooling of the band images and a conv stem for faces (see the
           layers' docstrings).
 
     Args:
-        variant: "glimpse" (temporal attention, `EmoRecogModel`), "full_sequence" (every frame in order,
+        variant: "glimpse" (temporal attention, `GlimpseModel`), "full_sequence" (every frame in order,
             `FullSequenceModel`, the paper's "without temporal attention" baseline) or "skim_only" (the
             classifier on the skim alone, `SkimOnlyModel`).
         ablation: the name this config was made for (one of ABLATIONS; informational).
@@ -103,8 +104,6 @@ class ModelConfig:
             paper's loss, which classifies only the final state).
         dropout: rate on the classifier's input (training only).
         batch_size: samples per optimiser step (used by the Trainer).
-        learning_rate: Adam's step size zeta (eq. 18).
-        gradient_clip_norm: norm each gradient tensor is clipped to.
         hidden_size: r, the core LSTM state size.
         glimpse_hidden_size: state size of the shared first-layer LSTM, per stream.
         feature_size: size of x_e and x_v.
@@ -116,6 +115,7 @@ class ModelConfig:
         face_patch_size: patch side of the face encoder's first conv.
         location_embedding_size: size of the glimpse's location embedding.
         attention_size: d_a of the inter-layer self-attention and of the segment scoring.
+        encoder_chunk_frames: frames the full-sequence model encodes per vectorised chunk (memory, not results).
         reward_scale: lambda_r of eq. 17 (> 0).
         reward_correct: lambda_tp of eq. 16 (> 0).
         reward_wrong: lambda_fp of eq. 16 (< 0; the paper punishes errors hard).
@@ -150,8 +150,6 @@ class ModelConfig:
     step_classification_weight: float = 1.0
     dropout: float = 0.6
     batch_size: int = 12
-    learning_rate: float = 1e-3
-    gradient_clip_norm: float = 5.0
     hidden_size: int = 64
     glimpse_hidden_size: int = 32
     feature_size: int = 64
@@ -161,6 +159,7 @@ class ModelConfig:
     face_patch_size: int = 4
     location_embedding_size: int = 16
     attention_size: int = 32
+    encoder_chunk_frames: int = 32
     reward_scale: float = 1.0
     reward_correct: float = 1.0
     reward_wrong: float = -1.0
@@ -187,7 +186,7 @@ class ModelConfig:
         for name in ("core_layers", "max_glimpses", "batch_size", "hidden_size", "glimpse_hidden_size",
                      "feature_size", "band_feature_size", "location_embedding_size", "attention_size",
                      "face_patch_size", "band_pool_size", "policy_segments", "skim_size", "skim_grid_size",
-                     "skim_kernel_size", "policy_samples"):
+                     "skim_kernel_size", "policy_samples", "encoder_chunk_frames"):
             if int(getattr(self, name)) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -216,8 +215,6 @@ class ModelConfig:
                 f"(lambda_fp={self.reward_wrong})")
         if self.sparsity_weight > 0.0:
             problems.append(f"sparsity_weight (lambda_sparse) must be <= 0, got {self.sparsity_weight}")
-        if not self.learning_rate > 0.0 or not self.gradient_clip_norm > 0.0:
-            problems.append("learning_rate and gradient_clip_norm must be > 0")
         if not self.face_filters:
             problems.append("face_filters must list at least one conv")
         if problems:

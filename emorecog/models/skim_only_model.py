@@ -3,11 +3,11 @@
 import keras
 
 from emorecog.layers.trial_skim import TrialSkim
-from emorecog.models.emotion_model import EmotionModel
+from emorecog.models.emotion_model_base import EmotionModelBase
 
 
 @keras.saving.register_keras_serializable(package="emorecog")
-class SkimOnlyModel(EmotionModel):
+class SkimOnlyModel(EmotionModelBase):
     """Classify a trial from the `TrialSkim` of the glimpse model, without any glimpse.
 
         s_1..s_K = TrialSkim(EEG, face, face_present)
@@ -19,16 +19,16 @@ class SkimOnlyModel(EmotionModel):
     frames. No glimpse is taken: glimpse_count is 0 and the glimpse traces hold one empty slot.
 
     Args:
-        policy_segments, skim_size, skim_grid_size, skim_kernel_size: the skim's sizes (as in `EmoRecogModel`).
-        **kwargs: `EmotionModel`'s arguments.
+        policy_segments, skim_size, skim_grid_size, skim_kernel_size: the skim's sizes (as in `GlimpseModel`).
+        **kwargs: `EmotionModelBase`'s arguments.
 
     Returns:
-        The keys of `EmoRecogModel` with N_max = 1 and L = 1: probabilities [B, 2], class_id [B],
+        The keys of `GlimpseModel` with N_max = 1 and L = 1: probabilities [B, 2], class_id [B],
         glimpse_frames [B, 1] (-1), glimpse_count [B] (0), band_weights [B, 1, 3] (0), layer_weights
         [B, 1, 2, 1] (0).
     """
 
-    def __init__(self, policy_segments=16, skim_size=32, skim_grid_size=4, skim_kernel_size=5, **kwargs):
+    def __init__(self, policy_segments, skim_size, skim_grid_size, skim_kernel_size, **kwargs):
         super().__init__(**kwargs)
         self.policy_segments = int(policy_segments)
         self.skim_size = int(skim_size)

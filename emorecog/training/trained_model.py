@@ -9,7 +9,7 @@ def load_trained_model(model_dir):
     import keras
 
     # Importing the model modules registers their classes (and, through them, the layers) with Keras.
-    import emorecog.models.emo_recog_model  # noqa: F401
+    import emorecog.models.glimpse_model  # noqa: F401
     import emorecog.models.full_sequence_model  # noqa: F401
     import emorecog.models.skim_only_model  # noqa: F401
 

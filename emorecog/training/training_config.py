@@ -9,9 +9,13 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """How to train (the model's hyper-parameters, batch size and seed live in `ModelConfig`).
+    """How to train: the optimiser and the loop (the model's hyper-parameters, batch size and seed live in
+    `ModelConfig`).
 
     Args:
+        learning_rate: Adam's step size zeta (paper eq. 18; the paper trains with Adam).
+        gradient_clip_norm: norm each gradient tensor is clipped to (Keras `clipnorm`, applied per variable;
+            not in the paper).
         target: which binary label to learn, "valence" or "arousal".
         epochs: total epochs; a resumed run continues up to this number.
         strategy: tf.distribute strategy: "default" (one device), "mirrored" (all local GPUs, or the CPU),
@@ -23,6 +27,8 @@ class TrainingConfig:
         image_summary_glimpses: at most this many glimpses shown per sample.
     """
 
+    learning_rate: float = 1e-3
+    gradient_clip_norm: float = 5.0
     target: str = "valence"
     epochs: int = 20
     strategy: str = "default"
@@ -38,6 +44,9 @@ class TrainingConfig:
         for name in ("epochs", "shuffle_buffer", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainingConfig.{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("learning_rate", "gradient_clip_norm"):
+            if not getattr(self, name) > 0.0:
+                raise ValueError(f"TrainingConfig.{name} must be > 0, got {getattr(self, name)}")
         for name in ("image_summary_samples", "image_summary_glimpses"):
             if getattr(self, name) < 0:
                 raise ValueError(f"TrainingConfig.{name} must be >= 0, got {getattr(self, name)}")

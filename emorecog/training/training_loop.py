@@ -114,7 +114,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     global_batch = model_config.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
         model = build_model(model_config, data.sample_shape, eeg_band_mean=data.eeg_band_mean,
-                            eeg_band_std=data.eeg_band_std)
+                            eeg_band_std=data.eeg_band_std, training_config=training_config)
         model.optimizer.build(model.trainable_variables)
         initial_epoch = 0
         if state is not None:

@@ -121,14 +121,15 @@ def _rest_array(values, dtype):
 
 
 def _latest_version(path):
-    """The version TF Serving would serve, by the rule of model_versions.py, loaded from its file
+    """The version TF Serving would serve, by the rule of emorecog/serving/saved_model.py, loaded from its file
     (not through the emorecog package, which must stay unimportable here)."""
+    package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     spec = importlib.util.spec_from_file_location(
-        "tf_serving_model_versions", os.path.join(os.path.dirname(os.path.abspath(__file__)), "model_versions.py"))
-    model_versions = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(model_versions)
+        "tf_serving_saved_model", os.path.join(package_dir, "serving", "saved_model.py"))
+    saved_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(saved_model)
     try:
-        return model_versions.resolve_saved_model_dir(path)
+        return saved_model.resolve_saved_model_dir(path)
     except (OSError, ValueError) as error:
         raise SystemExit(str(error)) from None
 

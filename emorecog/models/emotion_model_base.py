@@ -1,4 +1,6 @@
-"""`EmotionModel`: what every emorecog model shares: inputs, the classifier head, the loss and the Keras steps."""
+"""`EmotionModelBase`: what every emorecog model shares: inputs, the classifier head, the loss and the Keras steps."""
+
+import abc
 
 import keras
 
@@ -8,8 +10,8 @@ METRIC_NAMES = ("loss", "classification_loss", "penalty", "reinforce_loss", "bas
                 "reward", "glimpses", "accuracy")
 
 
-class EmotionModel(keras.Model):
-    """Base of `EmoRecogModel` (glimpses), `FullSequenceModel` (every frame) and `SkimOnlyModel`.
+class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
+    """Abstract base of `GlimpseModel` (glimpses), `FullSequenceModel` (every frame) and `SkimOnlyModel`.
 
     A subclass implements `forward(inputs, training, with_losses) -> (outputs, internals)`; this class turns
     it into Keras' `call`, `train_step`, `test_step` and `predict_step`. The loss of one batch is
@@ -37,8 +39,9 @@ class EmotionModel(keras.Model):
         seed: dropout and, in subclasses, policy sampling.
     """
 
-    def __init__(self, use_eeg=True, use_face=True, dropout=0.6, step_classification_weight=1.0, penalty_weight=1.0,
-                 penalty_warmup_steps=200, band_mean=(0.0, 0.0, 0.0), band_std=(1.0, 1.0, 1.0), seed=0, **kwargs):
+    # No defaults: `ModelConfig` is the one place hyper-parameters have values (`models.builder` passes them).
+    def __init__(self, use_eeg, use_face, dropout, step_classification_weight, penalty_weight, penalty_warmup_steps,
+                 band_mean, band_std, seed, **kwargs):
         super().__init__(**kwargs)
         if not (use_eeg or use_face):
             raise ValueError(f"{type(self).__name__} needs at least one stream: use_eeg and use_face are both False")
@@ -66,12 +69,8 @@ class EmotionModel(keras.Model):
                              f"got shapes {inputs_shape}")
         dtypes = {features.EEG_KEY: "float32", features.FACE_KEY: "uint8", features.FACE_PRESENT_KEY: "float32"}
         zeros = {key: np.zeros((1, *tuple(inputs_shape[key])[1:]), dtypes[key]) for key in features.MODEL_INPUT_KEYS}
-        self.build_layers(zeros)
         self.forward(zeros, training=False)
         self.built = True
-
-    def build_layers(self, inputs):
-        """Build the sub-layers a subclass does not reach through their `__call__` (default: none)."""
 
     # --------------------------------------------------------------------------------------- the network
     def read_inputs(self, inputs):
@@ -124,15 +123,16 @@ class EmotionModel(keras.Model):
             "layer_weights": layer_weights,
         }
 
+    @abc.abstractmethod
     def forward(self, inputs, training=False, with_losses=True):
         """(outputs dict, internals dict).
 
-        With `with_losses`, internals hold what `compute_losses` needs: "logits" [E, 2] (E = episodes, a
+        With `with_losses`, internals hold what `loss_terms` needs: "logits" [E, 2] (E = episodes, a
         multiple of the batch; see "episodes_per_sample"), "step_logits" [E, N, 2] or None, "step_mask" [E, N],
         "penalty" [E], "glimpse_count" [E] and whatever `policy_losses` reads. Without it (the inference path of
         `call`) internals hold the logits only.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement forward (EmotionModel is abstract)")
+        raise NotImplementedError
 
     def call(self, inputs, training=None):
         outputs, _ = self.forward(inputs, training=bool(training), with_losses=False)
@@ -146,7 +146,7 @@ class EmotionModel(keras.Model):
         return {"reinforce_loss": zero, "baseline_loss": zero, "policy_entropy": zero,
                 "reward": keras.ops.zeros_like(glimpses)}
 
-    def compute_losses(self, internals, labels, sample_weight=None):
+    def loss_terms(self, internals, labels, sample_weight=None):
         """Every loss term of one batch (scalars) as a dict; "loss" is the total."""
         episodes_per_sample = internals.get("episodes_per_sample", 1)
         labels = keras.ops.repeat(keras.ops.cast(keras.ops.reshape(labels, (-1,)), "int32"), episodes_per_sample)
@@ -214,7 +214,7 @@ class EmotionModel(keras.Model):
         inputs, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         with tf.GradientTape() as tape:
             outputs, internals = self.forward(inputs, training=True)
-            losses = self.compute_losses(internals, labels, sample_weight)
+            losses = self.loss_terms(internals, labels, sample_weight)
             # Replica gradients are summed under tf.distribute: divide so the step uses the global mean.
             scaled_loss = losses["loss"] / tf.distribute.get_strategy().num_replicas_in_sync
             scaled_loss = self.optimizer.scale_loss(scaled_loss)
@@ -225,7 +225,7 @@ class EmotionModel(keras.Model):
     def test_step(self, data):
         inputs, labels, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         outputs, internals = self.forward(inputs, training=False)
-        losses = self.compute_losses(internals, labels, sample_weight)
+        losses = self.loss_terms(internals, labels, sample_weight)
         return self._update_metrics(losses, outputs["probabilities"])
 
     def predict_step(self, data):

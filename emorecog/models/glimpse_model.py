@@ -1,4 +1,4 @@
-"""`EmoRecogModel`: recurrent temporal attention over face video + EEG (Wu et al. 2020, section III-IV)."""
+"""`GlimpseModel`: recurrent temporal attention over face video + EEG (Wu et al. 2020, section III-IV)."""
 
 import keras
 
@@ -9,7 +9,7 @@ from emorecog.layers.stop_policy import StopPolicy
 from emorecog.layers.trial_skim import TrialSkim, segment_of_frames
 from emorecog.models import reinforce
 from emorecog.models.model_config import LOCATION_POLICIES, POLICY_CONTEXTS, STOP_RULES
-from emorecog.models.recurrent_emotion_model import RecurrentEmotionModel
+from emorecog.models.recurrent_model_base import RecurrentModelBase, RecurrentState
 
 
 def uniform_locations(count):
@@ -18,7 +18,7 @@ def uniform_locations(count):
 
 
 @keras.saving.register_keras_serializable(package="emorecog")
-class EmoRecogModel(RecurrentEmotionModel):
+class GlimpseModel(RecurrentModelBase):
     """Skim the trial, glimpse a few frames chosen by a learned policy, stop when enough is seen, classify.
 
     The loop (a `tf.while_loop`, so it is graph control flow that export can trace), per trial:
@@ -28,7 +28,7 @@ class EmoRecogModel(RecurrentEmotionModel):
         f_1 ~ pi(. | s, nu, 0, visited = {})               SegmentLocationPolicy: a mixture over K segments
         for n = 1 .. N_max:
             t_n = round((f_n + 1) / 2 * (T - 1))           glimpse frame t_n of both streams
-            H'_n, C'_n = recurrent_step(EEG[t_n], face[t_n], f_n, state_{n-1})
+            H'_n, C'_n = recurrent_step(GlimpseEncoder(EEG[t_n], face[t_n]), f_n, state_{n-1})
             visited <- visited + segment(t_n)
             stop_n ~ Bernoulli(q(H'_n, p_n, n / N_max))    StopPolicy ("enough seen"), p_n = classifier(H'_n)
             if stop_n or n = N_max: end
@@ -47,7 +47,7 @@ class EmoRecogModel(RecurrentEmotionModel):
     `policy_context` "none" scores segments without the skim (learned position embeddings); `stop_rule`
     "last_frame" is the paper's: a location that maps to frame T - 1 ends the sample.
 
-    Training loss (custom `train_step`, see `EmotionModel` and `models.reinforce`):
+    Training loss (custom `train_step`, see `EmotionModelBase` and `models.reinforce`):
 
         loss = CE(p, y) + w_step mean_n CE(p_n, y) - lambda P                          (eq. 10, ours: w_step)
              - 1/E sum_e sum_a log pi(a) (G_a - stop_gradient(b_a))                     (eq. 15)
@@ -72,7 +72,7 @@ class EmoRecogModel(RecurrentEmotionModel):
         confidence_reward_weight: lambda_c (0 = the paper's reward).
         reward_discount: gamma (1 = the paper's undiscounted reward).
         baseline_hidden_size: hidden layer of the baseline network (0 = linear).
-        **kwargs: `RecurrentEmotionModel`'s arguments.
+        **kwargs: `RecurrentModelBase`'s arguments.
 
     Call arguments:
         inputs: dict with eeg float32 [B, T, H, W, 3], face uint8 [B, T, S, S, 3], face_present float32 [B, T].
@@ -95,11 +95,10 @@ class EmoRecogModel(RecurrentEmotionModel):
         CVPR 2016; Wu et al. (AdaFrame), CVPR 2019.
     """
 
-    def __init__(self, max_glimpses=40, location_policy="segments", policy_context="skim", stop_rule="learned",
-                 policy_segments=16, segment_location_std=0.25, location_std=0.15, initial_stop_probability=0.1,
-                 skim_size=32, skim_grid_size=4, skim_kernel_size=5, policy_samples=4, entropy_weight=0.01,
-                 reward_scale=1.0, reward_correct=1.0, reward_wrong=-1.0, sparsity_weight=-0.01,
-                 confidence_reward_weight=1.0, reward_discount=0.9, baseline_hidden_size=0, **kwargs):
+    def __init__(self, max_glimpses, location_policy, policy_context, stop_rule, policy_segments, segment_location_std,
+                 location_std, initial_stop_probability, skim_size, skim_grid_size, skim_kernel_size, policy_samples,
+                 entropy_weight, reward_scale, reward_correct, reward_wrong, sparsity_weight, confidence_reward_weight,
+                 reward_discount, baseline_hidden_size, **kwargs):
         super().__init__(**kwargs)
         problems = []
         if int(max_glimpses) < 1:
@@ -112,7 +111,7 @@ class EmoRecogModel(RecurrentEmotionModel):
         if int(policy_samples) < 1:
             problems.append(f"policy_samples must be >= 1, got {policy_samples}")
         if problems:
-            raise ValueError("EmoRecogModel: " + "; ".join(problems))
+            raise ValueError("GlimpseModel: " + "; ".join(problems))
         self.max_glimpses = int(max_glimpses)
         self.location_policy = str(location_policy)
         self.policy_context = str(policy_context)
@@ -187,8 +186,19 @@ class EmoRecogModel(RecurrentEmotionModel):
         return location, log_prob, tf.zeros_like(location)
 
     # --------------------------------------------------------------------------------------------- forward
+    def glimpsed_frames(self, eeg, face, face_present, trial_of_episode, frame):
+        """The frame `frame[e]` of trial `trial_of_episode[e]` of each stream: (eeg [E, H, W, 3], face
+        [E, S, S, 3], face_present [E]). A stream the model does not read is not gathered (its frame 0 stands
+        in, which the encoder ignores)."""
+        import tensorflow as tf
+
+        where = tf.stack([trial_of_episode, frame], axis=-1)
+        eeg_frames = tf.gather_nd(eeg, where) if self.use_eeg else tf.gather(eeg[:, 0], trial_of_episode)
+        face_frames = tf.gather_nd(face, where) if self.use_face else tf.gather(face[:, 0], trial_of_episode)
+        return eeg_frames, face_frames, tf.gather_nd(face_present, where)
+
     def forward(self, inputs, training=False, with_losses=True, uniform_glimpses=None):
-        """See `EmotionModel.forward`; `uniform_glimpses=K` replaces the policy by K evenly spaced glimpses
+        """See `EmotionModelBase.forward`; `uniform_glimpses=K` replaces the policy by K evenly spaced glimpses
         (the uniform-K baseline of the Evaluator, with the trained weights)."""
         import tensorflow as tf
 
@@ -226,7 +236,8 @@ class EmoRecogModel(RecurrentEmotionModel):
             """Keep the states of episodes that ended (`active` False) unchanged."""
             return tf.where(tf.reshape(active, [-1] + [1] * (new.shape.rank - 1)), new, old)
 
-        summary_hidden, summary_cell, eeg_state, face_state, core_states = self.initial_states(episodes)
+        state = self.initial_state(episodes)
+        summary_hidden = state.summary_hidden
         visited = tf.tile(1.0 - segment_available[None], [episodes, 1])
         if learned:
             location, log_prob, entropy = self._choose_location(skim, summary_hidden, visited, noise, tf.constant(0))
@@ -239,11 +250,7 @@ class EmoRecogModel(RecurrentEmotionModel):
             "survival": tf.ones([episodes]),
             "location": location,
             "visited": visited,
-            "summary_hidden": summary_hidden,
-            "summary_cell": summary_cell,
-            "eeg_state": eeg_state,
-            "face_state": face_state,
-            "core_states": core_states,
+            "state": state,
             "traces": {"frames": array(tf.int32), "band_weights": array(tf.float32),
                        "layer_weights": array(tf.float32)},
             "actions": {},
@@ -261,16 +268,11 @@ class EmoRecogModel(RecurrentEmotionModel):
         def body(loop):
             step, active = loop["step"], loop["active"]
             frame = location_to_frame(loop["location"], num_frames)
-            where = tf.stack([trial_of_episode, frame], axis=-1)
-            eeg_frames = tf.gather_nd(eeg, where) if self.use_eeg else tf.gather(eeg[:, 0], trial_of_episode)
-            face_frames = tf.gather_nd(face, where) if self.use_face else tf.gather(face[:, 0], trial_of_episode)
-            present = tf.gather_nd(face_present, where)
-            band_features, face_features = self.glimpse_network.encode(eeg_frames, face_frames)
-            new = self.recurrent_step(band_features, face_features, present, loop["location"], loop["summary_hidden"],
-                                      loop["eeg_state"], loop["face_state"], loop["core_states"], training=training)
-            names = ("summary_hidden", "summary_cell", "eeg_state", "face_state", "core_states")
-            updated = {name: freeze_ended(active, value, loop[name]) for name, value in zip(names, new[:5])}
-            band_weights, layer_weights = new[5:]
+            eeg_frames, face_frames, present = self.glimpsed_frames(eeg, face, face_present, trial_of_episode, frame)
+            band_features, face_features = self.glimpse_encoder(eeg_frames, face_frames)
+            new_state, band_weights, layer_weights = self.recurrent_step(
+                band_features, face_features, present, loop["location"], loop["state"], training=training)
+            state = RecurrentState(*(freeze_ended(active, new, old) for new, old in zip(new_state, loop["state"])))
             active_float = tf.cast(active, tf.float32)
             traces = dict(loop["traces"])
             traces["frames"] = traces["frames"].write(step, tf.where(active, frame, -1))
@@ -279,7 +281,7 @@ class EmoRecogModel(RecurrentEmotionModel):
                 step, layer_weights * active_float[:, None, None])
             if record_states:
                 traces["states"] = traces["states"].write(
-                    step, tf.concat([updated["summary_hidden"], updated["summary_cell"]], axis=-1))
+                    step, tf.concat([state.summary_hidden, state.summary_cell], axis=-1))
             count = loop["count"] + tf.cast(active, tf.int32)
             glimpsed_segment = tf.one_hot(tf.gather(frame_segments, frame), self.policy_segments)
             visited = tf.maximum(loop["visited"], glimpsed_segment)
@@ -290,7 +292,7 @@ class EmoRecogModel(RecurrentEmotionModel):
 
             action = step + 1
             can_act = tf.logical_and(active, action < max_glimpses)
-            hidden = updated["summary_hidden"]
+            hidden = state.summary_hidden
             stop_log_prob = tf.zeros([episodes])
             survival = loop["survival"]
             if not learned:
@@ -300,7 +302,7 @@ class EmoRecogModel(RecurrentEmotionModel):
             else:
                 next_location, location_log_prob, entropy = self._choose_location(skim, hidden, visited, noise, action)
                 if self.stop_policy is not None:
-                    probabilities = tf.nn.softmax(self.classify_state(hidden, updated["summary_cell"]))
+                    probabilities = tf.nn.softmax(self.classify_state(hidden, state.summary_cell))
                     stop_noise = None if noise is None else tf.gather(
                         noise["stop"], tf.minimum(action, max_glimpses - 1), axis=1)
                     budget = tf.fill([episodes], tf.cast(action, tf.float32) / max_glimpses)
@@ -325,7 +327,8 @@ class EmoRecogModel(RecurrentEmotionModel):
                     "entropies": actions["entropies"].write(action, entropy * tf.cast(going_on, tf.float32)),
                 }
             return {
-                **loop, **updated,
+                **loop,
+                "state": state,
                 "step": action,
                 "active": going_on,
                 "count": count,
@@ -355,7 +358,8 @@ class EmoRecogModel(RecurrentEmotionModel):
         band_weights = batch_major(loop["traces"]["band_weights"], max_glimpses, 0.0, [3]) * step_mask[..., None]
         layer_weights = batch_major(loop["traces"]["layer_weights"], max_glimpses, 0.0, [2, self.core_layers]) \
             * step_mask[..., None, None]
-        logits = self.classify_state(loop["summary_hidden"], loop["summary_cell"], training=training)
+        final = loop["state"]
+        logits = self.classify_state(final.summary_hidden, final.summary_cell, training=training)
         outputs = self.model_outputs(logits, glimpse_frames, count, band_weights, layer_weights)
         if not with_losses:
             return outputs, {"logits": logits}
@@ -373,11 +377,11 @@ class EmoRecogModel(RecurrentEmotionModel):
         }
         if loop["actions"]:
             action_mask = batch_major(loop["actions"]["mask"], max_glimpses, 0.0, [])
-            initial_hidden, initial_cell, *_ = self.initial_states(episodes)
+            initial = self.initial_state(episodes)
             internals.update({
                 # What the reward reads: the deterministic classifier (no dropout) before and after each glimpse.
-                "reward_logits": self.classify_state(loop["summary_hidden"], loop["summary_cell"]),
-                "initial_reward_logits": self.classify_state(initial_hidden, initial_cell),
+                "reward_logits": self.classify_state(final.summary_hidden, final.summary_cell),
+                "initial_reward_logits": self.classify_state(initial.summary_hidden, initial.summary_cell),
                 "step_reward_logits": self.classify_state(hidden_states, cell_states),
                 "action_log_probs": batch_major(loop["actions"]["log_probs"], max_glimpses, 0.0, []) * action_mask,
                 "action_baselines": batch_major(loop["actions"]["baselines"], max_glimpses, 0.0, []) * action_mask,
