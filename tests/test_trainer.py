@@ -25,7 +25,7 @@ from emorecog.cli import main as cli
 from emorecog.training import distribution
 from emorecog.training import training_checkpoint
 from emorecog.training.training_config import TrainingConfig
-from tests.tiny_pipeline import TINY_EPOCHS, TINY_MODEL, tiny_model_config
+from tests.tiny_pipeline import TINY_EPOCHS, TINY_MODEL, TINY_PREPROCESS, tiny_model_config
 
 @pytest.fixture(scope="session")
 def tiny(tiny_run):
