@@ -21,7 +21,7 @@ from emorecog.datasets.python2_pickle import dump_python2_pickle
 from emorecog.datasets.safe_pickle import UnsafePickleError
 from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
 
-# REFERENCE.md: DEAP channels 1-32 (Geneva order) and 33-40.
+# DEAP documentation ("data_preprocessed_python"): EEG channels 1-32 in the Geneva order, then 33-40.
 GENEVA_ORDER = ("Fp1 AF3 F3 F7 FC5 FC1 C3 T7 CP5 CP1 P3 P7 PO3 O1 Oz Pz "
                 "Fp2 AF4 Fz F4 F8 FC6 FC2 Cz C4 T8 CP6 CP2 P4 P8 PO4 O2").split()
 SMALL = SynthConfig(subjects=2, trials=4, duration_s=5, fps=5, width=96, height=72, event_window_s=2.0, seed=3)
