@@ -44,6 +44,7 @@ setup(
         "scipy",
         "scikit-learn",
         "click",
+        "tqdm",
         "tensorboard",
         "mne>=1.12,<1.13",
         "edfio>=0.4.18,<0.5",

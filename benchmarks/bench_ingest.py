@@ -66,7 +66,7 @@ import json, os, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 started = time.perf_counter()
 from emorecog import features
-from emorecog.components.example_gen import gzip_record_member
+from emorecog.components.record_shards import gzip_record_member
 from emorecog.datasets.deap import DeapDataset
 from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
 dataset = DeapDataset({deap!r})
@@ -161,7 +161,7 @@ def per_stage_profile(deap_dir):
     import pstats
 
     from emorecog import features
-    from emorecog.components.example_gen import gzip_record_member
+    from emorecog.components.record_shards import gzip_record_member
     from emorecog.datasets.deap import DeapDataset
     from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
 
@@ -196,7 +196,7 @@ def per_stage_profile(deap_dir):
         "JPEG encode": cumulative("face_crops.py", "encode_jpeg"),
         "EEG (denoise, band energy)": cumulative("trial_preprocessor.py", "process_eeg"),
         "serialise (tf.train.Example)": cumulative("features.py", "encode_example"),
-        "write (GZIP member)": cumulative("example_gen.py", "gzip_record_member") + own("'write' of"),
+        "write (GZIP member)": cumulative("record_shards.py", "gzip_record_member") + own("'write' of"),
     }
     stages["other"] = max(0.0, total - sum(stages.values()))
     return {"trial": f"{key.subject} video {key.trial}", "seconds": round(total, 3),

@@ -259,6 +259,33 @@ def _record_feature_spec():
     }
 
 
+def check_sample(sample, record_schema, channel_names):
+    """Refuse a sample whose arrays disagree with `record_schema` (a writer never writes a wrong record).
+
+    Args:
+        sample: the preprocessor's dict (keys of this module).
+        record_schema: the run's `RecordSchema` (shape and electrode order every record must have).
+        channel_names: the EEG channel names of the trial the sample was made from.
+
+    Raises:
+        ValueError: naming what differs and what was expected.
+    """
+    shape, electrodes = record_schema.shape, record_schema.electrodes
+    if tuple(channel_names) != tuple(electrodes):
+        raise ValueError(f"EEG channels {list(channel_names)} differ from the run's electrode order {list(electrodes)}")
+    energy = np.asarray(sample[EEG_BAND_ENERGY_KEY])
+    if energy.shape != record_schema.band_energy_shape or energy.dtype != np.float32:
+        raise ValueError(f"EEG band energies have shape {energy.shape} {energy.dtype}, expected "
+                         f"{record_schema.band_energy_shape} float32 (trials must all last {shape.num_frames} frames)")
+    if not np.all(np.isfinite(energy)):
+        raise ValueError("EEG band energies hold NaN or infinite values")
+    if len(sample[FACE_KEY]) != shape.num_frames:
+        raise ValueError(f"{len(sample[FACE_KEY])} face crops, expected {shape.num_frames}")
+    present = np.asarray(sample[FACE_PRESENT_KEY])
+    if present.shape != (shape.num_frames,) or not np.isin(present, (0, 1)).all():
+        raise ValueError(f"face_present has shape {present.shape}, expected {shape.num_frames} values of 0/1")
+
+
 def encode_example(sample):
     """Serialize one sample (a dict of NumPy values keyed as in this module) to tf.train.Example bytes.
 

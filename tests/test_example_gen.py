@@ -21,7 +21,7 @@ import pytest
 from PIL import Image
 
 from emorecog import features, splits
-from emorecog.components import component, example_gen
+from emorecog.components import beam_runner, component, example_gen
 from emorecog.datasets import tfrecord_reader
 from emorecog.datasets.deap import DeapDataset
 from emorecog.datasets.python2_pickle import dump_python2_pickle
@@ -645,22 +645,22 @@ def test_reader_rejects_records_of_another_shape(tmp_path):
 # -- Beam runner options ---------------------------------------------------------------------------------------
 
 def test_pipeline_flags_default_to_multiprocess_direct_runner():
-    flags = example_gen.beam_pipeline_flags()
+    flags = beam_runner.beam_pipeline_flags()
     assert "--runner=DirectRunner" in flags and "--direct_running_mode=multi_processing" in flags
     assert f"--direct_num_workers={os.cpu_count()}" in flags or os.cpu_count() == 1
-    flags = example_gen.beam_pipeline_flags(num_workers=1, beam_options=["direct_num_workers=3", "--foo=bar"])
+    flags = beam_runner.beam_pipeline_flags(num_workers=1, beam_options=["direct_num_workers=3", "--foo=bar"])
     assert "--direct_num_workers=3" in flags and "--foo=bar" in flags
     assert "--direct_num_workers=1" not in flags
-    flags = example_gen.beam_pipeline_flags(runner="FlinkRunner", beam_options=["flink_master=host:8081"])
+    flags = beam_runner.beam_pipeline_flags(runner="FlinkRunner", beam_options=["flink_master=host:8081"])
     assert "--runner=FlinkRunner" in flags and not any(flag.startswith("--direct_") for flag in flags)
     with pytest.raises(ValueError, match="conflicts"):
-        example_gen.beam_pipeline_flags(runner="FlinkRunner", beam_options=["runner=SparkRunner"])
+        beam_runner.beam_pipeline_flags(runner="FlinkRunner", beam_options=["runner=SparkRunner"])
 
 
 def test_direct_runner_is_the_fn_api_runner_not_prism():
     from apache_beam.runners.portability.fn_api_runner import fn_runner
 
-    pipeline = example_gen.make_pipeline(example_gen.beam_pipeline_flags())
+    pipeline = beam_runner.make_pipeline(beam_runner.beam_pipeline_flags())
     assert isinstance(pipeline.runner, fn_runner.FnApiRunner)
 
 

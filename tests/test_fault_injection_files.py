@@ -453,7 +453,7 @@ def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(damageabl
 # -- ExampleGen: a truncated file is skipped with --on-error skip, a refused one stops the run -----------------
 
 def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(damageable_deap):
-    from emorecog.components import example_gen
+    from emorecog.components import beam_runner, example_gen
 
     path = os.path.join(damageable_deap, "data_preprocessed_python", "s02.dat")
     data = open(path, "rb").read()
@@ -467,7 +467,7 @@ def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(damage
 
     with open(path, "wb") as handle:
         handle.write(pickle.dumps({"data": print, "labels": np.ones((1, 4))}, protocol=2))
-    executor = example_gen.ExampleGenExecutor(example_gen.beam_pipeline_flags(num_workers=1))
+    executor = example_gen.ExampleGenExecutor(beam_runner.beam_pipeline_flags(num_workers=1))
     parameters = example_gen.example_gen_parameters(on_error="skip")
     with pytest.raises(example_gen.ExampleGenError, match="refused global '__builtin__.print'.*stops the run"):
         executor(parameters, {"source": str(damageable_deap)}, os.path.join(damageable_deap, "..", "staging"))

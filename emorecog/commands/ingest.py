@@ -3,9 +3,9 @@
 import os
 import sys
 import tempfile
-import time
 
 import click
+import tqdm
 
 from emorecog.commands.shared_options import preprocess_options, source_options
 
@@ -51,14 +51,14 @@ def command(source, output_dir, preprocess_config, split_mode, fold, folds, seed
     options is skipped. Every preprocessing option below is recorded in stats.json and the config hash.
     """
     from emorecog import splits
-    from emorecog.components import example_gen
+    from emorecog.components import beam_runner, example_gen
     from emorecog.datasets.label_rule import LabelRule
 
     source_format, source_path = source
     try:
         split_config = splits.SplitConfig(mode=split_mode, seed=seed, fold=fold, folds=_parse_folds(folds))
         label_rule = LabelRule(threshold=label_threshold, inclusive=label_inclusive)
-        flags = example_gen.beam_pipeline_flags(runner, workers, beam_options)
+        flags = beam_runner.beam_pipeline_flags(runner, workers, beam_options)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
     if beam_log is None:
@@ -97,42 +97,58 @@ def _parse_folds(folds):
 
 
 class ProgressDisplay:
-    """Trials done / total, rate and ETA: one rewritten line on a terminal, a line per 10 % otherwise."""
+    """Trials done / total, rate, elapsed time and ETA as a tqdm progress bar.
+
+    On a terminal the bar is rewritten in place. A pipe or log file (`emorecog ingest > log`, CI) would
+    collect every redraw on one line of carriage returns, so there the same line is printed on a line of its
+    own each time another tenth of the trials is done.
+
+    Args:
+        stream: where the bar goes (default: standard output when the display is made).
+    """
 
     def __init__(self, stream=None):
-        self.stream = stream
-        self.started = time.monotonic()
-        self.last_done = None
-        self.last_decile = -1
-        self.wrote_line = False
+        self.stream = stream or sys.stdout
+        self.bar = None
 
     def update(self, done, total):
-        if done == self.last_done:
-            return
-        self.last_done = done
-        elapsed = time.monotonic() - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = f"ETA {_duration((total - done) / rate)}" if rate > 0 and done < total else "ETA --"
-        line = f"  {done}/{total} trials  {rate:.2f} trials/s  elapsed {_duration(elapsed)}  {eta}"
-        stream = self.stream or sys.stdout
-        if stream.isatty():
-            click.echo(f"\r{line:<78}", nl=False, file=stream)
-            self.wrote_line = True
-        else:
-            decile = (10 * done) // max(total, 1)
-            if decile != self.last_decile:
-                self.last_decile = decile
-                click.echo(line, file=stream)
+        if self.bar is None:
+            interactive = self.stream.isatty()
+            self.bar = tqdm.tqdm(
+                total=total, unit=" trials", bar_format=_BAR_FORMAT, ascii=not interactive, leave=True,
+                file=self.stream if interactive else _LinePerRedraw(self.stream),
+                mininterval=0.5 if interactive else 0, miniters=1 if interactive else max(1, total // 10))
+        if done > self.bar.n:
+            self.bar.update(done - self.bar.n)
 
     def finish(self):
-        if self.wrote_line:
-            click.echo("", file=self.stream or sys.stdout)
-            self.wrote_line = False
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None
 
 
-def _duration(seconds):
-    seconds = int(round(seconds))
-    return f"{seconds // 3600}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
+_BAR_FORMAT = "  {n_fmt}/{total_fmt} trials |{bar:20}| {rate_fmt}  elapsed {elapsed}  ETA {remaining}"
+
+
+class _LinePerRedraw:
+    """A file for tqdm that turns each redraw ("\r" + line) into a line of its own, one per count of trials.
+
+    tqdm redraws the last state when it closes (with the overall rate); that count was printed already.
+    """
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.last_count = None
+
+    def write(self, text):
+        line = text.replace("\r", "").rstrip()
+        count = line.split("|", 1)[0]
+        if line and count != self.last_count:
+            self.last_count = count
+            click.echo(line, file=self.stream)
+
+    def flush(self):
+        self.stream.flush()
 
 
 def summary_lines(stats, output_dir):

@@ -6,8 +6,9 @@ model selection, train = the other folds; folds of whole subjects, or of each su
 
     fold_index.json   the pooled output's path; per split the record files holding its trials and the
                       (subject, trial) keys it keeps; size and SHA-256 of every referenced file
-    stats.json        counts per split and label, the split warnings, and the EEG normalisation recomputed
-                      from the fold's OWN train split
+    stats.json        ExampleGen's layout (`emorecog.example_statistics`): counts per split and label, the
+                      per-trial rows of the pooled output, and the EEG normalisation recomputed from the
+                      fold's OWN train split; plus the split warnings and the pooled output (`derived_from`)
 
 `emorecog.datasets.tfrecord_reader` reads such a folder like an ExampleGen output (`split_records`). The
 FoldExamples component (`emorecog.components.fold_examples`) runs this with caching and an atomic output;
@@ -22,8 +23,7 @@ import json
 import os
 import warnings
 
-import numpy as np
-
+from emorecog import example_statistics
 from emorecog import features
 from emorecog import splits
 
@@ -49,7 +49,7 @@ class PooledRecord:
         key: (subject, trial).
         labels: the binary labels in `features.TARGETS` order.
         file_name: the record file holding it, relative to the ExampleGen output.
-        eeg_moments: (count, mean, sum of squared deviations) per band of its EEG images, or None.
+        eeg_moments: `example_statistics.band_moments` of its EEG images, or None.
     """
 
     key: tuple
@@ -89,7 +89,7 @@ def pooled_records(data_dir, read_eeg=True):
                 moments = None
                 if read_eeg:
                     eeg = features.eeg_images_of_example(example, record_schema)
-                    moments = _band_moments(eeg.reshape(-1, len(features.EEG_BANDS)))
+                    moments = example_statistics.band_moments(eeg)
                 records.append(PooledRecord(key, labels, file_name, moments))
     if len({record.key for record in records}) != len(records):
         raise ValueError(f"{data_dir}: a (subject, trial) appears in more than one record")
@@ -120,7 +120,8 @@ def write_fold_index(data_dir, split_config, output_dir):
     split_warnings = [f"{fold_name}: {warning.message}" for warning in caught
                       if issubclass(warning.category, splits.SplitWarning)]
 
-    source_manifest = tfrecord_reader.read_stats(data_dir).get("files", {})
+    source_stats = tfrecord_reader.read_stats(data_dir)
+    source_manifest = source_stats.get("files", {})
     index = {"source": data_dir, "splits": {}, "files": {}}
     per_split = {name: [record for record in records if assignment[record.key] == name]
                  for name in splits.SPLIT_NAMES}
@@ -132,30 +133,18 @@ def write_fold_index(data_dir, split_config, output_dir):
     with open(os.path.join(output_dir, tfrecord_reader.FOLD_INDEX_FILE), "w") as handle:
         json.dump(index, handle, indent=2)
 
-    count, mean, std = _combine_moments([record.eeg_moments for record in per_split["train"]])
-    shape = tfrecord_reader.read_sample_shape(data_dir)
-    stats = {
-        "dataset": f"{fold_name} ({split_config.mode} folds) of {data_dir}",
-        "derived_from": data_dir,
-        "sample_shape": {"num_frames": shape.num_frames, "image_size": shape.image_size,
-                         "face_size": shape.face_size},
-        "split_config": split_config.to_dict(),
-        "splits": {
-            name: {
-                "samples": len(members),
-                "subjects": sorted({record.key[0] for record in members}),
-                "labels": {target: {str(value): sum(record.labels[position] == value for record in members)
-                                    for value in (0, 1)}
-                           for position, target in enumerate(features.TARGETS)},
-            }
-            for name, members in per_split.items()
-        },
-        "split_warnings": split_warnings,
-        "eeg_normalization": {"split": "train", "bands": list(features.EEG_BANDS), "count": int(count),
-                              "mean": [float(value) for value in mean], "std": [float(value) for value in std],
-                              "note": "recomputed over this fold's train split only"},
-        "records": f"not copied: read from {data_dir} through {tfrecord_reader.FOLD_INDEX_FILE}",
-    }
+    source_rows = {(row["subject"], row["trial"]): row for row in source_stats.get("per_trial", [])}
+    written = []
+    for name, members in per_split.items():
+        for record in members:
+            if record.key not in source_rows:
+                raise ValueError(f"{os.path.join(data_dir, tfrecord_reader.STATS_FILE)} has no per_trial row of "
+                                 f"subject {record.key[0]} trial {record.key[1]} (found in {record.file_name})")
+            written.append({**source_rows[record.key], "split": name,
+                            "labels": dict(zip(features.TARGETS, record.labels)), "eeg_moments": record.eeg_moments})
+    stats = example_statistics.build_stats(
+        written, f"{fold_name} ({split_config.mode} folds) of {data_dir}", tfrecord_reader.read_sample_shape(data_dir),
+        split_config.to_dict(), derived_from=data_dir, split_warnings=split_warnings)
     with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
         json.dump(stats, handle, indent=2)
     return stats
@@ -188,21 +177,3 @@ def _key_of(example):
     trial = int(feature[features.TRIAL_KEY].int64_list.value[0])
     labels = tuple(int(feature[features.label_key(target)].int64_list.value[0]) for target in features.TARGETS)
     return (subject, trial), labels
-
-
-def _band_moments(values):
-    values = values.astype(np.float64)
-    mean = values.mean(axis=0)
-    return values.shape[0], mean, ((values - mean) ** 2).sum(axis=0)
-
-
-def _combine_moments(moments):
-    """Chan et al.'s pairwise combination -> (count, mean, population std) per band."""
-    count, mean, m2 = 0, np.zeros(len(features.EEG_BANDS)), np.zeros(len(features.EEG_BANDS))
-    for part_count, part_mean, part_m2 in moments:
-        total = count + part_count
-        delta = part_mean - mean
-        mean = mean + delta * part_count / total
-        m2 = m2 + part_m2 + delta ** 2 * count * part_count / total
-        count = total
-    return count, mean, (np.sqrt(m2 / count) if count else np.zeros_like(m2))
