@@ -187,6 +187,61 @@ def list_trials(reader, on_error):
     return list(listing.keys), skipped
 
 
+@dataclasses.dataclass(frozen=True)
+class TrialPlan:
+    """What the pipeline will do, fixed before it runs.
+
+    Attributes:
+        elements: the planned trials in the order the workers get them (`record_shards.plan_elements`).
+        shards: {split: number of shard files}.
+        record_schema: the `features.RecordSchema` every record must have.
+        listed: {"trials": keys listed, "subjects_skipped": entries the reader could not list}.
+        skipped: skip records of what is left out before the pipeline (unreadable, or EEG-only when skipped).
+        eeg_only_keys: the listed trials without face video.
+    """
+
+    elements: list
+    shards: dict
+    record_schema: object
+    listed: dict
+    skipped: list
+    eeg_only_keys: list
+
+
+def plan_trials(dataset, parameters, preprocess_config):
+    """List the trials of `dataset`, split them by their labels alone and plan their shards (`TrialPlan`).
+
+    Raises:
+        ExampleGenError: a run-level problem (a refused file, no trial left, a split that cannot be made).
+    """
+    from emorecog.datasets.deap_format import RefusedFileError
+
+    _check_channel_names(parameters["eeg_channels"], preprocess_config)
+    try:
+        keys, skipped = list_trials(dataset, parameters["on_error"])
+    except RefusedFileError as error:
+        raise ExampleGenError(f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error "
+                              "says)") from error
+    listed = {"trials": len(keys), "subjects_skipped": len(skipped)}
+    eeg_only_keys = [key for key in keys if key.face_video is None]
+    if parameters["skip_eeg_only"]:
+        skipped += [skip_record(key.subject, key.trial, None, "no face video: EEG-only trial left out "
+                                "(skip_eeg_only)", key.face_video) for key in eeg_only_keys]
+        keys = [key for key in keys if key.face_video is not None]
+    if not keys:
+        raise ExampleGenError(f"ExampleGen: no trial of {dataset.root} is left to write"
+                              + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
+    try:
+        assignment = splits.assign_splits(
+            [(key.subject, key.trial) for key in keys], splits.SplitConfig(**parameters["split"]),
+            strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
+    except ValueError as error:
+        raise ExampleGenError(f"ExampleGen cannot split {dataset.root}: {error}") from error
+    record_schema = _record_schema(dataset, keys, preprocess_config, parameters["eeg_channels"])
+    elements, shards = record_shards.plan_elements(keys, assignment, parameters["records_per_shard"])
+    return TrialPlan(elements, shards, record_schema, listed, skipped, eeg_only_keys)
+
+
 class ExampleGenExecutor:
     """The executor: `(parameters, inputs, output_dir) -> metadata`, bound to how Beam should run.
 
@@ -202,96 +257,77 @@ class ExampleGenExecutor:
         self.beam_log = beam_log
 
     def __call__(self, parameters, inputs, output_dir):
-        from emorecog.datasets.deap_format import RefusedFileError
         from emorecog.datasets.label_rule import LabelRule
         from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
         source = inputs["source"]
         preprocess_config = PreprocessConfig.from_dict(parameters["preprocess"])
-        on_error = parameters["on_error"]
         try:
             dataset = _reader(parameters["source_format"], source, LabelRule(**parameters["label_rule"]),
                               preprocess_config.montage)
         except BAD_INPUT_ERRORS as error:
             raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
-        _check_channel_names(parameters["eeg_channels"], preprocess_config)
+        plan = plan_trials(dataset, parameters, preprocess_config)
+        started = time.perf_counter()
+        reports = self.run_pipeline(dataset, parameters, plan, output_dir)
+        seconds = time.perf_counter() - started
 
-        try:
-            keys, skipped = list_trials(dataset, on_error)
-        except RefusedFileError as error:
-            raise ExampleGenError(f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error "
-                                  "says)") from error
-        listed = {"trials": len(keys), "subjects_skipped": len(skipped)}
-        eeg_only_keys = [key for key in keys if key.face_video is None]
-        if parameters["skip_eeg_only"]:
-            skipped += [skip_record(key.subject, key.trial, None, "no face video: EEG-only trial left out "
-                                    "(skip_eeg_only)", key.face_video) for key in eeg_only_keys]
-            keys = [key for key in keys if key.face_video is not None]
-        if not keys:
-            raise ExampleGenError(f"ExampleGen: no trial of {source} is left to write"
-                                  + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
-        try:
-            assignment = splits.assign_splits(
-                [(key.subject, key.trial) for key in keys], splits.SplitConfig(**parameters["split"]),
-                strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
-        except ValueError as error:
-            raise ExampleGenError(f"ExampleGen cannot split {source}: {error}") from error
-        record_schema = _record_schema(dataset, keys, preprocess_config, parameters["eeg_channels"])
-        elements, shards = record_shards.plan_elements(keys, assignment, parameters["records_per_shard"])
+        written = [report for report in reports if report["status"] == "written"]
+        skipped = plan.skipped + sorted((report for report in reports if report["status"] == "skipped"),
+                                        key=lambda report: (report["subject"], report["trial"]))
+        if not written:
+            raise ExampleGenError(f"ExampleGen wrote no trial of {source}: all {len(plan.elements)} failed; first "
+                                  f"reason: {skipped[0]['reason'] if skipped else 'unknown'}")
+        stats = example_statistics.build_stats(
+            written, dataset.name, plan.record_schema.shape, parameters["split"],
+            planned={name: sum(element["split"] == name for element in plan.elements) for name in splits.SPLIT_NAMES},
+            source_format=parameters["source_format"], source=dataset.root, preprocess=parameters["preprocess"],
+            preprocess_config_hash=parameters["preprocess_config_hash"], label_rule=parameters["label_rule"],
+            on_error=parameters["on_error"],
+            trials={"listed": plan.listed["trials"], "subjects_skipped": plan.listed["subjects_skipped"],
+                    "processed": len(plan.elements), "written": len(written), "skipped": len(skipped),
+                    "eeg_only_written": sum(report["eeg_only"] for report in written)},
+            skipped=skipped,
+            per_trial=example_statistics.per_trial_rows(written),
+            eeg_only_policy=_eeg_only_policy(parameters["skip_eeg_only"], plan.eeg_only_keys),
+            files=_file_manifest(output_dir),
+            seconds=round(seconds, 3),
+            trials_per_second=round(len(plan.elements) / seconds, 4) if seconds > 0 else None)
+        features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), plan.record_schema)
+        with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
+            json.dump(stats, handle, indent=2)
+        return {"summary": _summary(stats), "beam_flags": self.flags}
 
+    def run_pipeline(self, dataset, parameters, plan, output_dir):
+        """Run `ReadTrials | ProcessTrial | WriteSplits` on the plan; returns the trials' reports."""
         progress_dir = os.path.join(output_dir, _PROGRESS_DIR)
         reports_dir = os.path.join(output_dir, _REPORTS_DIR)
+        staging_dir = os.path.join(output_dir, _STAGED_RECORDS_DIR)
         os.makedirs(progress_dir)
-        process_trial = ProcessTrialDoFn(dataset, parameters, record_schema, dataset.name, progress_dir,
-                                         os.path.join(output_dir, _STAGED_RECORDS_DIR))
-        started = time.perf_counter()
+        process_trial = ProcessTrialDoFn(dataset, parameters, plan.record_schema, dataset.name, progress_dir,
+                                         staging_dir)
         # Beam logs while it builds and runs the pipeline, and so do its worker processes: all to beam_log.
         with stderr_to(self.beam_log):
             pipeline = make_pipeline(self.flags)
             trials = (pipeline
-                      | "ReadTrials" >> record_shards.ReadTrials(elements)
+                      | "ReadTrials" >> record_shards.ReadTrials(plan.elements)
                       | "ProcessTrial" >> beam.ParDo(process_trial).with_outputs(REPORT_TAG, main="staged"))
             trials.staged | "WriteSplits" >> record_shards.WriteSplits(
-                output_dir, shards, {element["split"] for element in elements})
+                output_dir, plan.shards, {element["split"] for element in plan.elements})
             (trials[REPORT_TAG]
              | "ReportJSON" >> beam.Map(lambda report: json.dumps(report, sort_keys=True))
              | "WriteReports" >> beam.io.WriteToText(os.path.join(reports_dir, "trial_reports"),
                                                       file_name_suffix=".jsonl", num_shards=1))
-            with trial_progress.ProgressWatcher(progress_dir, len(elements), self.progress):
+            with trial_progress.ProgressWatcher(progress_dir, len(plan.elements), self.progress):
                 try:
                     pipeline.run().wait_until_finish()
                 except Exception as error:
                     raise _pipeline_error(error, progress_dir) from error
-        seconds = time.perf_counter() - started
-
         reports = _read_reports(reports_dir)
         shutil.rmtree(progress_dir)
         shutil.rmtree(reports_dir)
-        shutil.rmtree(os.path.join(output_dir, _STAGED_RECORDS_DIR), ignore_errors=True)
-        written = [report for report in reports if report["status"] == "written"]
-        skipped += sorted((report for report in reports if report["status"] == "skipped"),
-                          key=lambda report: (report["subject"], report["trial"]))
-        if not written:
-            raise ExampleGenError(f"ExampleGen wrote no trial of {source}: all {len(elements)} failed; first "
-                                  f"reason: {skipped[0]['reason'] if skipped else 'unknown'}")
-        stats = example_statistics.build_stats(
-            written, dataset.name, record_schema.shape, parameters["split"],
-            planned={name: sum(element["split"] == name for element in elements) for name in splits.SPLIT_NAMES},
-            source_format=parameters["source_format"], source=dataset.root, preprocess=parameters["preprocess"],
-            preprocess_config_hash=parameters["preprocess_config_hash"], label_rule=parameters["label_rule"],
-            on_error=on_error,
-            trials={"listed": listed["trials"], "subjects_skipped": listed["subjects_skipped"],
-                    "processed": len(elements), "written": len(written), "skipped": len(skipped),
-                    "eeg_only_written": sum(report["eeg_only"] for report in written)},
-            skipped=skipped,
-            eeg_only_policy=_eeg_only_policy(parameters["skip_eeg_only"], eeg_only_keys),
-            files=_file_manifest(output_dir),
-            seconds=round(seconds, 3),
-            trials_per_second=round(len(elements) / seconds, 4) if seconds > 0 else None)
-        features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), record_schema)
-        with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
-            json.dump(stats, handle, indent=2)
-        return {"summary": _summary(stats), "beam_flags": self.flags}
+        shutil.rmtree(staging_dir, ignore_errors=True)
+        return reports
 
 
 def _check_channel_names(eeg_channels, preprocess_config):

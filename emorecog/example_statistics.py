@@ -19,11 +19,12 @@ Layout (every writer):
     face_detection     trials_with_video, mean_detection_rate, min_detection_rate (fraction of frames)
     records            schema_version, stored_bytes_per_trial and stored_bytes_per_trial_with_face
                        (count, mean, max of the GZIP bytes of one trial's record)
-    per_trial          one row per written trial: subject, trial, split, labels, eeg_only, detection_rate,
-                       record_bytes {serialized, stored}, preprocess (the preprocessor's report)
 
 ExampleGen adds what its run saw:
 
+    per_trial          one row per written trial (`per_trial_rows`): subject, trial, split, status, labels,
+                       eeg_only, detection_rate, record_bytes {serialized, stored}, preprocess (the
+                       preprocessor's report)
     source_format, source, preprocess, preprocess_config_hash, label_rule, on_error   (its parameters)
     trials             listed, subjects_skipped, processed, written, skipped, eeg_only_written
     skipped            subject, trial, split, reason, files of each trial left out
@@ -31,7 +32,8 @@ ExampleGen adds what its run saw:
     files              manifest of every record file: relative path -> bytes, sha256
     seconds, trials_per_second
 
-A fold adds `derived_from` (the pooled output its records live in) and `split_warnings`.
+A fold adds `derived_from` (the pooled output its records live in; its per_trial rows are there, not
+copied) and `split_warnings`.
 """
 
 import dataclasses
@@ -73,7 +75,7 @@ def build_stats(written, dataset, sample_shape, split_config, planned=None, **wr
 
     Args:
         written: one row per written trial: the `per_trial` fields plus `eeg_moments` (`band_moments` of
-            its EEG images), which go into the normalisation and are left out of `per_trial`.
+            its EEG images, for the normalisation).
         dataset: the dataset's name.
         sample_shape: the `features.SampleShape` of every record.
         split_config: the `splits.SplitConfig` as a dict.
@@ -119,9 +121,14 @@ def build_stats(written, dataset, sample_shape, split_config, planned=None, **wr
             "stored_bytes_per_trial_with_face": _byte_summary(
                 [size for size, row in zip(stored, written) if not row["eeg_only"]]),
         },
-        "per_trial": [{key: value for key, value in row.items() if key != "eeg_moments"} for row in written],
         **writer_sections,
     }
+
+
+def per_trial_rows(written):
+    """ExampleGen's `per_trial` section: the rows of `build_stats` in (subject, trial) order, without moments."""
+    return [{key: value for key, value in row.items() if key != "eeg_moments"}
+            for row in sorted(written, key=lambda row: (row["subject"], row["trial"]))]
 
 
 def _byte_summary(sizes):

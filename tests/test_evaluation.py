@@ -463,6 +463,28 @@ def test_folds_reference_the_pooled_records_without_copying_them(evaluated, tmp_
         assert sum(map(len, seen.values())) == 21
 
 
+def test_a_fold_stats_file_has_the_layout_of_an_example_gen_one(evaluated, tmp_path):
+    from emorecog.components.fold_examples import run_fold_examples
+    from emorecog.datasets import tfrecord_reader
+
+    _, examples_dir, _, _ = evaluated
+    pooled = tfrecord_reader.read_stats(examples_dir)
+    fold = tfrecord_reader.read_stats(run_fold_examples(examples_dir, fold=0, folds=3, mode="trial",
+                                                        output_dir=str(tmp_path / "fold-1")).output_dir)
+    shared = ("dataset", "sample_shape", "split_config", "splits", "eeg_normalization", "face_detection", "records")
+    assert set(shared) <= set(pooled) and set(shared) <= set(fold)
+    for section in ("eeg_normalization", "face_detection", "records"):
+        assert set(fold[section]) == set(pooled[section]), section
+    for name, split in fold["splits"].items():
+        assert set(split) == set(pooled["splits"][name])
+        assert split["planned"] == split["samples"]
+    assert fold["sample_shape"] == pooled["sample_shape"] and fold["records"]["schema_version"] == 2
+    assert fold["derived_from"] == os.path.abspath(examples_dir) and "per_trial" not in fold
+    assert sum(split["eeg_only"] for split in fold["splits"].values()) == pooled["trials"]["eeg_only_written"]
+    assert fold["face_detection"]["trials_with_video"] == pooled["face_detection"]["trials_with_video"]
+    assert fold["eeg_normalization"]["trials"] == fold["splits"]["train"]["samples"]
+
+
 def test_a_fold_names_a_pooled_file_changed_after_it_was_made(evaluated, tmp_path):
     import shutil
 

@@ -7,6 +7,7 @@ default configuration (multi-process DirectRunner, one worker per core) runs in 
 
 import dataclasses
 import glob
+import io
 import json
 import os
 import pickle
@@ -729,6 +730,29 @@ def test_ingest_command_writes_output_progress_and_summary(tiny_deap, tmp_path):
     assert tfrecord_reader.count_records(out, "train") == 6
     again = CliRunner().invoke(main, args)
     assert again.exit_code == 0 and "unchanged" in again.output
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_ingest_progress_is_one_line_per_tenth_in_a_log_and_one_redrawn_bar_on_a_terminal():
+    from emorecog.commands.ingest import ProgressDisplay
+
+    for stream in (io.StringIO(), _Terminal()):
+        display = ProgressDisplay(stream)
+        for done in (0, 0, 3, 10, 11, 20, 20):
+            display.update(done, 20)
+        display.finish()
+        text = stream.getvalue()
+        counts = re.findall(r"(\d+)/20 trials \|[^|]*\| +[\d.?]+ trials/s +elapsed \d+:\d+ +ETA", text)
+        assert counts[-1] == "20" and counts[0] == "0"
+        if isinstance(stream, _Terminal):
+            assert "\r" in text and text.count("\n") == 1  # redrawn in place, one line left at the end
+        else:
+            assert "\r" not in text
+            assert counts == ["0", "3", "10", "20"]  # 11 is less than a tenth after 10; the last count once
 
 
 def test_ingest_command_reports_bad_input_and_bad_options(tiny_deap, tmp_path):

@@ -6,9 +6,10 @@ model selection, train = the other folds; folds of whole subjects, or of each su
 
     fold_index.json   the pooled output's path; per split the record files holding its trials and the
                       (subject, trial) keys it keeps; size and SHA-256 of every referenced file
-    stats.json        ExampleGen's layout (`emorecog.example_statistics`): counts per split and label, the
-                      per-trial rows of the pooled output, and the EEG normalisation recomputed from the
-                      fold's OWN train split; plus the split warnings and the pooled output (`derived_from`)
+    stats.json        ExampleGen's layout (`emorecog.example_statistics`): counts per split and label, face
+                      detection and record sizes (from the pooled output's per-trial rows), and the EEG
+                      normalisation recomputed from the fold's OWN train split; plus the split warnings and
+                      the pooled output (`derived_from`)
 
 `emorecog.datasets.tfrecord_reader` reads such a folder like an ExampleGen output (`split_records`). The
 FoldExamples component (`emorecog.components.fold_examples`) runs this with caching and an atomic output;
