@@ -2,11 +2,11 @@
 
 Every trial is planned before the pipeline runs (`plan_elements`): its split, its shard and its position
 in the shard (trials of a split in (subject, trial) order, cut into equal consecutive shards).
-`ReadTrials` hands the planned trials to the workers in the plan's order. A worker
-writes a trial's record to disk at once as a one-record GZIP member in a staging folder
-(`gzip_record_member`, `stage_record_member`); only a small reference travels on. `WriteShardDoFn` then
-concatenates a shard's members in position order, streaming: GZIP members concatenate into one valid GZIP
-file, renamed into place when complete (`WriteSplits`: every planned shard of every split, `WriteShardDoFn`).
+`ReadTrials` hands the planned trials to the workers in the plan's order. A worker writes a trial's
+record to disk at once as a one-record GZIP member in a staging folder (`gzip_record_member`,
+`stage_record_member`); only a small reference travels on. `WriteSplits` groups the references by shard
+and `WriteShardDoFn` concatenates a shard's members in position order, streaming (GZIP members
+concatenate into one valid GZIP file), into a file renamed into place when complete.
 
 Memory is therefore bounded by the trials in flight (one per worker), whatever the dataset size: no step
 holds records (a `WriteToTFRecord` with a fixed shard count would group every record in the runner's
