@@ -189,3 +189,29 @@ def test_wrong_shape_inside_tf_data_names_the_feature():
     dataset = dataset.map(lambda serialized: features.decode_examples(serialized, record_schema_for(expected)))
     with pytest.raises(tf.errors.InvalidArgumentError, match="eeg_band_energy.. does not hold"):
         next(iter(dataset))
+
+
+def test_check_sample_names_what_disagrees_with_the_record_schema():
+    record_schema = record_schema_for(features.SampleShape(4, 4, 8))
+    electrodes = record_schema.electrodes
+
+    def sample(**changes):
+        good = {features.EEG_BAND_ENERGY_KEY: np.ones(record_schema.band_energy_shape, np.float32),
+                features.FACE_KEY: [b"jpeg"] * 4, features.FACE_PRESENT_KEY: np.array([1, 0, 1, 1])}
+        return {**good, **changes}
+
+    features.check_sample(sample(), record_schema, electrodes)
+    with pytest.raises(ValueError, match="differ from the run's electrode order"):
+        features.check_sample(sample(), record_schema, electrodes[::-1])
+    with pytest.raises(ValueError, match=r"shape \(3, 32, 3\) float32, expected \(4, 32, 3\) float32"):
+        features.check_sample(sample(eeg_band_energy=np.ones((3, 32, 3), np.float32)), record_schema, electrodes)
+    with pytest.raises(ValueError, match="float64, expected"):
+        features.check_sample(sample(eeg_band_energy=np.ones((4, 32, 3))), record_schema, electrodes)
+    energy = np.ones((4, 32, 3), np.float32)
+    energy[2, 5, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        features.check_sample(sample(eeg_band_energy=energy), record_schema, electrodes)
+    with pytest.raises(ValueError, match="3 face crops, expected 4"):
+        features.check_sample(sample(face=[b"jpeg"] * 3), record_schema, electrodes)
+    with pytest.raises(ValueError, match="face_present has shape"):
+        features.check_sample(sample(face_present=np.array([1, 0, 2, 1])), record_schema, electrodes)
