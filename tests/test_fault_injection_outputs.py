@@ -108,12 +108,12 @@ def test_another_components_output_is_not_replaced(tiny_run, tmp_path):
 # -- train, synth, show-images, cv, pipeline, predict ----------------------------------------------------------
 
 def test_train_refuses_foreign_run_folders_and_a_foreign_model_subfolder(tiny_run, tmp_path):
-    from tests.tiny_pipeline import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     _, examples_dir, run_dir = tiny_run
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
-    arguments = ["train", "--data", examples_dir, "--epochs", "1", "--config", str(config), "--out"]
+    arguments = ["train", "--data", examples_dir, "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS, "--out"]
 
     foreign = tmp_path / "foreign"
     kept = thesis(foreign)

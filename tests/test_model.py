@@ -20,7 +20,7 @@ from emorecog.models.skim_only_model import SkimOnlyModel
 from emorecog.training.training_config import TrainingConfig
 
 SHAPE = SampleShape(num_frames=16, image_size=8, face_size=16)
-SMALL = dict(max_glimpses=6, batch_size=4, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
+SMALL = dict(max_glimpses=6, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
              band_feature_size=16, face_filters=(4,), location_embedding_size=4, attention_size=8,
              policy_segments=4, skim_size=8, policy_samples=2)
 BAND_MEAN, BAND_STD = (1.0, 2.0, 3.0), (1.0, 0.5, 2.0)
@@ -67,8 +67,8 @@ def force_stop_policy(model, logit):
 # ------------------------------------------------------------------------------------------------ config
 def test_model_config_defaults_are_the_papers():
     config = ModelConfig()
-    assert (config.batch_size, config.dropout, config.max_glimpses, config.core_layers, config.penalty_weight) == (
-        12, 0.6, 40, 3, 1.0)
+    assert (TrainingConfig().batch_size, config.dropout, config.max_glimpses, config.core_layers,
+            config.penalty_weight) == (12, 0.6, 40, 3, 1.0)
     assert config.variant == "glimpse" and config.use_eeg and config.use_face and config.use_layer_attention
     assert config.reward_correct > 0 > config.reward_wrong and config.sparsity_weight < 0 < config.reward_scale
 

@@ -13,6 +13,7 @@ import pytest
 from emorecog.models.builder import build_model
 from emorecog.models.model_config import ModelConfig
 from emorecog.testing.planted_window_task import PlantedWindowTask
+from emorecog.training.training_config import TrainingConfig
 
 
 def run_learning(task, config, num_train, max_epochs, seed=0, stop_at_accuracy=None):
@@ -20,7 +21,7 @@ def run_learning(task, config, num_train, max_epochs, seed=0, stop_at_accuracy=N
     validation = task.generate(96, seed=100 * seed + 1)
     test_inputs, test_labels, test_windows = task.generate(128, seed=100 * seed + 2)
     model = build_model(config, task.sample_shape, task.band_mean, task.band_std)
-    history = task.fit_and_select(model, train, validation, max_epochs, config.batch_size, seed=seed,
+    history = task.fit_and_select(model, train, validation, max_epochs, TrainingConfig().batch_size, seed=seed,
                                   stop_at_accuracy=stop_at_accuracy)
     score = task.score(model.predict(test_inputs, batch_size=64, verbose=0), test_labels, test_windows)
     return score, history
