@@ -365,6 +365,17 @@ def test_every_ablation_builds_and_takes_a_fit_step(ablation, overrides):
     assert model(data)["layer_weights"].shape[-1] == layers
 
 
+@pytest.mark.parametrize("ablation", ABLATIONS)
+def test_every_ablation_answers_a_batch_of_one_in_a_traced_function(ablation):
+    """The evaluator's first batch can hold a single trial (a split of one): its traced loop then sees a
+    static batch size of 1, which every loop variable must keep."""
+    from emorecog.evaluation.model_outputs import inference_function
+
+    model = make_model(ablation)
+    outputs = inference_function(model)(make_inputs(batch=1, seed=4))
+    assert outputs["probabilities"].shape == (1, 2)
+    np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=-1), 1.0, rtol=1e-5)
+
 # ------------------------------------------------------------------------------------------ save / export
 @pytest.mark.parametrize("ablation", ["full", "full_sequence", "skim_only", "paper_policy"])
 def test_keras_file_round_trip_gives_equal_outputs(tmp_path, ablation):
