@@ -301,8 +301,7 @@ class ExampleGenExecutor:
         self.beam_log = beam_log
 
     def __call__(self, parameters, inputs, output_dir):
-        from emorecog.datasets.dataset_reader import RefusedFileError
-        from emorecog.datasets.dataset_reader import LabelRule
+        from emorecog.datasets.dataset_reader import LabelRule, RefusedFileError
         from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
         source = inputs["source"]
