@@ -5,6 +5,7 @@ from setuptools import setup
 LIBRARY_PACKAGES = [
     "emorecog",
     "emorecog.datasets",
+    "emorecog.datasets.synthetic",
     "emorecog.preprocessing",
     "emorecog.layers",
     "emorecog.models",

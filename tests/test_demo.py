@@ -113,7 +113,7 @@ def test_demo_and_pipeline_help_say_what_they_write():
 @pytest.mark.slow
 def test_pipeline_cli_on_a_fresh_dataset_passes_beam_options_through(tmp_path):
     from emorecog.artifact_metadata import read_metadata
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     deap_dir = str(tmp_path / "deap")
     write_synthetic_deap(deap_dir, SynthConfig(subjects=3, trials=7, duration_s=5, width=96, height=80,

@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from emorecog.cli import main as cli
 from emorecog.components import component, example_gen
 from emorecog.datasets import tfrecord_reader
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
 PROCESS_TIMEOUT_S = 900  # guards against a hang only
 TINY = SynthConfig(subjects=3, trials=3, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=11)

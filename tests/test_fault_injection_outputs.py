@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from emorecog.cli import main as cli
 from emorecog.components import component, example_gen
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 from emorecog.output_folders import FOLDER_MARKER_FILE, OutputBusyError, OutputFolderError, claim_folder
 from emorecog.output_lock import OutputLock
 
@@ -237,7 +237,7 @@ def test_a_killed_synth_leaves_nothing_visible_and_the_rerun_cleans_up(tmp_path)
     out = tmp_path / "synthetic"
     script = textwrap.dedent(f"""
         import time
-        from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+        from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
         def progress(done, total):
             print("writing", flush=True)

@@ -17,8 +17,8 @@ from emorecog.components.example_gen import ExampleGenError, run_example_gen
 from emorecog.datasets.deap import DeapDataset
 from emorecog.datasets.mahnob import MahnobDataset, MahnobFormatError
 from emorecog.datasets.manifest import ManifestDataset, ManifestError
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
-from emorecog.datasets.synthetic_mahnob import MahnobLayout, write_synthetic_mahnob
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.mahnob import MahnobLayout, write_synthetic_mahnob
 
 # 2 subjects x 7 rated sessions of 5-6.5 s at 256 Hz, 2 s before and 1 s after each stimulus, one unrated
 # session; samples at 4 fps of the first 5 s -> T = 20 frames of 8x8 EEG images and 16x16 face crops.

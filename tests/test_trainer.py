@@ -119,7 +119,7 @@ def test_tensorboard_has_losses_reward_glimpses_learning_rate_and_glimpse_images
 
 
 def test_glimpse_band_image_figure_shows_the_mean_of_the_glimpsed_frames():
-    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.datasets.deap import EEG_CHANNELS
     from emorecog.evaluation.band_image_layout import BandImageLayout
     from emorecog.preprocessing.eeg_images import InterpolationOperator
     from emorecog.training.glimpse_image_summary import glimpse_band_images_png

@@ -5,7 +5,7 @@
 
 import os
 
-from emorecog.datasets.synthetic import SynthConfig
+from emorecog.datasets.synthetic.deap import SynthConfig
 from emorecog.training.training_config import TrainingConfig
 
 # 3 subjects x 7 trials of 6 s; samples at 4 fps -> T = 24 frames of 8x8 EEG images and 16x16 face crops.
@@ -38,7 +38,7 @@ def shared_tiny_run(base_dir):
     """
     from emorecog.components.example_gen import run_example_gen
     from emorecog.components.trainer import run_trainer
-    from emorecog.datasets.synthetic import write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import write_synthetic_deap
     from emorecog.output_folders import claim_folder
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
