@@ -5,6 +5,7 @@ from setuptools import setup
 LIBRARY_PACKAGES = [
     "emorecog",
     "emorecog.datasets",
+    "emorecog.datasets.synthetic",
     "emorecog.preprocessing",
     "emorecog.layers",
     "emorecog.models",
@@ -34,7 +35,6 @@ setup(
         "keras>=3.6,<3.7",
         "tf-keras==2.17.0",
         "tensorflow-probability[tf]==0.24.0",
-        "tensorflow-io==0.37.1",
         "mediapipe==0.10.21",
         "numpy>=1.26,<2",
         "protobuf>=4.25.3,<4.26",
@@ -51,6 +51,6 @@ setup(
         "opencv-contrib-python",
         "matplotlib",
     ],
-    extras_require={"test": ["pytest"]},
+    extras_require={"test": ["pytest", "ruff"]},
     entry_points={"console_scripts": ["emorecog=emorecog.cli:main"]},
 )

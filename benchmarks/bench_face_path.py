@@ -29,7 +29,7 @@ def write_trial_videos(directory, seconds):
     """{codec name: path} of the same drawn video in every codec of CODECS."""
     import cv2
 
-    from emorecog.datasets.synthetic_face import SyntheticFace
+    from emorecog.datasets.synthetic.face import SyntheticFace
 
     paths, writers = {}, {}
     for name, fourcc in CODECS.items():

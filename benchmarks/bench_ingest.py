@@ -205,7 +205,7 @@ def per_stage_profile(deap_dir):
 
 
 def run(quick=False):
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     cores = os.cpu_count() or 1
     workers = min(2, cores)

@@ -86,6 +86,7 @@ def _uniform_k(model, inputs, labels, glimpses):
 def measure_learning(settings):
     from emorecog.models.builder import build_model
     from emorecog.models.model_config import ModelConfig
+    from emorecog.training.training_config import TrainingConfig
 
     task = _task(settings["num_frames"])
     rows = []
@@ -98,7 +99,8 @@ def measure_learning(settings):
             config = ModelConfig.for_ablation(name, seed=seed)
             model = build_model(config, task.sample_shape, task.band_mean, task.band_std)
             started = time.perf_counter()
-            history = task.fit_and_select(model, train, validation, settings["epochs"], config.batch_size, seed=seed)
+            history = task.fit_and_select(model, train, validation, settings["epochs"], TrainingConfig().batch_size,
+                                          seed=seed)
             seconds = time.perf_counter() - started
             score = task.score(model.predict(test[0], batch_size=32, verbose=0), test[1], test[2])
             selected = [entry["epoch"] for entry in history if entry["selected"]][0]

@@ -39,7 +39,7 @@ def request_body_sizes(directory, quick):
 
     from emorecog import features
     from emorecog.datasets.deap import DeapDataset
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
     from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
     from emorecog.serving import signatures, trial_request
     from emorecog.serving.trial_request import compact_inputs

@@ -94,7 +94,7 @@ def example_gen_parameters(preprocess_config=None, split_config=None, label_rule
         eeg_channels: names of the 32 EEG rows of the data files if they are not DEAP's Geneva order.
         records_per_shard: trials per TFRecord file (a default 60 s trial record is ~1 MB).
     """
-    from emorecog.datasets.label_rule import LabelRule
+    from emorecog.datasets.dataset_reader import LabelRule
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
     preprocess_config = PreprocessConfig() if preprocess_config is None else preprocess_config
@@ -214,7 +214,7 @@ def plan_trials(dataset, parameters, preprocess_config):
     Raises:
         ExampleGenError: a run-level problem (a refused file, no trial left, a split that cannot be made).
     """
-    from emorecog.datasets.deap_format import RefusedFileError
+    from emorecog.datasets.dataset_reader import RefusedFileError
 
     _check_channel_names(parameters["eeg_channels"], preprocess_config)
     try:
@@ -257,7 +257,7 @@ class ExampleGenExecutor:
         self.beam_log = beam_log
 
     def __call__(self, parameters, inputs, output_dir):
-        from emorecog.datasets.label_rule import LabelRule
+        from emorecog.datasets.dataset_reader import LabelRule
         from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
         source = inputs["source"]
@@ -334,7 +334,7 @@ def _check_channel_names(eeg_channels, preprocess_config):
     """Refuse `eeg_channels` (names of the data files' 32 EEG rows) that the montage does not place."""
     if eeg_channels is None:
         return
-    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.datasets.deap import EEG_CHANNELS
     from emorecog.preprocessing.eeg_images import electrode_positions
 
     if len(eeg_channels) != len(EEG_CHANNELS):

@@ -40,8 +40,7 @@ import dataclasses
 
 import numpy as np
 
-from emorecog import features
-from emorecog import splits
+from emorecog import features, splits
 
 
 def band_moments(eeg):

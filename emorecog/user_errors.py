@@ -11,7 +11,7 @@ their module.
 import pickle
 import re
 
-from emorecog.datasets.deap_format import RefusedFileError
+from emorecog.datasets.dataset_reader import RefusedFileError
 
 MAX_MESSAGE_CHARACTERS = 2000
 

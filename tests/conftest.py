@@ -26,7 +26,7 @@ def tiny_run(tmp_path_factory):
 def tiny_synthetic_deap(tmp_path_factory):
     """A tiny synthetic DEAP directory (2 subjects x 2 trials of 4 s, videos 64 x 48 at 5 fps), written once
     per session. Copy it (`damageable_deap`) before changing anything in it."""
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     config = SynthConfig(subjects=2, trials=2, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=5)
     return write_synthetic_deap(tmp_path_factory.mktemp("deap") / "tiny", config)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from emorecog import features
-from emorecog.datasets.deap_format import EEG_CHANNELS
+from emorecog.datasets.deap import EEG_CHANNELS
 from emorecog.evaluation import plots
 from emorecog.evaluation.band_image_layout import BandImageLayout
 from emorecog.preprocessing.eeg_images import InterpolationOperator

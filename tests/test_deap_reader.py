@@ -9,17 +9,16 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from emorecog.datasets.dataset_reader import LabelRule
 from emorecog.datasets.deap import (
     BASELINE_SAMPLES,
     EEG_CHANNELS,
     PERIPHERAL_CHANNELS,
     DeapDataset,
     DeapFormatError,
-    LabelRule,
 )
-from emorecog.datasets.python2_pickle import dump_python2_pickle
-from emorecog.datasets.safe_pickle import UnsafePickleError
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.datasets.safe_pickle import UnsafePickleError, dump_python2_pickle
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
 # DEAP documentation ("data_preprocessed_python"): EEG channels 1-32 in the Geneva order, then 33-40.
 GENEVA_ORDER = ("Fp1 AF3 F3 F7 FC5 FC1 C3 T7 CP5 CP1 P3 P7 PO3 O1 Oz Pz "

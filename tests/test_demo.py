@@ -11,7 +11,6 @@ import pytest
 from click.testing import CliRunner
 
 from emorecog.cli import main as cli
-from emorecog.training.training_config import TrainingConfig
 
 
 @pytest.fixture(scope="module")
@@ -20,12 +19,12 @@ def tiny(tiny_run):
 
 
 def _pipeline(deap_dir, root, epochs, serving_base, **kwargs):
-    from tests.tiny_pipeline import TINY_PREPROCESS, tiny_model_config
+    from tests.tiny_pipeline import TINY_PREPROCESS, tiny_model_config, tiny_training_config
 
     from emorecog.pipelines.local_pipeline import run_local_pipeline
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
-    return run_local_pipeline(deap_dir, root, tiny_model_config(), TrainingConfig(epochs=epochs),
+    return run_local_pipeline(deap_dir, root, tiny_model_config(), tiny_training_config(epochs=epochs),
                               preprocess_config=PreprocessConfig(**TINY_PREPROCESS), num_workers=1,
                               serving_base=serving_base, log=lambda line: None, **kwargs)
 
@@ -114,18 +113,18 @@ def test_demo_and_pipeline_help_say_what_they_write():
 @pytest.mark.slow
 def test_pipeline_cli_on_a_fresh_dataset_passes_beam_options_through(tmp_path):
     from emorecog.artifact_metadata import read_metadata
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     deap_dir = str(tmp_path / "deap")
     write_synthetic_deap(deap_dir, SynthConfig(subjects=3, trials=7, duration_s=5, width=96, height=80,
                                                event_window_s=2.0))
     config = tmp_path / "model.json"
-    from tests.tiny_pipeline import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     config.write_text(json.dumps(TINY_MODEL))
     root = str(tmp_path / "root")
     command = [sys.executable, "-m", "emorecog.cli", "pipeline", "--deap", deap_dir, "--root", root,
-               "--epochs", "1", "--config", str(config), "--fps", "4", "--image-size", "8", "--face-size", "16",
+               "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS, "--fps", "4", "--image-size", "8", "--face-size", "16",
                "--workers", "1", "--beam-option", "direct_running_mode=in_memory"]
     completed = subprocess.run(command, capture_output=True, text=True,
                                env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})

@@ -22,7 +22,7 @@ def _free_ports(count):
 
 @pytest.mark.slow
 def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, tiny_run):
-    from tests.tiny_pipeline import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     _, examples_dir, _ = tiny_run
     config = tmp_path / "model.json"
@@ -35,7 +35,7 @@ def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, 
         environment = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3",
                        "CUDA_VISIBLE_DEVICES": ""}
         command = [sys.executable, "-m", "emorecog.cli", "train", "--data", examples_dir, "--out", run_dir,
-                   "--epochs", "2", "--config", str(config), "--strategy", "multiworker"]
+                   "--epochs", "2", "--config", str(config), *TINY_TRAINING_FLAGS, "--strategy", "multiworker"]
         processes.append(subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
                                           stderr=subprocess.STDOUT, text=True))
     outputs = []

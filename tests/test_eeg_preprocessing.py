@@ -472,7 +472,7 @@ def test_denoising_in_the_preprocessor_reports_removed_blink_energy():
 @pytest.fixture(scope="module")
 def synthetic_deap(tmp_path_factory):
     from emorecog.datasets.deap import DeapDataset
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     root = write_synthetic_deap(tmp_path_factory.mktemp("synthetic") / "deap",
                                 SynthConfig(subjects=1, trials=4, duration_s=10, subjects_without_video=1))
@@ -508,7 +508,7 @@ def test_denoising_removes_most_of_the_synthetic_blink_energy(synthetic_deap):
 
 
 def test_planted_band_effects_survive_denoising(synthetic_deap):
-    from emorecog.datasets.synthetic_physiology import AROUSAL_CHANNELS, VALENCE_LEFT, VALENCE_RIGHT
+    from emorecog.datasets.synthetic.physiology import AROUSAL_CHANNELS, VALENCE_LEFT, VALENCE_RIGHT
 
     dataset, truth = synthetic_deap
     for trial in dataset.trials("s01"):

@@ -530,7 +530,7 @@ def test_cv_cli_needs_exactly_one_source():
 @pytest.mark.slow
 def test_cv_cli_runs_every_fold_and_reports_mean_and_spread(evaluated, tmp_path):
     from click.testing import CliRunner
-    from tests.tiny_pipeline import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     from emorecog.cli import main as cli
 
@@ -539,7 +539,7 @@ def test_cv_cli_runs_every_fold_and_reports_mean_and_spread(evaluated, tmp_path)
     config.write_text(json.dumps(TINY_MODEL))
     out = tmp_path / "cv"
     result = CliRunner().invoke(cli, ["cv", "--data", examples_dir, "--folds", "loso", "--out", str(out),
-                                      "--epochs", "1", "--config", str(config)])
+                                      "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS])
     assert result.exit_code == 0, result.output
     assert "mean +- std" in result.output
     with open(out / "cv_results.json") as handle:

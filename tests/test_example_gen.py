@@ -25,8 +25,8 @@ from emorecog import features, splits
 from emorecog.components import beam_runner, component, example_gen
 from emorecog.datasets import tfrecord_reader
 from emorecog.datasets.deap import DeapDataset
-from emorecog.datasets.python2_pickle import dump_python2_pickle
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.datasets.safe_pickle import dump_python2_pickle
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 from emorecog.preprocessing.trial_preprocessor import record_schema_for
 
 # 3 subjects x 7 trials of 5 s (T = 40 frames at 8 fps); s03 has no video, one other trial video is missing.
@@ -466,7 +466,7 @@ def test_missing_video_makes_an_eeg_only_trial_or_is_skipped_by_option(tiny_deap
 
 
 def test_unknown_channel_name_stops_whatever_on_error_says(tiny_deap, tmp_path):
-    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.datasets.deap import EEG_CHANNELS
 
     channels = list(EEG_CHANNELS)
     channels[7] = "T9x"
@@ -479,7 +479,7 @@ def test_unknown_channel_name_stops_whatever_on_error_says(tiny_deap, tmp_path):
 
 def test_renamed_channels_in_the_montage_are_used(tiny_deap, tmp_path):
     """A valid channel list replaces the Geneva order: swapping two names mirrors their pixels."""
-    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.datasets.deap import EEG_CHANNELS
 
     channels = list(EEG_CHANNELS)
     channels[0], channels[16] = channels[16], channels[0]  # Fp1 <-> Fp2

@@ -375,7 +375,7 @@ def test_preprocessor_names_the_trial_of_a_missing_video(tmp_path):
 @pytest.fixture(scope="module")
 def synthetic_deap(tmp_path_factory):
     from emorecog.datasets.deap import DeapDataset
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     config = SynthConfig(subjects=1, trials=2, duration_s=8, look_away_episodes=1)
     root = write_synthetic_deap(tmp_path_factory.mktemp("synthetic") / "deap", config)

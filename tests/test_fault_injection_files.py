@@ -23,14 +23,14 @@ import pytest
 from click.testing import CliRunner
 
 from emorecog.cli import main as cli
+from emorecog.datasets.dataset_reader import RefusedFileError
 from emorecog.datasets.deap import DeapDataset, DeapFormatError
-from emorecog.datasets.deap_format import RefusedFileError
-from emorecog.datasets.python2_pickle import dump_python2_pickle
 from emorecog.datasets.safe_mat import TruncatedMatFileError, UnsafeMatFileError, load_safe_mat
 from emorecog.datasets.safe_pickle import (
     LAZY_PAYLOAD_MIN_BYTES,
     TruncatedPickleError,
     UnsafePickleError,
+    dump_python2_pickle,
     load_safe_pickle,
 )
 
@@ -96,7 +96,7 @@ def peak_rss_of_refused_load(loader, path, *arguments):
     """Peak resident memory (MB) of a fresh Python in which `loader` ("module.function") refuses `path`."""
     module, function = loader.rsplit(".", 1)
     return peak_rss_mb(f"""
-        from emorecog.datasets.deap_format import RefusedFileError
+        from emorecog.datasets.dataset_reader import RefusedFileError
         from {module} import {function}
         try:
             {function}({str(path)!r}, *{arguments!r})

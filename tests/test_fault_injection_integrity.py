@@ -20,7 +20,7 @@ from click.testing import CliRunner
 from emorecog.cli import main as cli
 from emorecog.components import component, example_gen
 from emorecog.datasets import tfrecord_reader
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
 PROCESS_TIMEOUT_S = 900  # guards against a hang only
 TINY = SynthConfig(subjects=3, trials=3, duration_s=4, fps=5, width=64, height=48, event_window_s=1.0, seed=11)
@@ -46,7 +46,7 @@ def weights_of(path):
 # -- corrupt bytes in a shard ----------------------------------------------------------------------------------
 
 def test_one_flipped_byte_in_a_train_shard_is_named_by_train_and_evaluate(tiny_run, tmp_path):
-    from tests.tiny_pipeline import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     _, examples_dir, run_dir = tiny_run
     examples = shutil.copytree(examples_dir, tmp_path / "examples")
@@ -57,7 +57,7 @@ def test_one_flipped_byte_in_a_train_shard_is_named_by_train_and_evaluate(tiny_r
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
     result = CliRunner().invoke(cli, ["train", "--data", str(examples), "--out", str(tmp_path / "run"),
-                                      "--epochs", "1", "--config", str(config)])
+                                      "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS])
     assert_one_error_line(result, f"{shard} is corrupt: its SHA-256 differs")
     run = shutil.copytree(run_dir, tmp_path / "evaluated", ignore=shutil.ignore_patterns("evaluation"))
     result = CliRunner().invoke(cli, ["evaluate", "--run", str(run), "--data", str(examples)])
@@ -85,20 +85,18 @@ def test_train_with_a_deap_folder_as_data_is_one_clear_error(tiny_run, tmp_path)
 # -- resume: a killed run ends where a straight one does -------------------------------------------------------
 
 def test_a_run_killed_after_2_of_4_epochs_resumes_to_the_straight_runs_weights(tiny_run, tmp_path):
-    from tests.tiny_pipeline import TINY_MODEL, tiny_model_config
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS, tiny_model_config, tiny_training_config
 
     from emorecog.components.trainer import run_trainer
-    from emorecog.training.training_config import TrainingConfig
-
     _, examples_dir, _ = tiny_run
     straight = tmp_path / "straight"
-    run_trainer(examples_dir, straight, tiny_model_config(), TrainingConfig(epochs=4), log=lambda line: None)
+    run_trainer(examples_dir, straight, tiny_model_config(), tiny_training_config(epochs=4), log=lambda line: None)
 
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
     resumed = tmp_path / "resumed"
     command = [sys.executable, "-m", "emorecog.cli", "train", "--data", examples_dir, "--out", str(resumed),
-               "--epochs", "4", "--config", str(config)]
+               "--epochs", "4", "--config", str(config), *TINY_TRAINING_FLAGS]
     state_file = resumed / "checkpoints" / "training_state.json"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

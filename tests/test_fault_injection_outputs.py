@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from emorecog.cli import main as cli
 from emorecog.components import component, example_gen
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 from emorecog.output_folders import FOLDER_MARKER_FILE, OutputBusyError, OutputFolderError, claim_folder
 from emorecog.output_lock import OutputLock
 
@@ -108,12 +108,12 @@ def test_another_components_output_is_not_replaced(tiny_run, tmp_path):
 # -- train, synth, show-images, cv, pipeline, predict ----------------------------------------------------------
 
 def test_train_refuses_foreign_run_folders_and_a_foreign_model_subfolder(tiny_run, tmp_path):
-    from tests.tiny_pipeline import TINY_MODEL
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     _, examples_dir, run_dir = tiny_run
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
-    arguments = ["train", "--data", examples_dir, "--epochs", "1", "--config", str(config), "--out"]
+    arguments = ["train", "--data", examples_dir, "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS, "--out"]
 
     foreign = tmp_path / "foreign"
     kept = thesis(foreign)
@@ -237,7 +237,7 @@ def test_a_killed_synth_leaves_nothing_visible_and_the_rerun_cleans_up(tmp_path)
     out = tmp_path / "synthetic"
     script = textwrap.dedent(f"""
         import time
-        from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+        from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
         def progress(done, total):
             print("writing", flush=True)

@@ -20,7 +20,7 @@ from emorecog.models.skim_only_model import SkimOnlyModel
 from emorecog.training.training_config import TrainingConfig
 
 SHAPE = SampleShape(num_frames=16, image_size=8, face_size=16)
-SMALL = dict(max_glimpses=6, batch_size=4, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
+SMALL = dict(max_glimpses=6, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
              band_feature_size=16, face_filters=(4,), location_embedding_size=4, attention_size=8,
              policy_segments=4, skim_size=8, policy_samples=2)
 BAND_MEAN, BAND_STD = (1.0, 2.0, 3.0), (1.0, 0.5, 2.0)
@@ -67,8 +67,8 @@ def force_stop_policy(model, logit):
 # ------------------------------------------------------------------------------------------------ config
 def test_model_config_defaults_are_the_papers():
     config = ModelConfig()
-    assert (config.batch_size, config.dropout, config.max_glimpses, config.core_layers, config.penalty_weight) == (
-        12, 0.6, 40, 3, 1.0)
+    assert (TrainingConfig().batch_size, config.dropout, config.max_glimpses, config.core_layers,
+            config.penalty_weight) == (12, 0.6, 40, 3, 1.0)
     assert config.variant == "glimpse" and config.use_eeg and config.use_face and config.use_layer_attention
     assert config.reward_correct > 0 > config.reward_wrong and config.sparsity_weight < 0 < config.reward_scale
 
@@ -364,6 +364,17 @@ def test_every_ablation_builds_and_takes_a_fit_step(ablation, overrides):
     layers = 1 if ablation == "skim_only" else overrides.get("core_layers", 3)
     assert model(data)["layer_weights"].shape[-1] == layers
 
+
+@pytest.mark.parametrize("ablation", ABLATIONS)
+def test_every_ablation_answers_a_batch_of_one_in_a_traced_function(ablation):
+    """The evaluator's first batch can hold a single trial (a split of one): its traced loop then sees a
+    static batch size of 1, which every loop variable must keep."""
+    from emorecog.evaluation.model_outputs import inference_function
+
+    model = make_model(ablation)
+    outputs = inference_function(model)(make_inputs(batch=1, seed=4))
+    assert outputs["probabilities"].shape == (1, 2)
+    np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=-1), 1.0, rtol=1e-5)
 
 # ------------------------------------------------------------------------------------------ save / export
 @pytest.mark.parametrize("ablation", ["full", "full_sequence", "skim_only", "paper_policy"])

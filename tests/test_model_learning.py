@@ -13,6 +13,7 @@ import pytest
 from emorecog.models.builder import build_model
 from emorecog.models.model_config import ModelConfig
 from emorecog.testing.planted_window_task import PlantedWindowTask
+from emorecog.training.training_config import TrainingConfig
 
 
 def run_learning(task, config, num_train, max_epochs, seed=0, stop_at_accuracy=None):
@@ -20,7 +21,7 @@ def run_learning(task, config, num_train, max_epochs, seed=0, stop_at_accuracy=N
     validation = task.generate(96, seed=100 * seed + 1)
     test_inputs, test_labels, test_windows = task.generate(128, seed=100 * seed + 2)
     model = build_model(config, task.sample_shape, task.band_mean, task.band_std)
-    history = task.fit_and_select(model, train, validation, max_epochs, config.batch_size, seed=seed,
+    history = task.fit_and_select(model, train, validation, max_epochs, TrainingConfig().batch_size, seed=seed,
                                   stop_at_accuracy=stop_at_accuracy)
     score = task.score(model.predict(test_inputs, batch_size=64, verbose=0), test_labels, test_windows)
     return score, history
@@ -57,7 +58,7 @@ def synthetic_deap_pipeline(tmp_path, synth_config, preprocess_config, training_
     import json
     import os
 
-    from emorecog.datasets.synthetic import write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import write_synthetic_deap
     from emorecog.pipelines.local_pipeline import run_local_pipeline
 
     deap_dir = str(tmp_path / "deap")
@@ -72,7 +73,7 @@ def test_default_model_searches_the_synthetic_deap_eeg(tmp_path):
     """Small: EEG-only synthetic DEAP (no videos: quick to write and ingest), 120 trials of 30 s with one event
     of 3-5 s at a random place (10-17 % of the trial), the default model for 16 epochs. The glimpses go to the
     event far more often than chance and the test split is classified well above the majority class."""
-    from emorecog.datasets.synthetic import SynthConfig
+    from emorecog.datasets.synthetic.deap import SynthConfig
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.training.training_config import TrainingConfig
 
@@ -91,7 +92,7 @@ def test_default_training_on_the_synthetic_deap_meets_the_goal(tmp_path):
     """The issue's goal: the default `emorecog train` (ModelConfig(), 20 epochs) on a synthetic DEAP with random
     3-5 s events (10 subjects x 20 trials of 20 s, video, default difficulty, ingested at the default 8 fps)
     reaches test accuracy >= 0.9 and does not trail the classical baseline by more than 0.05."""
-    from emorecog.datasets.synthetic import SynthConfig
+    from emorecog.datasets.synthetic.deap import SynthConfig
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.training.training_config import TrainingConfig
 

@@ -17,8 +17,8 @@ from emorecog.components.example_gen import ExampleGenError, run_example_gen
 from emorecog.datasets.deap import DeapDataset
 from emorecog.datasets.mahnob import MahnobDataset, MahnobFormatError
 from emorecog.datasets.manifest import ManifestDataset, ManifestError
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
-from emorecog.datasets.synthetic_mahnob import MahnobLayout, write_synthetic_mahnob
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.mahnob import MahnobLayout, write_synthetic_mahnob
 
 # 2 subjects x 7 rated sessions of 5-6.5 s at 256 Hz, 2 s before and 1 s after each stimulus, one unrated
 # session; samples at 4 fps of the first 5 s -> T = 20 frames of 8x8 EEG images and 16x16 face crops.
@@ -95,19 +95,18 @@ def write_manifest(path, rows):
 
 def _ingest_train_evaluate_export(source, source_format, base):
     """ExampleGen -> Trainer -> Evaluator -> Pusher at tiny size; the export answers in a clean process."""
-    from tests.tiny_pipeline import tiny_model_config
+    from tests.tiny_pipeline import tiny_model_config, tiny_training_config
 
     from emorecog.commands.demo import _predict_in_clean_process
     from emorecog.components.evaluator import run_evaluator
     from emorecog.components.pusher import push_run
     from emorecog.components.trainer import run_trainer
-    from emorecog.training.training_config import TrainingConfig
 
     examples = os.path.join(base, "examples")
     ingest = run_example_gen(source, examples, preprocess_config=_tiny_preprocess(), num_workers=1,
                              source_format=source_format)
     run_dir = os.path.join(base, "run")
-    run_trainer(examples, run_dir, tiny_model_config(), TrainingConfig(epochs=1), log=lambda line: None)
+    run_trainer(examples, run_dir, tiny_model_config(), tiny_training_config(epochs=1), log=lambda line: None)
     evaluation = run_evaluator(run_dir, examples, split="test")
     with open(os.path.join(evaluation.output_dir, "metrics.json")) as handle:
         metrics = json.load(handle)

@@ -9,8 +9,12 @@ import re
 import numpy as np
 import pytest
 
-from emorecog.datasets.python2_pickle import dump_python2_pickle
-from emorecog.datasets.safe_pickle import LAZY_PAYLOAD_MIN_BYTES, UnsafePickleError, load_safe_pickle
+from emorecog.datasets.safe_pickle import (
+    LAZY_PAYLOAD_MIN_BYTES,
+    UnsafePickleError,
+    dump_python2_pickle,
+    load_safe_pickle,
+)
 
 
 def deap_like(trials=3, samples=4000, seed=0):

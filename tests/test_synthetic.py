@@ -13,8 +13,8 @@ from click.testing import CliRunner
 from scipy import signal
 
 from emorecog.datasets.deap import EEG_CHANNELS, DeapDataset
-from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
-from emorecog.datasets.synthetic_face import SyntheticFace
+from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
+from emorecog.datasets.synthetic.face import SyntheticFace
 
 TINY = SynthConfig(subjects=2, trials=3, duration_s=3, fps=4, width=64, height=48, event_window_s=1.0, seed=11)
 # EEG-only (no videos to write): enough trials to compare labels, quick to generate.

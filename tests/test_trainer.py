@@ -25,7 +25,14 @@ from emorecog.cli import main as cli
 from emorecog.training import distribution
 from emorecog.training import training_checkpoint
 from emorecog.training.training_config import TrainingConfig
-from tests.tiny_pipeline import TINY_EPOCHS, TINY_MODEL, TINY_PREPROCESS, tiny_model_config
+from tests.tiny_pipeline import (
+    TINY_EPOCHS,
+    TINY_MODEL,
+    TINY_PREPROCESS,
+    TINY_TRAINING_FLAGS,
+    tiny_model_config,
+    tiny_training_config,
+)
 
 @pytest.fixture(scope="session")
 def tiny(tiny_run):
@@ -112,7 +119,7 @@ def test_tensorboard_has_losses_reward_glimpses_learning_rate_and_glimpse_images
 
 
 def test_glimpse_band_image_figure_shows_the_mean_of_the_glimpsed_frames():
-    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.datasets.deap import EEG_CHANNELS
     from emorecog.evaluation.band_image_layout import BandImageLayout
     from emorecog.preprocessing.eeg_images import InterpolationOperator
     from emorecog.training.glimpse_image_summary import glimpse_band_images_png
@@ -139,7 +146,7 @@ def test_rerun_with_the_same_configs_is_skipped(tiny):
     from emorecog.components.trainer import run_trainer
 
     _, examples_dir, run_dir = tiny
-    run = run_trainer(examples_dir, run_dir, tiny_model_config(), TrainingConfig(epochs=TINY_EPOCHS))
+    run = run_trainer(examples_dir, run_dir, tiny_model_config(), tiny_training_config())
     assert run.skipped
 
 
@@ -149,7 +156,7 @@ def test_more_epochs_continue_from_the_last_checkpoint(tiny, tmp_path):
     _, examples_dir, run_dir = tiny
     copy = shutil.copytree(run_dir, tmp_path / "run")
     lines = []
-    run = run_trainer(examples_dir, copy, tiny_model_config(), TrainingConfig(epochs=TINY_EPOCHS + 1),
+    run = run_trainer(examples_dir, copy, tiny_model_config(), tiny_training_config(epochs=TINY_EPOCHS + 1),
                       log=lines.append)
     assert not run.skipped
     assert any(f"resuming {copy} after epoch {TINY_EPOCHS}" in line for line in lines), lines
@@ -169,7 +176,7 @@ def test_checkpoints_of_another_configuration_are_refused(tiny, tmp_path):
     _, examples_dir, run_dir = tiny
     copy = shutil.copytree(run_dir, tmp_path / "run")
     with pytest.raises(ValueError, match=r"different training set-up \(differs in \['model_config'\]\).*--restart"):
-        run_trainer(examples_dir, copy, tiny_model_config(dropout=0.5), TrainingConfig(epochs=TINY_EPOCHS + 1))
+        run_trainer(examples_dir, copy, tiny_model_config(dropout=0.5), tiny_training_config(epochs=TINY_EPOCHS + 1))
 
 
 def test_load_state_names_the_differences(tmp_path):
@@ -238,7 +245,7 @@ def test_train_cli_rejects_a_bad_config_file(tiny, tmp_path):
 
 def _train_command(examples_dir, run_dir, epochs, config_file):
     return [sys.executable, "-m", "emorecog.cli", "train", "--data", examples_dir, "--out", run_dir,
-            "--epochs", str(epochs), "--config", config_file]
+            "--epochs", str(epochs), "--config", config_file, *TINY_TRAINING_FLAGS]
 
 
 @pytest.mark.slow

@@ -5,16 +5,19 @@
 
 import os
 
-from emorecog.datasets.synthetic import SynthConfig
+from emorecog.datasets.synthetic.deap import SynthConfig
 from emorecog.training.training_config import TrainingConfig
 
 # 3 subjects x 7 trials of 6 s; samples at 4 fps -> T = 24 frames of 8x8 EEG images and 16x16 face crops.
 TINY_SYNTH = SynthConfig(subjects=3, trials=7, duration_s=6, fps=8, width=96, height=80, event_window_s=2.0)
 TINY_PREPROCESS = {"fps": 4, "image_size": 8, "face_size": 16}
 TINY_MODEL = {"max_glimpses": 4, "core_layers": 2, "hidden_size": 16, "glimpse_hidden_size": 8, "feature_size": 16,
-              "band_feature_size": 8, "face_filters": [4, 8], "batch_size": 4, "location_embedding_size": 4,
+              "band_feature_size": 8, "face_filters": [4, 8], "location_embedding_size": 4,
               "attention_size": 8}
+TINY_BATCH_SIZE = 4
 TINY_EPOCHS = 2
+# The same training settings as flags, for tests that go through the CLI.
+TINY_TRAINING_FLAGS = ["--batch-size", str(TINY_BATCH_SIZE)]
 RUN_NAME = "full-valence"
 
 
@@ -24,6 +27,10 @@ def tiny_model_config(**overrides):
     return ModelConfig.for_ablation("full", **{**TINY_MODEL, **overrides})
 
 
+def tiny_training_config(**overrides):
+    return TrainingConfig(**{"batch_size": TINY_BATCH_SIZE, "epochs": TINY_EPOCHS, **overrides})
+
+
 def shared_tiny_run(base_dir):
     """(deap_dir, examples_dir, run_dir) of the session's tiny pipeline, built on first use.
 
@@ -31,7 +38,7 @@ def shared_tiny_run(base_dir):
     """
     from emorecog.components.example_gen import run_example_gen
     from emorecog.components.trainer import run_trainer
-    from emorecog.datasets.synthetic import write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import write_synthetic_deap
     from emorecog.output_folders import claim_folder
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
@@ -43,5 +50,5 @@ def shared_tiny_run(base_dir):
     examples_dir = os.path.join(root, "pipeline", "examples")
     run_example_gen(deap_dir, examples_dir, preprocess_config=PreprocessConfig(**TINY_PREPROCESS), num_workers=1)
     run_dir = os.path.join(root, "pipeline", "runs", RUN_NAME)
-    run_trainer(examples_dir, run_dir, tiny_model_config(), TrainingConfig(epochs=TINY_EPOCHS), log=lambda line: None)
+    run_trainer(examples_dir, run_dir, tiny_model_config(), tiny_training_config(), log=lambda line: None)
     return deap_dir, examples_dir, run_dir

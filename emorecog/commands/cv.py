@@ -4,7 +4,7 @@ import os
 
 import click
 
-from emorecog.commands.shared_options import model_config_from_options, model_training_options
+from emorecog.commands.shared_options import model_options, training_options
 
 
 @click.command(name="cv")
@@ -19,10 +19,11 @@ from emorecog.commands.shared_options import model_config_from_options, model_tr
 @click.option("--out", "out_dir", default=os.path.join("runs", "cv"), show_default=True,
               type=click.Path(file_okay=False),
               help="Where the folds and cv_results.json go: new, empty, or one emorecog made.")
-@model_training_options
+@model_options
+@training_options
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fold assignment.")
 @click.option("--workers", type=int, default=None, help="Beam DirectRunner workers for --deap.")
-def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, config_file, seed, workers):
+def command(deap_dir, data_dir, folds, mode, out_dir, model_config, training_config, seed, workers):
     """Cross-validate: for each fold, train (eval fold selects the epoch) and score the held-out test fold.
 
     Test = fold k, eval = fold k+1, train = the rest; no trial is ever cut across splits and the EEG
@@ -32,7 +33,6 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
     max of CR, macro F1, balanced accuracy and the majority and classical baselines) and OUT/cv_summary.png.
     """
     from emorecog.pipelines.cross_validation import run_cross_validation
-    from emorecog.training.training_config import TrainingConfig
 
     if (deap_dir is None) == (data_dir is None):
         raise click.UsageError("give either --deap DIR or --data DIR")
@@ -41,11 +41,6 @@ def command(deap_dir, data_dir, folds, mode, out_dir, target, epochs, ablation, 
             folds = int(folds)
         except ValueError:
             raise click.BadParameter(f"must be 'loso' or a number >= 3, got {folds!r}", param_hint="--folds") from None
-    model_config = model_config_from_options(ablation, config_file)
-    try:
-        training_config = TrainingConfig(target=target, epochs=epochs)
-    except (TypeError, ValueError) as error:
-        raise click.UsageError(str(error)) from error
     from emorecog.output_folders import claim_folder
 
     claim_folder(out_dir, "emorecog cv", inputs={"deap": deap_dir})  # before ExampleGen writes OUT/examples

@@ -35,8 +35,8 @@ def command(workdir, epochs, target):
     fresh Python process in which emorecog cannot be imported, and predicts one test trial. A rerun reuses
     every step whose inputs did not change.
     """
-    from emorecog.datasets.synthetic import SynthConfig
-    from emorecog.datasets.synthetic import write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig
+    from emorecog.datasets.synthetic.deap import write_synthetic_deap
     from emorecog.models.model_config import ModelConfig
     from emorecog.pipelines.local_pipeline import run_local_pipeline
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig

@@ -52,7 +52,7 @@ def command(source, output_dir, preprocess_config, split_mode, fold, folds, seed
     """
     from emorecog import splits
     from emorecog.components import beam_runner, example_gen
-    from emorecog.datasets.label_rule import LabelRule
+    from emorecog.datasets.dataset_reader import LabelRule
 
     source_format, source_path = source
     try:

@@ -25,7 +25,8 @@ def command(deap_dir, mahnob_dir, label_threshold, inclusive, keys_only):
     naming it. With --mahnob: the sessions, those that cannot be used and why, and (unless --keys-only)
     each usable session's stimulus and baseline read through MNE.
     """
-    from emorecog.datasets.deap import DeapDataset, LabelRule
+    from emorecog.datasets.dataset_reader import LabelRule
+    from emorecog.datasets.deap import DeapDataset
 
     if (deap_dir is None) == (mahnob_dir is None):
         raise click.UsageError("give exactly one of --deap DIR or --mahnob DIR")

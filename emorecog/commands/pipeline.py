@@ -6,10 +6,10 @@ import tempfile
 import click
 
 from emorecog.commands.shared_options import (
-    model_config_from_options,
-    model_training_options,
+    model_options,
     preprocess_options,
     source_options,
+    training_options,
 )
 
 
@@ -18,7 +18,8 @@ from emorecog.commands.shared_options import (
 @click.option("--root", "pipeline_root", default="pipeline_root", show_default=True,
               type=click.Path(file_okay=False),
               help="Where examples/, runs/ and saved_models/ go: new, empty, or one emorecog made.")
-@model_training_options
+@model_options
+@training_options
 @preprocess_options
 @click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
               help="trial: trial-disjoint within subject (5:1:1); subject: subject-disjoint.")
@@ -29,7 +30,7 @@ from emorecog.commands.shared_options import (
 @click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
 @click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
               help="Beam pipeline option passed through to ExampleGen (repeatable).")
-def command(source, pipeline_root, target, epochs, ablation, config_file, preprocess_config, split_mode,
+def command(source, pipeline_root, model_config, training_config, preprocess_config, split_mode,
             model_name, serving_base, runner, workers, beam_options):
     """Run the whole pipeline; a component whose inputs and parameters did not change is skipped.
 
@@ -41,11 +42,8 @@ def command(source, pipeline_root, target, epochs, ablation, config_file, prepro
     from emorecog import splits
     from emorecog.commands.ingest import ProgressDisplay
     from emorecog.pipelines.local_pipeline import run_local_pipeline
-    from emorecog.training.training_config import TrainingConfig
 
-    model_config = model_config_from_options(ablation, config_file)
     try:
-        training_config = TrainingConfig(target=target, epochs=epochs)
         split_config = splits.SplitConfig(mode=split_mode)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error

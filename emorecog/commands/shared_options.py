@@ -9,21 +9,26 @@ import click
 from emorecog.models.model_config import ABLATIONS
 
 
-def model_training_options(function):
-    """--target, --epochs, --ablation, --config (-> target, epochs, ablation, config_file)."""
-    options = (
-        click.option("--target", type=click.Choice(["valence", "arousal"]), default="valence", show_default=True,
-                     help="Which binary label to learn."),
-        click.option("--epochs", type=int, default=20, show_default=True,
-                     help="Total epochs (a resumed run continues up to this number)."),
-        click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                     help="JSON object of ModelConfig fields overriding the paper's defaults."),
-        click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True,
-                     help="Model variant of the paper's ablations (LSTM depth: core_layers in --config)."),
-    )
-    for option in reversed(options):
-        function = option(function)
-    return function
+def model_options(function):
+    """--ablation and --config (a JSON object of ModelConfig fields); the command receives `model_config`."""
+
+    @functools.wraps(function)
+    def wrapper(**kwargs):
+        kwargs["model_config"] = _model_config_from_options(kwargs.pop("ablation"), kwargs.pop("config_file"))
+        return function(**kwargs)
+
+    wrapper = click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True,
+                           help="Model variant of the paper's ablations (LSTM depth: core_layers in --config).")(wrapper)
+    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
+                        help="JSON object of ModelConfig fields overriding the paper's defaults.")(wrapper)
+
+
+def training_options(function):
+    """One flag per `TrainingConfig` field (--target, --epochs, --batch-size, --learning-rate, ...), generated
+    from the dataclass; the command receives `training_config` (a validated `TrainingConfig`)."""
+    from emorecog.training.training_config import TrainingConfig
+
+    return _config_options(function, TrainingConfig, "training_config", _TRAINING_HELP_OVERRIDES)
 
 
 def source_options(function):
@@ -55,7 +60,7 @@ def source_options(function):
     return wrapper
 
 
-def model_config_from_options(ablation, config_file):
+def _model_config_from_options(ablation, config_file):
     """The ModelConfig of --ablation with the fields of --config (a JSON object) on top."""
     import json
 
@@ -77,27 +82,36 @@ def model_config_from_options(ablation, config_file):
         raise click.UsageError(str(error)) from error
 
 
-# PreprocessConfig fields whose flag keeps an older, shorter help or name.
+# Config fields whose flag keeps an older, shorter help than the field's docstring.
 _PREPROCESS_HELP_OVERRIDES = {
     "fps": "Frames per second of a sample (T = trial seconds x fps).",
+}
+_TRAINING_HELP_OVERRIDES = {
+    "target": "Which binary label to learn.",
+    "epochs": "Total epochs (a resumed run continues up to this number).",
 }
 
 
 def preprocess_options(function):
     """One flag per `PreprocessConfig` field (--fps, --denoise-rule, --theta-hz, ...), generated from the
-    dataclass: its defaults, its choices (`PreprocessConfig.CHOICES`) and the field help of its docstring.
-    The command receives `preprocess_config` (a validated `PreprocessConfig`) instead of the single values.
-    """
+    dataclass; the command receives `preprocess_config` (a validated `PreprocessConfig`)."""
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
 
-    fields = dataclasses.fields(PreprocessConfig)
-    helps = _docstring_arguments(PreprocessConfig.__doc__)
+    return _config_options(function, PreprocessConfig, "preprocess_config", _PREPROCESS_HELP_OVERRIDES)
+
+
+def _config_options(function, config_class, parameter, help_overrides):
+    """Wrap `function` with one flag per field of the dataclass `config_class`: its defaults, its choices
+    (`config_class.CHOICES`) and the field help of its docstring; `function` receives the validated config
+    as `parameter` instead of the single values."""
+    fields = dataclasses.fields(config_class)
+    helps = _docstring_arguments(config_class.__doc__)
 
     @functools.wraps(function)
     def wrapper(**kwargs):
         values = {field.name: kwargs.pop(field.name) for field in fields}
         try:
-            kwargs["preprocess_config"] = PreprocessConfig(**values)
+            kwargs[parameter] = config_class(**values)
         except (TypeError, ValueError) as error:
             flag = next((f"--{field.name.replace('_', '-')}" for field in fields if f".{field.name} " in str(error)),
                         None)
@@ -107,8 +121,8 @@ def preprocess_options(function):
     for field in reversed(fields):
         shown = ",".join(f"{edge:g}" for edge in field.default) if isinstance(field.default, tuple) else True
         wrapper = click.option(f"--{field.name.replace('_', '-')}", field.name, show_default=shown,
-                               default=field.default, **_option_type(field, PreprocessConfig.CHOICES),
-                               help=_PREPROCESS_HELP_OVERRIDES.get(field.name, helps.get(field.name, "")))(wrapper)
+                               default=field.default, **_option_type(field, config_class.CHOICES),
+                               help=help_overrides.get(field.name, helps.get(field.name, "")))(wrapper)
     return wrapper
 
 

@@ -60,13 +60,13 @@ def command(out_dir, layout_format, pre_stimulus_s, post_stimulus_s, sessions_wi
     planted event windows and labels; never read by training). Inside each trial's hidden event window only,
     EEG and face carry the valence/arousal labels.
     """
-    from emorecog.datasets.synthetic import SynthConfig, write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
     chosen = {name: value for name, value in options.items() if value is not None}
     try:
         config = SynthConfig.deap_size(**chosen) if deap_size else SynthConfig(**chosen)
         if layout_format == "mahnob":
-            from emorecog.datasets.synthetic_mahnob import MahnobLayout
+            from emorecog.datasets.synthetic.mahnob import MahnobLayout
 
             layout = MahnobLayout(pre_stimulus_s=pre_stimulus_s, post_stimulus_s=post_stimulus_s,
                                   sessions_without_ratings=sessions_without_ratings)
@@ -82,7 +82,7 @@ def command(out_dir, layout_format, pre_stimulus_s, post_stimulus_s, sessions_wi
         click.echo(f"  {done}/{total} trials ({time.monotonic() - started:.1f} s)")
 
     if layout_format == "mahnob":
-        from emorecog.datasets.synthetic_mahnob import write_synthetic_mahnob
+        from emorecog.datasets.synthetic.mahnob import write_synthetic_mahnob
 
         path = write_synthetic_mahnob(out_dir, config, layout, overwrite=force, progress=progress)
     else:

@@ -5,19 +5,18 @@ import os
 
 import click
 
-from emorecog.commands.shared_options import model_config_from_options, model_training_options
+from emorecog.commands.shared_options import model_options, training_options
 
 
 @click.command(name="train")
 @click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
               help="ExampleGen output of `emorecog ingest` (Split-*/ TFRecords, schema.json, stats.json).")
-@model_training_options
+@model_options
+@training_options
 @click.option("--out", "run_dir", type=click.Path(file_okay=False),
               help="Run directory [default: runs/<ablation>-<target>].")
-@click.option("--strategy", type=click.Choice(["default", "mirrored", "multiworker"]), default="default",
-              show_default=True, help="tf.distribute strategy; multiworker reads TF_CONFIG.")
 @click.option("--restart", is_flag=True, help="Discard the run's checkpoints instead of resuming from them.")
-def command(data_dir, target, epochs, config_file, ablation, run_dir, strategy, restart):
+def command(data_dir, model_config, training_config, run_dir, restart):
     """Train the model on Split-train, keep the best epoch by eval-split macro F1.
 
     Reads DATA (TFRecords through the schema module). Writes RUN_DIR/checkpoints/ (resumable: rerunning
@@ -26,14 +25,8 @@ def command(data_dir, target, epochs, config_file, ablation, run_dir, strategy, 
     RUN_DIR/model/ (model.keras of the best epoch, configs, history, training_summary.json).
     """
     from emorecog.components.trainer import run_trainer
-    from emorecog.training.training_config import TrainingConfig
 
-    model_config = model_config_from_options(ablation, config_file)
-    try:
-        training_config = TrainingConfig(target=target, epochs=epochs, strategy=strategy)
-    except (TypeError, ValueError) as error:
-        raise click.UsageError(str(error)) from error
-    run_dir = run_dir or os.path.join("runs", f"{ablation}-{target}")
+    run_dir = run_dir or os.path.join("runs", f"{model_config.ablation}-{training_config.target}")
     run = run_trainer(data_dir, run_dir, model_config, training_config, restart=restart, log=click.echo)
     if run is None:
         click.echo("worker finished (only the chief writes the run directory)")

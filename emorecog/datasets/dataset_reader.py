@@ -20,21 +20,73 @@ reopen the files themselves) and offers:
     reader.input_files()   files outside `root` that the trials read (the manifest's recordings), so a
                            change to one of them invalidates a cached ExampleGen output
 
-A key has at least `subject`, `trial` (int), `labels` ((valence, arousal) 0/1) and `face_video` (path or
-None). Listing is cheap (no EEG is read); a file that only a crafted input would hold (`RefusedFileError`)
-raises instead of being listed as unreadable.
+A key has at least `subject`, `trial` (int), `labels` ((valence, arousal) 0/1, from the reader's
+`LabelRule`) and `face_video` (path or None). Listing is cheap (no EEG is read); a file that only a crafted
+input would hold (`RefusedFileError`) raises instead of being listed as unreadable.
 """
 
 import dataclasses
+import math
 
 import numpy as np
 
 from emorecog.features import RATING_NAMES, TARGETS
 
 SOURCE_FORMATS = ("deap", "mahnob", "manifest")
+# Every dataset rates on DEAP's and MAHNOB-HCI's self-assessment scale.
+RATING_RANGE = (1.0, 9.0)
 # MAHNOB-HCI and most recordings have no "liking" rating (MAHNOB's 4th is predictability): a rating outside
 # the 1..9 scale marks it as not given, so the record's ratings stay four finite numbers.
 NOT_RATED = 0.0
+# Written by `emorecog synth` only; its presence tells a synthetic folder from a real one (`reader.name`).
+GROUND_TRUTH_FILE = "ground_truth.json"
+
+
+class RefusedFileError(Exception):
+    """A data file holds what only a crafted file would (code to run, a decompression or memo bomb, ...).
+
+    Not a ValueError: unlike a reader's format error it is never skipped as one bad trial; a run stops on it.
+    """
+
+
+@dataclasses.dataclass(frozen=True)
+class LabelRule:
+    """Binary high/low labels from continuous 1..9 ratings (every reader labels with one).
+
+    The default is **high (1) if rating > 5.0, else low (0)**: 5 is the middle of the scale, and a rating
+    of exactly 5 ("neither") counts as low. Papers differ (> 5, >= 5, 4.5, the subject's median), so the
+    threshold and whether it counts as high are configurable.
+
+    Args:
+        threshold: the rating that separates low from high.
+        inclusive: if True, a rating equal to the threshold is high (rating >= threshold).
+
+    Example:
+        >>> LabelRule().label(5.0), LabelRule(inclusive=True).label(5.0)
+        (0, 1)
+    """
+
+    threshold: float = 5.0
+    inclusive: bool = False
+
+    def __post_init__(self):
+        if not isinstance(self.threshold, (int, float)) or not math.isfinite(self.threshold):
+            raise ValueError(f"LabelRule.threshold must be a finite number, got {self.threshold!r}")
+        if not isinstance(self.inclusive, bool):
+            raise ValueError(f"LabelRule.inclusive must be a bool, got {self.inclusive!r}")
+
+    def label(self, rating):
+        """1 (high) or 0 (low) for one rating."""
+        rating = float(rating)
+        return int(rating >= self.threshold if self.inclusive else rating > self.threshold)
+
+    def labels(self, ratings):
+        """Binary labels of the targets (valence, arousal), from ratings in `RATING_NAMES` order."""
+        return tuple(self.label(ratings[RATING_NAMES.index(target)]) for target in TARGETS)
+
+    def describe(self):
+        """'high if rating > 5.0' (for reports and the README)."""
+        return f"high if rating {'>=' if self.inclusive else '>'} {self.threshold:g}"
 
 
 @dataclasses.dataclass(frozen=True)

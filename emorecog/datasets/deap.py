@@ -1,4 +1,17 @@
-"""The DEAP reader: a DEAP directory (real or synthetic) -> typed, validated per-trial records.
+"""DEAP (Koelstra et al. 2012) on disk, and its reader: a DEAP directory (real or synthetic) -> typed,
+validated per-trial records. This module is the one place that knows DEAP's layout; the synthetic DEAP
+writer (`emorecog.datasets.synthetic.deap`) takes its facts from here.
+
+Layout of a DEAP directory:
+
+    data_preprocessed_python/sXX.dat      Python 2 pickle: {"data": [trials, 40, samples], "labels": [trials, 4]}
+    data_preprocessed_matlab/sXX.mat      the same two arrays as a MATLAB file
+    face_video/sXX/sXX_trialYY.avi        YY = presentation order (s01..s22 only in the real DEAP)
+    metadata_csv/participant_ratings.csv  Participant_id, Trial (presentation), Experiment_id (video), ...
+
+Trials in the data files are in video order (Experiment_id 1..40). Each trial is 63 s at 128 Hz = 8064
+samples: a 3 s pre-trial baseline (384 samples) then the 60 s stimulus part (7680 samples). The reader
+accepts any length longer than the baseline, so shorter synthetic trials read the same way.
 
 API (what preprocessing and ExampleGen use):
 
@@ -27,17 +40,19 @@ Cross-check: when participant_ratings.csv has the rating columns, each row's rat
 the data file's `labels` row of its Experiment_id; a row with a swapped Experiment_id would otherwise pair
 a face video with another trial's EEG and label.
 
-Labels: `LabelRule()` = high if rating > 5.0 (configurable threshold and >=).
+Labels: `dataset_reader.LabelRule()` = high if rating > 5.0 (configurable threshold and >=).
 
 Errors: every bad input raises `DeapFormatError` (a ValueError) naming the file and, where it applies, the
 subject, trial, field or channel and what was expected (a truncated file says "truncated"). A file that
 holds what only a crafted file would (a `.dat` building anything but a dict of arrays, a `.mat`
-decompression bomb) raises a `RefusedFileError` instead (`safe_pickle.UnsafePickleError`,
-`safe_mat.UnsafeMatFileError`): it is refused, never executed, and is not a format error to skip silently. Missing face videos are not errors: they are listed in the layout report,
-and their trials have `face_video=None` (EEG-only).
+decompression bomb) raises a `dataset_reader.RefusedFileError` instead (`safe_pickle.UnsafePickleError`,
+`safe_mat.UnsafeMatFileError`): it is refused, never executed, and is not a format error to skip silently.
+Missing face videos are not errors: they are listed in the layout report, and their trials have
+`face_video=None` (EEG-only).
 """
 
 import csv
+import dataclasses
 import io
 import os
 import pickle
@@ -45,46 +60,264 @@ import re
 
 import numpy as np
 
-from emorecog.datasets.dataset_reader import TrialListing, UnreadableTrial
-from emorecog.datasets.deap_format import (
-    BASELINE_SAMPLES,
-    EEG_CHANNELS,
-    FACE_VIDEO_DIR,
+from emorecog.datasets.dataset_reader import (
     GROUND_TRUTH_FILE,
-    LABEL_COLUMNS,
-    MATLAB_DATA_DIR,
-    METADATA_DIR,
-    NUM_CHANNELS,
-    PARTICIPANT_RATINGS_COLUMNS,
-    PARTICIPANT_RATINGS_CSV,
-    PERIPHERAL_CHANNELS,
-    PYTHON_DATA_DIR,
     RATING_RANGE,
-    SAMPLING_RATE_HZ,
-    DeapFormatError,
-    face_video_name,
-    subject_name,
-    subject_number,
+    LabelRule,
+    TrialListing,
+    UnreadableTrial,
 )
-from emorecog.datasets.deap_layout_report import DeapLayoutReport
-from emorecog.datasets.deap_trial import DeapTrial
-from emorecog.datasets.deap_trial_key import DeapTrialKey
-from emorecog.datasets.label_rule import LabelRule
 from emorecog.datasets.regular_file import open_regular_file
 from emorecog.datasets.safe_mat import MatFileError, UnsafeMatFileError, load_safe_mat
 from emorecog.datasets.safe_pickle import UnsafePickleError, load_safe_pickle
-from emorecog.features import TARGETS
+from emorecog.features import RATING_NAMES, TARGETS
 
 __all__ = [
-    "DeapDataset", "DeapFormatError", "DeapLayoutReport", "DeapTrial", "DeapTrialKey", "LabelRule",
+    "DeapDataset", "DeapFormatError", "DeapLayoutReport", "DeapTrial", "DeapTrialKey",
     "EEG_CHANNELS", "PERIPHERAL_CHANNELS", "SAMPLING_RATE_HZ", "BASELINE_SAMPLES",
 ]
 
+SAMPLING_RATE_HZ = 128
+BASELINE_SECONDS = 3
+BASELINE_SAMPLES = SAMPLING_RATE_HZ * BASELINE_SECONDS
+
+# Channels 1-32 of the preprocessed files (Geneva order), then channels 33-40.
+EEG_CHANNELS = (
+    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
+    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+)
+PERIPHERAL_CHANNELS = ("hEOG", "vEOG", "zEMG", "tEMG", "GSR", "Respiration", "Plethysmograph", "Temperature")
+NUM_CHANNELS = len(EEG_CHANNELS) + len(PERIPHERAL_CHANNELS)
+
+# Columns of the `labels` array, in order.
+LABEL_COLUMNS = RATING_NAMES  # ratings on the 1..9 scale (`RATING_RANGE`)
+
+PYTHON_DATA_DIR = "data_preprocessed_python"
+MATLAB_DATA_DIR = "data_preprocessed_matlab"
+FACE_VIDEO_DIR = "face_video"
+METADATA_DIR = "metadata_csv"
+PARTICIPANT_RATINGS_CSV = "participant_ratings.csv"
+PARTICIPANT_RATINGS_COLUMNS = (
+    "Participant_id", "Trial", "Experiment_id", "Start_time",
+    "Valence", "Arousal", "Dominance", "Liking", "Familiarity",
+)
 # participant_ratings.csv holds the ratings with 2 decimals; the data files' labels are the same ratings.
 RATINGS_AGREEMENT_TOLERANCE = 0.01
 _LAYOUTS = {"python": (PYTHON_DATA_DIR, ".dat"), "matlab": (MATLAB_DATA_DIR, ".mat")}
 _SUBJECT_FILE = re.compile(r"^s(\d{2})\.(dat|mat)$")
 _VIDEO_FILE = re.compile(r"^(s\d{2})_trial(\d{2})\.avi$")
+
+
+class DeapFormatError(ValueError):
+    """A DEAP directory or file does not have the expected layout, shape or values (the message names the
+    file, and where it applies the subject, trial, field or channel, and what was expected)."""
+
+
+def subject_name(number):
+    """'s01' for 1."""
+    return f"s{int(number):02d}"
+
+
+def subject_number(subject):
+    """1 for 's01'."""
+    return int(subject[1:])
+
+
+def face_video_name(subject, presentation_index):
+    """The relative path of a trial's face video: face_video/s01/s01_trial07.avi (7 = presentation order)."""
+    return f"{FACE_VIDEO_DIR}/{subject}/{subject}_trial{int(presentation_index):02d}.avi"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeapTrialKey:
+    """One trial's identity and labels: cheap to list for a whole dataset (no EEG held).
+
+    Args:
+        subject: "s01".."s32".
+        trial: the DEAP video id (`Experiment_id`, 1..40): the trial's index + 1 in the data file.
+        presentation_index: the position (1..40) at which the subject saw this video, from
+            participant_ratings.csv; None when the csv is absent or has no row for it.
+        ratings: (valence, arousal, dominance, liking), each on DEAP's 1..9 scale.
+        labels: binary (valence, arousal) labels from the dataset's `LabelRule`.
+        face_video: path of the trial's face video, or None when there is none (EEG-only trial).
+    """
+
+    subject: str
+    trial: int
+    presentation_index: object
+    ratings: tuple
+    labels: tuple
+    face_video: object
+
+    def rating(self, name):
+        """The 1..9 rating `name` ('valence', 'arousal', 'dominance' or 'liking')."""
+        if name not in RATING_NAMES:
+            raise ValueError(f"unknown rating {name!r}: expected one of {RATING_NAMES}")
+        return self.ratings[RATING_NAMES.index(name)]
+
+    def label(self, target):
+        """The binary label (0 low, 1 high) of `target` ('valence' or 'arousal')."""
+        if target not in TARGETS:
+            raise ValueError(f"unknown target {target!r}: expected one of {TARGETS}")
+        return self.labels[TARGETS.index(target)]
+
+    @property
+    def has_face_video(self):
+        return self.face_video is not None
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class DeapTrial:
+    """One trial of one subject, as read from `data_preprocessed_*` (arrays are read-only float32).
+
+    In the real DEAP a trial is 63 s at 128 Hz: 384 baseline samples then 7680 stimulus samples.
+
+    Args:
+        subject: "s01".."s32".
+        trial: the DEAP video id (`Experiment_id`, 1..40).
+        presentation_index: the position (1..40) at which the subject saw the video, or None without
+            participant_ratings.csv.
+        eeg: float32 [32, samples] (7680 in DEAP): the stimulus part, channels in `eeg_channels` order.
+        eeg_baseline: float32 [32, baseline samples] (384): the 3 s before the stimulus.
+        eeg_channels: the 32 EEG channel names (Geneva order: Fp1, AF3, F3, ...).
+        peripheral: float32 [8, baseline + stimulus samples] (8064): the whole 63 s of the peripheral
+            channels, baseline included.
+        peripheral_channels: the 8 names (hEOG, vEOG, zEMG, tEMG, GSR, Respiration, Plethysmograph,
+            Temperature).
+        sampling_rate: samples per second (128).
+        ratings: (valence, arousal, dominance, liking), each on the 1..9 scale.
+        labels: binary (valence, arousal) labels from the dataset's `LabelRule`.
+        face_video: path of the trial's face video (it covers the stimulus part), or None.
+        source_file: the data file the trial was read from.
+    """
+
+    subject: str
+    trial: int
+    presentation_index: object
+    eeg: np.ndarray
+    eeg_baseline: np.ndarray
+    eeg_channels: tuple
+    peripheral: np.ndarray
+    peripheral_channels: tuple
+    sampling_rate: int
+    ratings: tuple
+    labels: tuple
+    face_video: object
+    source_file: str
+
+    def __post_init__(self):
+        for name in ("eeg", "eeg_baseline", "peripheral"):
+            getattr(self, name).flags.writeable = False
+
+    @property
+    def duration_s(self):
+        """Length of the stimulus part in seconds (60 in DEAP)."""
+        return self.eeg.shape[1] / self.sampling_rate
+
+    @property
+    def baseline_samples(self):
+        return self.eeg_baseline.shape[1]
+
+    @property
+    def key(self):
+        """The trial's `DeapTrialKey` (identity and labels, no samples)."""
+        return DeapTrialKey(self.subject, self.trial, self.presentation_index, self.ratings, self.labels,
+                            self.face_video)
+
+    def rating(self, name):
+        """The 1..9 rating `name` ('valence', 'arousal', 'dominance' or 'liking')."""
+        return self.key.rating(name)
+
+    def label(self, target):
+        """The binary label (0 low, 1 high) of `target` ('valence' or 'arousal')."""
+        return self.key.label(target)
+
+    def channel(self, name):
+        """The stimulus-part samples [samples] of the EEG channel `name` (e.g. 'Fp1')."""
+        if name not in self.eeg_channels:
+            raise ValueError(f"{self.subject} trial {self.trial}: no EEG channel {name!r}; have {self.eeg_channels}")
+        return self.eeg[self.eeg_channels.index(name)]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeapLayoutReport:
+    """The inventory of a DEAP directory, from `DeapDataset.layout_report()`.
+
+    Args:
+        root: the DEAP directory.
+        layout: "python" (data_preprocessed_python/*.dat) or "matlab" (data_preprocessed_matlab/*.mat).
+        dataset: "deap", or "synthetic-deap" for a directory written by `emorecog synth`.
+        label_rule: the label rule in words, e.g. "high if rating > 5".
+        trials_per_subject: ((subject, number of trials), ...).
+        ratings_csv: path of metadata_csv/participant_ratings.csv, or None if it is absent (then the
+            presentation order is unknown and no face video can be matched to its trial).
+        subjects_without_video: subjects with no face video at all (s23..s32 in the real DEAP).
+        missing_videos: ((subject, trial, presentation_index), ...) trials of subjects that have videos,
+            whose own video file is absent.
+        unmatched_videos: video files that match no trial (e.g. a presentation index not in the csv).
+        label_counts: {target: (low, high)} over all trials.
+        num_trials_with_video: trials whose face video was found.
+    """
+
+    root: str
+    layout: str
+    dataset: str
+    label_rule: str
+    trials_per_subject: tuple
+    ratings_csv: object
+    subjects_without_video: tuple
+    missing_videos: tuple
+    unmatched_videos: tuple
+    label_counts: dict
+    num_trials_with_video: int
+
+    @property
+    def subjects(self):
+        return tuple(subject for subject, _ in self.trials_per_subject)
+
+    @property
+    def num_trials(self):
+        return sum(count for _, count in self.trials_per_subject)
+
+    def to_dict(self):
+        """A JSON-ready dict (for stats files)."""
+        result = dataclasses.asdict(self)
+        result["trials_per_subject"] = dict(self.trials_per_subject)
+        result["missing_videos"] = [
+            {"subject": subject, "trial": trial, "presentation_index": index}
+            for subject, trial, index in self.missing_videos
+        ]
+        result["label_counts"] = {target: {"low": low, "high": high}
+                                  for target, (low, high) in self.label_counts.items()}
+        result["num_trials"] = self.num_trials
+        return result
+
+    def lines(self):
+        """The report as lines of text, for a terminal."""
+        lines = [
+            f"DEAP directory   {self.root} ({self.dataset}, layout: {self.layout})",
+            f"subjects         {len(self.subjects)}: {', '.join(self.subjects)}",
+            f"trials           {self.num_trials}, {self.num_trials_with_video} with face video",
+            f"labels           {self.label_rule}; " + ", ".join(
+                f"{target} low/high {low}/{high}" for target, (low, high) in self.label_counts.items()),
+        ]
+        if self.ratings_csv is None:
+            lines.append("ratings csv      MISSING: presentation order unknown, face videos not matched to trials")
+        if self.subjects_without_video:
+            lines.append(f"no face video    {', '.join(self.subjects_without_video)} (EEG-only)")
+        if self.missing_videos:
+            by_subject = {}
+            for subject, trial, index in self.missing_videos:
+                by_subject.setdefault(subject, []).append(f"{trial} (presented {index})")
+            for subject, trials in by_subject.items():
+                lines.append(f"missing videos   {subject}: trials {', '.join(trials)} (EEG-only)")
+        if self.unmatched_videos:
+            lines.append(f"unmatched videos {len(self.unmatched_videos)}: {', '.join(self.unmatched_videos[:5])}"
+                         + (" ..." if len(self.unmatched_videos) > 5 else ""))
+        return lines
+
+    def __str__(self):
+        return "\n".join(self.lines())
 
 
 class DeapDataset:
@@ -516,6 +749,7 @@ class DeapDataset:
                 f"{len(disagreeing)} row(s) disagree with field 'labels' of {path}: {shown}{more}; expected the "
                 f"same ratings (to {RATINGS_AGREEMENT_TOLERANCE}); a swapped Experiment_id would pair face "
                 "videos with the wrong trials")
+
 
 def _without_path(error, path):
     """An error's message without its leading "<path>: " (the caller names the file already)."""

@@ -1,14 +1,19 @@
 """EEG recordings read by MNE (EDF, BDF, FIF, BrainVision, EEGLAB): channels matched by name to a montage,
 stimulus events from a trigger channel, and the stimulus and baseline parts cut out in seconds.
 
-MAHNOB-HCI's reader and the manifest reader share this module; DEAP's preprocessed arrays do not need it.
-MNE opens a file lazily (`preload=False`), so only the samples of the cut parts are read.
+MAHNOB-HCI's reader and the manifest reader load their trials through `read_recorded_trial`; they differ
+only in where the stimulus lies (MAHNOB-HCI: the `Status` events, `stimulus_events`; a manifest: its onset
+and duration columns). DEAP's preprocessed arrays do not need this module. MNE opens a file lazily
+(`preload=False`), so only the samples of the cut parts are read. Every error is a `RecordingError` naming
+the file and, where it applies, the channel.
 """
 
 import os
 import stat
 
 import numpy as np
+
+from emorecog.datasets.dataset_reader import RecordedTrial
 
 # What `mne.io.read_raw` opens, by file name ending (BrainVision is read through its .vhdr header).
 RECORDING_SUFFIXES = (".edf", ".bdf", ".fif", ".fif.gz", ".vhdr", ".set")
@@ -34,7 +39,39 @@ def check_regular_file(path, what="file"):
     return path
 
 
-def open_recording(path):
+def read_recorded_trial(key, channel_names, stimulus_samples):
+    """The `RecordedTrial` of a `TrialKey`: its recording opened by MNE, the channels picked by name, the
+    stimulus part and the baseline just before it cut out.
+
+    Args:
+        key: a `TrialKey`; its `source_file` is the recording, `baseline_s` the seconds of baseline wanted.
+        channel_names: the channels to read (the montage's spelling, matched in any case), in row order.
+        stimulus_samples: function (raw, sampling_rate) -> (start, stop) sample indices of the stimulus part
+            in the MNE Raw; it raises `RecordingError` naming the file when they cannot be found.
+
+    The stimulus starts `key.face_video_onset_s` seconds into the face video, or, when that is None, at
+    the same time as in the recording (the video starts with the recording, as MAHNOB-HCI's).
+
+    Raises:
+        RecordingError: the file is not a readable recording, lacks a channel, or its stimulus part lies
+            outside it or holds NaN/inf samples.
+    """
+    path = key.source_file
+    raw = _open_recording(path)
+    rate = float(raw.info["sfreq"])
+    channels = _match_channels(raw, channel_names, path)
+    start, stop = stimulus_samples(raw, rate)
+    eeg, baseline = _cut_recording(raw, channels, start, stop, round(key.baseline_s * rate), path)
+    face_video_start_s = None
+    if key.face_video is not None:
+        face_video_start_s = start / rate if key.face_video_onset_s is None else key.face_video_onset_s
+    return RecordedTrial(
+        subject=key.subject, trial=key.trial, eeg=eeg, eeg_baseline=baseline, eeg_channels=tuple(channel_names),
+        sampling_rate=rate, ratings=key.ratings, labels=key.labels, face_video=key.face_video,
+        face_video_start_s=face_video_start_s, source_file=path)
+
+
+def _open_recording(path):
     """An MNE Raw of `path` (not loaded into memory). RecordingError for an unknown or unreadable file."""
     import mne
 
@@ -61,7 +98,7 @@ def montage_channel_names(montage):
         raise RecordingError(f"unknown montage {montage!r}: neither an MNE standard montage nor a file") from error
 
 
-def match_channels(raw, wanted, path):
+def _match_channels(raw, wanted, path):
     """The recording's own names of the `wanted` channels (matched case-insensitively), in `wanted` order.
 
     Raises:
@@ -104,7 +141,7 @@ def stimulus_events(raw, path, stim_channel="Status"):
     return start, end
 
 
-def cut_recording(raw, channels, start, stop, baseline_samples, path):
+def _cut_recording(raw, channels, start, stop, baseline_samples, path):
     """(eeg float32 [C, stop - start], baseline float32 [C, b] or None) of the named channels.
 
     The baseline is the `baseline_samples` (fewer if the file starts sooner) just before `start`.

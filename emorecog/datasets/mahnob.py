@@ -31,16 +31,16 @@ import os
 import re
 import xml.etree.ElementTree as ElementTree
 
-from emorecog.datasets.dataset_reader import NOT_RATED, TrialKey, TrialListing, UnreadableTrial
-from emorecog.datasets.deap_format import GROUND_TRUTH_FILE, RATING_RANGE
-from emorecog.datasets.eeg_recording import (
-    cut_recording,
-    match_channels,
-    montage_channel_names,
-    open_recording,
-    stimulus_events,
+from emorecog.datasets.dataset_reader import (
+    GROUND_TRUTH_FILE,
+    NOT_RATED,
+    RATING_RANGE,
+    LabelRule,
+    TrialKey,
+    TrialListing,
+    UnreadableTrial,
 )
-from emorecog.datasets.label_rule import LabelRule
+from emorecog.datasets.eeg_recording import montage_channel_names, read_recorded_trial, stimulus_events
 
 SESSIONS_DIR = "Sessions"
 SESSION_FILE = "session.xml"
@@ -113,18 +113,8 @@ class MahnobDataset:
 
     def load_trial(self, key):
         """The `RecordedTrial` of a key from `list_trials()`: the stimulus part and the baseline before it."""
-        from emorecog.datasets.dataset_reader import RecordedTrial
-
-        raw = open_recording(key.source_file)
-        channels = match_channels(raw, montage_channel_names(self.montage), key.source_file)
-        start, end = stimulus_events(raw, key.source_file, STIMULUS_CHANNEL)
-        rate = float(raw.info["sfreq"])
-        eeg, baseline = cut_recording(raw, channels, start, end, round(key.baseline_s * rate), key.source_file)
-        return RecordedTrial(
-            subject=key.subject, trial=key.trial, eeg=eeg, eeg_baseline=baseline,
-            eeg_channels=tuple(montage_channel_names(self.montage)), sampling_rate=rate, ratings=key.ratings,
-            labels=key.labels, face_video=key.face_video,
-            face_video_start_s=None if key.face_video is None else start / rate, source_file=key.source_file)
+        return read_recorded_trial(key, montage_channel_names(self.montage),
+                                   lambda raw, rate: stimulus_events(raw, key.source_file, STIMULUS_CHANNEL))
 
     def layout_report(self):
         """Lines of text: sessions, subjects, trials with video, and every session that cannot be used."""

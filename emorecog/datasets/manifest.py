@@ -28,16 +28,13 @@ import math
 import os
 import re
 
-from emorecog.datasets.dataset_reader import NOT_RATED, RecordedTrial, TrialKey, TrialListing
+from emorecog.datasets.dataset_reader import NOT_RATED, RATING_RANGE, LabelRule, TrialKey, TrialListing
 from emorecog.datasets.eeg_recording import (
     RecordingError,
     check_regular_file,
-    cut_recording,
-    match_channels,
     montage_channel_names,
-    open_recording,
+    read_recorded_trial,
 )
-from emorecog.datasets.label_rule import LabelRule
 from emorecog.datasets.regular_file import open_regular_file
 
 REQUIRED_COLUMNS = ("subject", "trial", "eeg_file", "stimulus_onset_s", "stimulus_duration_s", "valence", "arousal")
@@ -87,22 +84,17 @@ class ManifestDataset:
         return sorted(files)
 
     def load_trial(self, key):
-        raw = open_recording(key.source_file)
-        rate = float(raw.info["sfreq"])
-        wanted = list(key.eeg_channels or self._montage_channels)
-        channels = match_channels(raw, wanted, key.source_file)
-        start = round(key.stimulus_onset_s * rate)
-        stop = start + round(key.stimulus_duration_s * rate)
-        if stop > raw.n_times:
-            raise RecordingError(
-                f"EEG recording {key.source_file}: subject {key.subject} trial {key.trial}: the stimulus ends at "
-                f"{key.stimulus_onset_s + key.stimulus_duration_s:g} s, the recording lasts "
-                f"{raw.n_times / rate:.2f} s")
-        eeg, baseline = cut_recording(raw, channels, start, stop, round(key.baseline_s * rate), key.source_file)
-        return RecordedTrial(
-            subject=key.subject, trial=key.trial, eeg=eeg, eeg_baseline=baseline, eeg_channels=tuple(wanted),
-            sampling_rate=rate, ratings=key.ratings, labels=key.labels, face_video=key.face_video,
-            face_video_start_s=key.face_video_onset_s, source_file=key.source_file)
+        def stimulus_samples(raw, rate):
+            start = round(key.stimulus_onset_s * rate)
+            stop = start + round(key.stimulus_duration_s * rate)
+            if stop > raw.n_times:
+                raise RecordingError(
+                    f"EEG recording {key.source_file}: subject {key.subject} trial {key.trial}: the stimulus ends "
+                    f"at {key.stimulus_onset_s + key.stimulus_duration_s:g} s, the recording lasts "
+                    f"{raw.n_times / rate:.2f} s")
+            return start, stop
+
+        return read_recorded_trial(key, key.eeg_channels or self._montage_channels, stimulus_samples)
 
     # -- reading the manifest ---------------------------------------------------------------------
     def _read(self):
@@ -162,7 +154,7 @@ class ManifestDataset:
 
         def rating(column, required):
             value = number(column, None if required else NOT_RATED)
-            if (required or value != NOT_RATED) and not 1.0 <= value <= 9.0:
+            if (required or value != NOT_RATED) and not RATING_RANGE[0] <= value <= RATING_RANGE[1]:
                 raise ManifestError(f"{where}: column {column} = {value:g}, expected a rating in 1..9")
             return value
 

@@ -21,7 +21,7 @@ import os
 import struct
 import zlib
 
-from emorecog.datasets.deap_format import RefusedFileError
+from emorecog.datasets.dataset_reader import RefusedFileError
 from emorecog.datasets.regular_file import open_regular_file
 
 HEADER_BYTES = 128

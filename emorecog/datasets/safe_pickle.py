@@ -39,6 +39,14 @@ Memory: a real subject file is ~100 MB of float64 samples. Python 2 wrote the sa
 BINSTRING; a byte string of at least `LAZY_PAYLOAD_MIN_BYTES` is not read but becomes a read-only `np.memmap`
 of those bytes of the already open file, so opening a subject reads a few kB, and slicing one trial reads
 that trial's pages.
+
+Writing: `dump_python2_pickle` writes a pickle the way Python 2's `cPickle.dump(obj, f, 2)` did, as DEAP's
+`sXX.dat` files were written. Python 3's pickler at protocol 2 stores `bytes` as a call to
+`_codecs.encode(text, "latin1")` (Python 2 has no bytes type) and `str` as BINUNICODE; Python 2 stored its
+8-bit `str` (which is what NumPy's array state and the dict keys were) as SHORT_BINSTRING / BINSTRING. The
+writer does the same, so its files are loaded by Python 2, by Python 3 with `pickle.load(f,
+encoding="latin1")`, and by `load_safe_pickle` exactly like the real DEAP files, including the large-buffer
+memory mapping (the synthetic DEAP and the tests' crafted files are written with it).
 """
 
 import codecs
@@ -51,7 +59,7 @@ import struct
 
 import numpy as np
 
-from emorecog.datasets.deap_format import RefusedFileError
+from emorecog.datasets.dataset_reader import RefusedFileError
 from emorecog.datasets.regular_file import open_regular_file
 
 # Below this size a string payload is simply read: mapping it would save nothing.
@@ -65,6 +73,7 @@ MAX_ARRAY_DIMENSIONS = 32
 MATERIALISED_BYTES_PER_FILE_BYTE = 3  # a Python 3 protocol-2 array: text read, re-encoded, viewed as an array
 MATERIALISED_SLACK_BYTES = 1 << 20
 MAX_TEXT_LINE_BYTES = 64  # INT, LONG, PUT, GET and GLOBAL lines of a real pickle are a few bytes
+PYTHON2_PROTOCOL = 2
 
 _ALLOWED_DTYPE_KINDS = frozenset("biufc")
 _LATIN1_NAMES = frozenset({"latin1", "latin-1", "iso-8859-1", "iso8859-1", "l1"})
@@ -684,3 +693,41 @@ def _describe(value):
 def _shortened(text, limit=80):
     text = repr(text)[1:-1] if isinstance(text, str) else str(text)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+class _Python2Pickler(pickle._Pickler):
+    """Python's own pure-Python pickler, with Python 2's encoding of 8-bit strings."""
+
+    dispatch = dict(pickle._Pickler.dispatch)
+
+    def _save_python2_string(self, data):
+        if len(data) < 256:
+            self.write(pickle.SHORT_BINSTRING + struct.pack("<B", len(data)) + data)
+        else:
+            self.write(pickle.BINSTRING + struct.pack("<i", len(data)) + data)
+
+    def save_bytes(self, obj):
+        self._save_python2_string(obj)
+        self.memoize(obj)
+
+    dispatch[bytes] = save_bytes
+
+    def save_str(self, obj):
+        # An ASCII text was a Python 2 `str` (dict keys, dtype codes); anything else was `unicode`.
+        if obj.isascii():
+            self._save_python2_string(obj.encode("ascii"))
+            self.memoize(obj)
+        else:
+            super().save_str(obj)
+
+    dispatch[str] = save_str
+
+
+def dump_python2_pickle(obj, handle):
+    """Pickle `obj` (dicts, lists, numbers, strings, NumPy arrays) to the binary `handle` as Python 2 did.
+
+    Args:
+        obj: the object; NumPy arrays pickle through their own `__reduce__` (numpy.core.multiarray).
+        handle: a binary file opened for writing.
+    """
+    _Python2Pickler(handle, protocol=PYTHON2_PROTOCOL, fix_imports=True).dump(obj)

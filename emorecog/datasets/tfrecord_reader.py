@@ -114,13 +114,10 @@ def read_fold_index(data_dir):
     """The dict of `<data_dir>/fold_index.json`, or None when `data_dir` is not a cross-validation fold."""
     path = os.path.join(data_dir, FOLD_INDEX_FILE)
     try:
-        with open(path) as handle:
-            index = json.load(handle)
+        index = _read_json_object(path, "an emorecog fold index (expected 'source' and 'splits')")
     except FileNotFoundError:
         return None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise ValueError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(index, dict) or not isinstance(index.get("splits"), dict) or "source" not in index:
+    if not isinstance(index.get("splits"), dict) or "source" not in index:
         raise ValueError(f"{path} is not an emorecog fold index (expected 'source' and 'splits')")
     return index
 
@@ -140,15 +137,27 @@ def read_stats(data_dir):
     """The dict of `<data_dir>/stats.json` (see `components.example_gen` for its fields)."""
     path = os.path.join(data_dir, STATS_FILE)
     try:
-        with open(path) as handle:
-            stats = json.load(handle)
+        return _read_json_object(path, "ExampleGen's statistics object")
     except FileNotFoundError:
         raise FileNotFoundError(f"{path} is missing: is {data_dir} an ExampleGen output?") from None
+
+
+def _read_json_object(path, expected_description):
+    """The dict a JSON file holds.
+
+    Raises:
+        FileNotFoundError: there is no file at `path` (the caller knows what its absence means).
+        ValueError: the file is not JSON, or holds something else than an object; the message names the file
+            and `expected_description`.
+    """
+    try:
+        with open(path) as handle:
+            content = json.load(handle)
     except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"{path} is not valid JSON: {error}") from error
-    if not isinstance(stats, dict):
-        raise ValueError(f"{path} holds a JSON {type(stats).__name__}, expected ExampleGen's statistics object")
-    return stats
+    if not isinstance(content, dict):
+        raise ValueError(f"{path} holds a JSON {type(content).__name__}, expected {expected_description}")
+    return content
 
 
 def read_eeg_normalization(data_dir):

@@ -24,9 +24,7 @@ import json
 import os
 import warnings
 
-from emorecog import example_statistics
-from emorecog import features
-from emorecog import splits
+from emorecog import example_statistics, features, splits
 
 REPORTED_METRICS = ("accuracy", "f1_macro", "balanced_accuracy")
 

@@ -119,6 +119,10 @@ class TrialSkim(keras.layers.Layer):
                              f"grid_size={grid_size}, kernel_size={kernel_size}")
         if len(self.band_mean) != 3 or len(self.band_std) != 3 or min(self.band_std) <= 0.0:
             raise ValueError(f"TrialSkim needs 3 band means and 3 positive band stds, got {band_mean}, {band_std}")
+        # The same band normalisation as the glimpse encoder's (the train split's statistics as constants).
+        self.eeg_normalization = keras.layers.Normalization(
+            axis=-1, mean=list(self.band_mean), variance=[std * std for std in self.band_std],
+            name="eeg_normalization")
         self.frame_projection = keras.layers.Dense(self.skim_size, activation="relu", name="frame_projection")
         self.temporal_convolution = keras.layers.Conv1D(
             self.skim_size, self.kernel_size, padding="same", activation="relu", name="temporal_convolution")
@@ -140,6 +144,7 @@ class TrialSkim(keras.layers.Layer):
         if self.use_face and (face_shape[2] < 2 * self.FACE_GRID or face_shape[3] < 2 * self.FACE_GRID):
             raise ValueError(f"TrialSkim: face crops {tuple(face_shape[2:4])} are smaller than "
                              f"{2 * self.FACE_GRID} x {2 * self.FACE_GRID}")
+        self.eeg_normalization.build((None, 3))
         self.frame_projection.build((None, None, self.frame_statistics_size))
         self.temporal_convolution.build((None, None, self.skim_size))
         self.segment_projection.build((None, None, 2 * self.skim_size))
@@ -160,7 +165,7 @@ class TrialSkim(keras.layers.Layer):
             # several times slower. The normalisation is linear, so it is applied to the region means.
             rows = tf.reduce_mean(tf.reshape(tf.cast(eeg, tf.float32), [-1, height // grid, width * 3]), axis=1)
             regions = tf.reduce_mean(tf.reshape(rows, [-1, width // grid, 3]), axis=1)
-            regions = (regions - tf.constant(self.band_mean, tf.float32)) / tf.constant(self.band_std, tf.float32)
+            regions = self.eeg_normalization(regions)
             regions = tf.reshape(regions, [batch, num_frames, grid * grid * 3])
             parts.append(_standardised(regions, tf.ones_like(present)))
         if self.use_face:

@@ -140,10 +140,11 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
 
     # -------------------------------------------------------------------------------------------- losses
     def policy_losses(self, internals, labels):
-        """REINFORCE, baseline and entropy terms and the per-episode reward (zeros: no policy here)."""
+        """REINFORCE and baseline losses, the policy's entropy and its weighted bonus (subtracted from the
+        loss), and the per-episode reward: zeros here, where no policy chooses frames."""
         zero = keras.ops.zeros((), "float32")
         glimpses = keras.ops.cast(internals["glimpse_count"], "float32")
-        return {"reinforce_loss": zero, "baseline_loss": zero, "policy_entropy": zero,
+        return {"reinforce_loss": zero, "baseline_loss": zero, "policy_entropy": zero, "entropy_bonus": zero,
                 "reward": keras.ops.zeros_like(glimpses)}
 
     def loss_terms(self, internals, labels, sample_weight=None):
@@ -170,7 +171,7 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
         penalty = keras.ops.mean(internals["penalty"])
         policy = self.policy_losses(internals, labels)
         loss = (classification_loss - self.current_penalty_weight() * penalty + policy["reinforce_loss"]
-                + policy["baseline_loss"] - getattr(self, "entropy_weight", 0.0) * policy["policy_entropy"])
+                + policy["baseline_loss"] - policy["entropy_bonus"])
         return {
             "loss": loss,
             "classification_loss": classification_loss,

@@ -296,9 +296,11 @@ class GlimpseModel(RecurrentModelBase):
             stop_log_prob = tf.zeros([episodes])
             survival = loop["survival"]
             if not learned:
-                next_location = tf.fill([episodes], schedule[tf.minimum(action, int(uniform_glimpses) - 1)])
-                location_log_prob = entropy = tf.zeros([episodes])
-                stop = tf.fill([episodes], action >= int(uniform_glimpses))
+                # *_like keeps the loop variables' static batch size (tf.fill would make it unknown, which
+                # tf.while_loop refuses when a batch of one enters the loop with a known size).
+                next_location = tf.zeros_like(survival) + schedule[tf.minimum(action, int(uniform_glimpses) - 1)]
+                location_log_prob = entropy = tf.zeros_like(survival)
+                stop = tf.logical_and(tf.ones_like(active), action >= int(uniform_glimpses))
             else:
                 next_location, location_log_prob, entropy = self._choose_location(skim, hidden, visited, noise, action)
                 if self.stop_policy is not None:
@@ -416,6 +418,7 @@ class GlimpseModel(RecurrentModelBase):
                                                        returns, mask),
             "baseline_loss": reinforce.baseline_loss(internals["action_baselines"], returns, mask),
             "policy_entropy": entropy,
+            "entropy_bonus": self.entropy_weight * entropy,
             "reward": reinforce.episode_reward(correct, count, self.reward_scale, self.reward_correct,
                                                self.reward_wrong, self.sparsity_weight),
         }

@@ -103,7 +103,6 @@ class ModelConfig:
             state after every glimpse and its mean cross-entropy over the glimpses taken is added (0 = the
             paper's loss, which classifies only the final state).
         dropout: rate on the classifier's input (training only).
-        batch_size: samples per optimiser step (used by the Trainer).
         hidden_size: r, the core LSTM state size.
         glimpse_hidden_size: state size of the shared first-layer LSTM, per stream.
         feature_size: size of x_e and x_v.
@@ -149,7 +148,6 @@ class ModelConfig:
     penalty_warmup_steps: int = 200
     step_classification_weight: float = 1.0
     dropout: float = 0.6
-    batch_size: int = 12
     hidden_size: int = 64
     glimpse_hidden_size: int = 32
     feature_size: int = 64
@@ -183,7 +181,7 @@ class ModelConfig:
                                      ("stop_rule", self.stop_rule, STOP_RULES)):
             if value not in allowed:
                 problems.append(f"{name} {value!r} is not one of {allowed}")
-        for name in ("core_layers", "max_glimpses", "batch_size", "hidden_size", "glimpse_hidden_size",
+        for name in ("core_layers", "max_glimpses", "hidden_size", "glimpse_hidden_size",
                      "feature_size", "band_feature_size", "location_embedding_size", "attention_size",
                      "face_patch_size", "band_pool_size", "policy_segments", "skim_size", "skim_grid_size",
                      "skim_kernel_size", "policy_samples", "encoder_chunk_frames"):

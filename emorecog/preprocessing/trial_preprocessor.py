@@ -182,7 +182,7 @@ class TrialPreprocessor:
     Args:
         config: a `PreprocessConfig` (default: `PreprocessConfig()`).
 
-    The trial is duck-typed (`emorecog.datasets.deap_trial.DeapTrial` fits): it needs `subject`,
+    The trial is duck-typed (`emorecog.datasets.deap.DeapTrial` fits): it needs `subject`,
     `trial`, `eeg` [C, samples], `eeg_baseline` [C, baseline samples] (or None), `eeg_channels` (C names),
     `sampling_rate`, `ratings` (valence, arousal, dominance, liking), `labels` ((valence, arousal) or a
     mapping by target) and `face_video` (path or None).
@@ -431,7 +431,7 @@ def record_schema_for(sample_shape, channel_names=None, config=None):
     operator is the one ExampleGen would compute for these channels and `config` (image size from the
     shape).
     """
-    from emorecog.datasets.deap_format import EEG_CHANNELS
+    from emorecog.datasets.deap import EEG_CHANNELS
 
     config = dataclasses.replace(config or PreprocessConfig(), image_size=sample_shape.image_size)
     return TrialPreprocessor(config).record_schema(EEG_CHANNELS if channel_names is None else channel_names,

@@ -68,7 +68,7 @@ def record_from_tfrecord(path, index):
 def record_from_deap(model_path, deap_dir, subject, trial):
     """Read one DEAP trial and preprocess it with the settings the exported model was trained with."""
     from emorecog.datasets.deap import DeapDataset
-    from emorecog.datasets.label_rule import LabelRule
+    from emorecog.datasets.dataset_reader import LabelRule
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
 

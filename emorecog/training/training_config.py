@@ -9,13 +9,13 @@ STRATEGIES = ("default", "mirrored", "multiworker")
 
 @dataclasses.dataclass(frozen=True)
 class TrainingConfig:
-    """How to train: the optimiser and the loop (the model's hyper-parameters, batch size and seed live in
-    `ModelConfig`).
+    """How to train: the optimiser and the loop (the model's hyper-parameters and seed live in `ModelConfig`).
 
     Args:
         learning_rate: Adam's step size zeta (paper eq. 18; the paper trains with Adam).
         gradient_clip_norm: norm each gradient tensor is clipped to (Keras `clipnorm`, applied per variable;
             not in the paper).
+        batch_size: samples per optimiser step and replica (the paper's 12).
         target: which binary label to learn, "valence" or "arousal".
         epochs: total epochs; a resumed run continues up to this number.
         strategy: tf.distribute strategy: "default" (one device), "mirrored" (all local GPUs, or the CPU),
@@ -29,6 +29,7 @@ class TrainingConfig:
 
     learning_rate: float = 1e-3
     gradient_clip_norm: float = 5.0
+    batch_size: int = 12
     target: str = "valence"
     epochs: int = 20
     strategy: str = "default"
@@ -37,11 +38,13 @@ class TrainingConfig:
     image_summary_samples: int = 2
     image_summary_glimpses: int = 12
 
+    CHOICES = {"target": features.TARGETS, "strategy": STRATEGIES}
+
     def __post_init__(self):
         features.label_key(self.target)  # validates the target name
         if self.strategy not in STRATEGIES:
             raise ValueError(f"unknown strategy {self.strategy!r}: expected one of {STRATEGIES}")
-        for name in ("epochs", "shuffle_buffer", "eval_batch_size"):
+        for name in ("epochs", "batch_size", "shuffle_buffer", "eval_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"TrainingConfig.{name} must be >= 1, got {getattr(self, name)}")
         for name in ("learning_rate", "gradient_clip_norm"):

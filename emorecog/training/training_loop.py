@@ -111,7 +111,7 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     state = training_checkpoint.load_state(checkpoint_dir, fingerprint)
 
     strategy = distribution.distribution_strategy(training_config.strategy)
-    global_batch = model_config.batch_size * strategy.num_replicas_in_sync
+    global_batch = training_config.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
         model = build_model(model_config, data.sample_shape, eeg_band_mean=data.eeg_band_mean,
                             eeg_band_std=data.eeg_band_std, training_config=training_config)

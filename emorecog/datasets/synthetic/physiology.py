@@ -27,7 +27,7 @@ import dataclasses
 
 import numpy as np
 
-from emorecog.datasets.deap_format import (
+from emorecog.datasets.deap import (
     BASELINE_SAMPLES,
     EEG_CHANNELS,
     PERIPHERAL_CHANNELS,

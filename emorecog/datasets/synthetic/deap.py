@@ -15,7 +15,7 @@
 Every trial of every subject has one hidden event window (`event_window_s` long, at a random time of the
 stimulus part). Inside it, and only there, the EEG carries a frontal alpha asymmetry that depends on the
 valence label and a frontal/central beta burst whose strength depends on the arousal label
-(see `synthetic_physiology`), and the face smiles or frowns with valence and opens or narrows its eyes
+(see `physiology`), and the face smiles or frowns with valence and opens or narrows its eyes
 (and raises or lowers its brows) with arousal. Outside the window nothing depends on the labels. The
 label-dependent part of every effect is scaled by (1 - difficulty): difficulty 1 plants windows without
 label information.
@@ -39,11 +39,11 @@ import shutil
 
 import numpy as np
 
-from emorecog.datasets.deap_format import (
+from emorecog.datasets.dataset_reader import GROUND_TRUTH_FILE, LabelRule
+from emorecog.datasets.deap import (
     BASELINE_SAMPLES,
     BASELINE_SECONDS,
     FACE_VIDEO_DIR,
-    GROUND_TRUTH_FILE,
     LABEL_COLUMNS,
     METADATA_DIR,
     PARTICIPANT_RATINGS_COLUMNS,
@@ -53,10 +53,9 @@ from emorecog.datasets.deap_format import (
     face_video_name,
     subject_name,
 )
-from emorecog.datasets.label_rule import LabelRule
-from emorecog.datasets.python2_pickle import dump_python2_pickle
-from emorecog.datasets.synthetic_face import SyntheticFace
-from emorecog.datasets.synthetic_physiology import (
+from emorecog.datasets.safe_pickle import dump_python2_pickle
+from emorecog.datasets.synthetic.face import SyntheticFace
+from emorecog.datasets.synthetic.physiology import (
     AROUSAL_CHANNELS,
     BETA_BURST_BAND_HZ,
     BLINK_WEIGHTS,

@@ -1,5 +1,5 @@
 """Synthetic MAHNOB-HCI: emotion-elicitation sessions in MAHNOB-HCI's on-disk layout, with the planted event
-of the synthetic DEAP (`synthetic_physiology` for the EEG, `synthetic_face` for the video).
+of the synthetic DEAP (`physiology` for the EEG, `face` for the video).
 
 `write_synthetic_mahnob(out_dir, SynthConfig(...), MahnobLayout(...))` writes
 
@@ -28,10 +28,10 @@ import os
 
 import numpy as np
 
-from emorecog.datasets.deap_format import BASELINE_SAMPLES, GROUND_TRUTH_FILE, SAMPLING_RATE_HZ
-from emorecog.datasets.label_rule import LabelRule
+from emorecog.datasets.dataset_reader import GROUND_TRUTH_FILE, LabelRule
+from emorecog.datasets.deap import BASELINE_SAMPLES, EEG_CHANNELS, SAMPLING_RATE_HZ
 from emorecog.datasets.mahnob import SESSION_FILE, SESSIONS_DIR
-from emorecog.datasets.synthetic import (
+from emorecog.datasets.synthetic.deap import (
     GROUND_TRUTH_FORMAT,
     WINDOW_MARGIN_S,
     SynthConfig,
@@ -41,13 +41,13 @@ from emorecog.datasets.synthetic import (
     _write_trial_video,
     write_synthetic_folder,
 )
-from emorecog.datasets.synthetic_face import SyntheticFace
-from emorecog.datasets.synthetic_physiology import SyntheticPhysiology
+from emorecog.datasets.synthetic.face import SyntheticFace
+from emorecog.datasets.synthetic.physiology import SyntheticPhysiology
 
 PERIPHERAL_CHANNELS = (("EXG1", 0), ("EXG2", 1), ("EXG3", 2), ("GSR1", 4), ("Resp", 5), ("Temp", 7))
 STATUS_PULSE_SAMPLES = 5
 STIMULUS_EXTRA_S = (0.0, 0.5, 1.0, 1.5)
-_SESSION_LENGTH = 7  # random-stream purpose, beside synthetic.py's
+_SESSION_LENGTH = 7  # random-stream purpose, beside synthetic/deap.py's
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,8 +144,6 @@ def _write_subject(sessions_root, config, layout, number, has_video, dropped):
     face = SyntheticFace.random(traits_rng)
     ratings = np.clip(np.round(_draw_ratings(_rng(config, number, 1), config.trials)), 1, 9)
     channel_names = mne.channels.make_standard_montage("biosemi32").ch_names
-    from emorecog.datasets.deap_format import EEG_CHANNELS
-
     geneva_row = {name.lower(): index for index, name in enumerate(EEG_CHANNELS)}
     trials = []
     for session in range(1, config.trials + 1):
