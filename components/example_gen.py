@@ -18,9 +18,9 @@ A rerun with the same parameters and an unchanged source is skipped; a changed p
 the source) writes the output anew. The executor writes into a hidden staging directory that is renamed
 into place only when everything succeeded, so a failed or interrupted run leaves no output.
 
-The Beam pipeline has one element per (subject, trial), planned before it runs: the split (from the labels
-alone, `emorecog.splits`, so no trial is ever cut across splits), the shard and the position in it
-(`record_shards.plan_elements`). Then
+The Beam pipeline has one element per (subject, trial), planned before it runs (`trial_plan`): the split
+(from the labels alone, `emorecog.splits`, so no trial is ever cut across splits), the shard and the position
+in it (`record_shards.plan_elements`). Then
 
     ReadTrials | ProcessTrial | WriteSplits        (+ the trial reports -> JSON lines -> stats.json)
 
@@ -50,10 +50,11 @@ import time
 
 from emorecog import example_statistics, features, splits
 from emorecog.artifact_metadata import fingerprint_path
-from emorecog.components import record_shards, trial_progress
+from emorecog.components import record_shards, trial_plan, trial_progress
 from emorecog.components.beam_runner import DIRECT_RUNNER, beam, beam_pipeline_flags, make_pipeline, stderr_to
 from emorecog.components.component import ComponentSpec, run_component
-from emorecog.components.process_trial import BAD_INPUT_ERRORS, REPORT_TAG, ProcessTrialDoFn, skip_record
+from emorecog.components.process_trial import BAD_INPUT_ERRORS, REPORT_TAG, ProcessTrialDoFn
+from emorecog.components.trial_plan import ExampleGenError, plan_trials
 from emorecog.datasets import tfrecord_reader
 from emorecog.output_folders import check_separate_from_inputs
 
@@ -71,10 +72,6 @@ DEFAULT_RECORDS_PER_SHARD = 32
 _PROGRESS_DIR = ".progress"
 _REPORTS_DIR = ".reports"
 _STAGED_RECORDS_DIR = ".records"
-
-
-class ExampleGenError(RuntimeError):
-    """The ExampleGen run failed on bad input (the message names the subject, trial and file)."""
 
 
 def example_gen_parameters(preprocess_config=None, split_config=None, label_rule=None, on_error="skip",
@@ -152,7 +149,7 @@ def run_example_gen(source, output_dir, preprocess_config=None, split_config=Non
 
     montage = (preprocess_config or PreprocessConfig()).montage
     try:
-        source_files = _reader(source_format, source, label_rule, montage).input_files()
+        source_files = trial_plan.open_source(source_format, source, label_rule, montage).input_files()
         if os.path.isfile(montage):  # a montage file changes the images as much as the data do
             source_files = [*source_files, montage]
     except BAD_INPUT_ERRORS as error:
@@ -165,81 +162,6 @@ def run_example_gen(source, output_dir, preprocess_config=None, split_config=Non
         check_separate_from_inputs(beam_log, inputs)  # the log is appended to: never inside an input
     executor = ExampleGenExecutor(flags, progress=progress, beam_log=beam_log)
     return run_component(EXAMPLE_GEN_SPEC, executor, parameters, inputs, output_dir, force=force)
-
-
-def _reader(source_format, source, label_rule, montage):
-    from emorecog.datasets.dataset_reader import open_reader
-
-    return open_reader(source_format, source, label_rule=label_rule, montage=montage)
-
-
-def list_trials(reader, on_error):
-    """(keys of the trials to process, skip records of what the reader could not list).
-
-    With `on_error="stop"` the first unreadable subject, session or trial stops the run.
-    """
-    listing = reader.list_trials()
-    skipped = []
-    for entry in listing.unreadable:
-        if on_error == "stop":
-            raise ExampleGenError(f"ExampleGen stopped (on_error='stop'): {entry.reason}")
-        skipped.append(skip_record(entry.subject, entry.trial, None, entry.reason, *entry.files))
-    return list(listing.keys), skipped
-
-
-@dataclasses.dataclass(frozen=True)
-class TrialPlan:
-    """What the pipeline will do, fixed before it runs.
-
-    Attributes:
-        elements: the planned trials in the order the workers get them (`record_shards.plan_elements`).
-        shards: {split: number of shard files}.
-        record_schema: the `features.RecordSchema` every record must have.
-        listed: {"trials": keys listed, "subjects_skipped": entries the reader could not list}.
-        skipped: skip records of what is left out before the pipeline (unreadable, or EEG-only when skipped).
-        eeg_only_keys: the listed trials without face video.
-    """
-
-    elements: list
-    shards: dict
-    record_schema: object
-    listed: dict
-    skipped: list
-    eeg_only_keys: list
-
-
-def plan_trials(dataset, parameters, preprocess_config):
-    """List the trials of `dataset`, split them by their labels alone and plan their shards (`TrialPlan`).
-
-    Raises:
-        ExampleGenError: a run-level problem (a refused file, no trial left, a split that cannot be made).
-    """
-    from emorecog.datasets.dataset_reader import RefusedFileError
-
-    _check_channel_names(parameters["eeg_channels"], preprocess_config)
-    try:
-        keys, skipped = list_trials(dataset, parameters["on_error"])
-    except RefusedFileError as error:
-        raise ExampleGenError(f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error "
-                              "says)") from error
-    listed = {"trials": len(keys), "subjects_skipped": len(skipped)}
-    eeg_only_keys = [key for key in keys if key.face_video is None]
-    if parameters["skip_eeg_only"]:
-        skipped += [skip_record(key.subject, key.trial, None, "no face video: EEG-only trial left out "
-                                "(skip_eeg_only)", key.face_video) for key in eeg_only_keys]
-        keys = [key for key in keys if key.face_video is not None]
-    if not keys:
-        raise ExampleGenError(f"ExampleGen: no trial of {dataset.root} is left to write"
-                              + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
-    try:
-        assignment = splits.assign_splits(
-            [(key.subject, key.trial) for key in keys], splits.SplitConfig(**parameters["split"]),
-            strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
-    except ValueError as error:
-        raise ExampleGenError(f"ExampleGen cannot split {dataset.root}: {error}") from error
-    record_schema = _record_schema(dataset, keys, preprocess_config, parameters["eeg_channels"])
-    elements, shards = record_shards.plan_elements(keys, assignment, parameters["records_per_shard"])
-    return TrialPlan(elements, shards, record_schema, listed, skipped, eeg_only_keys)
 
 
 class ExampleGenExecutor:
@@ -263,7 +185,7 @@ class ExampleGenExecutor:
         source = inputs["source"]
         preprocess_config = PreprocessConfig.from_dict(parameters["preprocess"])
         try:
-            dataset = _reader(parameters["source_format"], source, LabelRule(**parameters["label_rule"]),
+            dataset = trial_plan.open_source(parameters["source_format"], source, LabelRule(**parameters["label_rule"]),
                               preprocess_config.montage)
         except BAD_INPUT_ERRORS as error:
             raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
@@ -289,14 +211,14 @@ class ExampleGenExecutor:
                     "eeg_only_written": sum(report["eeg_only"] for report in written)},
             skipped=skipped,
             per_trial=example_statistics.per_trial_rows(written),
-            eeg_only_policy=_eeg_only_policy(parameters["skip_eeg_only"], plan.eeg_only_keys),
-            files=_file_manifest(output_dir),
+            eeg_only_policy=example_statistics.eeg_only_policy(parameters["skip_eeg_only"], plan.eeg_only_keys),
+            files=example_statistics.file_manifest(output_dir),
             seconds=round(seconds, 3),
             trials_per_second=round(len(plan.elements) / seconds, 4) if seconds > 0 else None)
         features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), plan.record_schema)
         with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
             json.dump(stats, handle, indent=2)
-        return {"summary": _summary(stats), "beam_flags": self.flags}
+        return {"summary": example_statistics.summary(stats), "beam_flags": self.flags}
 
     def run_pipeline(self, dataset, parameters, plan, output_dir):
         """Run `ReadTrials | ProcessTrial | WriteSplits` on the plan; returns the trials' reports."""
@@ -330,43 +252,6 @@ class ExampleGenExecutor:
         return reports
 
 
-def _check_channel_names(eeg_channels, preprocess_config):
-    """Refuse `eeg_channels` (names of the data files' 32 EEG rows) that the montage does not place."""
-    if eeg_channels is None:
-        return
-    from emorecog.datasets.deap import EEG_CHANNELS
-    from emorecog.preprocessing.eeg_images import electrode_positions
-
-    if len(eeg_channels) != len(EEG_CHANNELS):
-        raise ExampleGenError(
-            f"eeg_channels names {len(eeg_channels)} channels, the data files hold {len(EEG_CHANNELS)} EEG rows")
-    try:
-        electrode_positions(eeg_channels, preprocess_config.montage)
-    except ValueError as error:
-        raise ExampleGenError(f"ExampleGen: bad eeg_channels: {error}") from error
-
-
-def _record_schema(dataset, keys, preprocess_config, eeg_channels):
-    """The `features.RecordSchema` every record of this run must have: sample shape, electrodes, operator.
-
-    T comes from `preprocess_config.trial_seconds` or else from the first readable trial's duration.
-    """
-    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
-
-    for key in keys[:10]:
-        try:
-            trial = dataset.load_trial(key)
-        except BAD_INPUT_ERRORS:
-            continue  # reported when the pipeline reaches it
-        channels = tuple(eeg_channels) if eeg_channels is not None else tuple(trial.eeg_channels)
-        shape = preprocess_config.sample_shape(preprocess_config.trial_seconds or trial.duration_s)
-        try:
-            return TrialPreprocessor(preprocess_config).record_schema(channels, shape)
-        except ValueError as error:
-            raise ExampleGenError(f"ExampleGen: cannot build the EEG interpolation operator: {error}") from error
-    raise ExampleGenError(f"ExampleGen: none of the first trials of {dataset.root} can be read")
-
-
 def _read_reports(reports_dir):
     reports = []
     for name in sorted(os.listdir(reports_dir)):
@@ -382,30 +267,3 @@ def _pipeline_error(error, progress_dir):
         more = f" (and {len(messages) - 1} more)" if len(messages) > 1 else ""
         return ExampleGenError(f"ExampleGen stopped (on_error='stop'): {messages[0]}{more}")
     return ExampleGenError(f"ExampleGen's Beam pipeline failed: {error}")
-
-
-def _eeg_only_policy(skip_eeg_only, eeg_only_keys):
-    return {
-        "policy": "skip" if skip_eeg_only else "write",
-        "description": ("trials without face video are left out" if skip_eeg_only else
-                        "trials without face video are written with face_present = 0 and black crops"),
-        "trials_without_video": [{"subject": key.subject, "trial": key.trial} for key in eeg_only_keys],
-    }
-
-
-def _file_manifest(output_dir):
-    """Size and SHA-256 of every record file, by path relative to `output_dir` (readers verify them)."""
-    return {os.path.relpath(path, output_dir): tfrecord_reader.file_manifest_entry(path)
-            for name in splits.SPLIT_NAMES for path in sorted(tfrecord_reader.split_files(output_dir, name))}
-
-
-def _summary(stats):
-    """The counts of stats.json kept in the component's metadata."""
-    return {
-        "trials": stats["trials"],
-        "splits": {name: stats["splits"][name]["samples"] for name in splits.SPLIT_NAMES},
-        "skipped": [{key: record[key] for key in ("subject", "trial", "reason")} for record in stats["skipped"]],
-        "mean_detection_rate": stats["face_detection"]["mean_detection_rate"],
-        "seconds": stats["seconds"],
-        "trials_per_second": stats["trials_per_second"],
-    }

@@ -37,10 +37,12 @@ copied) and `split_warnings`.
 """
 
 import dataclasses
+import os
 
 import numpy as np
 
 from emorecog import features, splits
+from emorecog.datasets import tfrecord_reader
 
 
 def band_moments(eeg):
@@ -134,3 +136,30 @@ def _byte_summary(sizes):
     if not sizes:
         return None
     return {"count": len(sizes), "mean": round(sum(sizes) / len(sizes)), "max": max(sizes)}
+
+
+def eeg_only_policy(skip_eeg_only, eeg_only_keys):
+    return {
+        "policy": "skip" if skip_eeg_only else "write",
+        "description": ("trials without face video are left out" if skip_eeg_only else
+                        "trials without face video are written with face_present = 0 and black crops"),
+        "trials_without_video": [{"subject": key.subject, "trial": key.trial} for key in eeg_only_keys],
+    }
+
+
+def file_manifest(output_dir):
+    """Size and SHA-256 of every record file, by path relative to `output_dir` (readers verify them)."""
+    return {os.path.relpath(path, output_dir): tfrecord_reader.file_manifest_entry(path)
+            for name in splits.SPLIT_NAMES for path in sorted(tfrecord_reader.split_files(output_dir, name))}
+
+
+def summary(stats):
+    """The counts of stats.json kept in the component's metadata."""
+    return {
+        "trials": stats["trials"],
+        "splits": {name: stats["splits"][name]["samples"] for name in splits.SPLIT_NAMES},
+        "skipped": [{key: record[key] for key in ("subject", "trial", "reason")} for record in stats["skipped"]],
+        "mean_detection_rate": stats["face_detection"]["mean_detection_rate"],
+        "seconds": stats["seconds"],
+        "trials_per_second": stats["trials_per_second"],
+    }

@@ -453,17 +453,17 @@ def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(damageabl
 # -- ExampleGen: a truncated file is skipped with --on-error skip, a refused one stops the run -----------------
 
 def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(damageable_deap):
-    from emorecog.components import beam_runner, example_gen
+    from emorecog.components import beam_runner, example_gen, trial_plan
 
     path = os.path.join(damageable_deap, "data_preprocessed_python", "s02.dat")
     data = open(path, "rb").read()
     with open(path, "wb") as handle:
         handle.write(data[:data.index(b"numpy.core.multi") + 16])  # cut inside a GLOBAL line
-    keys, skipped = example_gen.list_trials(DeapDataset(damageable_deap), "skip")
+    keys, skipped = trial_plan.list_trials(DeapDataset(damageable_deap), "skip")
     assert {key.subject for key in keys} == {"s01"}
     assert [record["subject"] for record in skipped] == ["s02"] and "truncated" in skipped[0]["reason"]
     with pytest.raises(example_gen.ExampleGenError, match="on_error='stop'.*truncated"):
-        example_gen.list_trials(DeapDataset(damageable_deap), "stop")
+        trial_plan.list_trials(DeapDataset(damageable_deap), "stop")
 
     with open(path, "wb") as handle:
         handle.write(pickle.dumps({"data": print, "labels": np.ones((1, 4))}, protocol=2))

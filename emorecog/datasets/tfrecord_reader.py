@@ -134,7 +134,7 @@ def read_sample_shape(data_dir):
 
 
 def read_stats(data_dir):
-    """The dict of `<data_dir>/stats.json` (see `components.example_gen` for its fields)."""
+    """The dict of `<data_dir>/stats.json` (its layout is documented in `emorecog.example_statistics`)."""
     path = os.path.join(data_dir, STATS_FILE)
     try:
         return _read_json_object(path, "ExampleGen's statistics object")
