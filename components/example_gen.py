@@ -490,13 +490,13 @@ class _ProcessTrialDoFn(beam.DoFn):
             return
         member = gzip_record_member(serialized)
         staged = self._stage(element, member)
-        images = self._preprocessor.interpolation_operator(trial.eeg_channels)(sample[features.EEG_BAND_ENERGY_KEY])
+        operator = self._preprocessor.interpolation_operator(trial.eeg_channels)
         report = {
             "subject": subject, "trial": trial_id, "split": split, "status": "written",
             "labels": {target: int(sample[features.label_key(target)]) for target in features.TARGETS},
             "eeg_only": trial.face_video is None,
             "detection_rate": None if trial.face_video is None else preprocess_report.get("detection_rate"),
-            "eeg_moments": _band_moments(images),
+            "eeg_moments": operator.pixel_moments(sample[features.EEG_BAND_ENERGY_KEY]),
             "record_bytes": {"serialized": len(serialized), "stored": len(member)},
             "preprocess": preprocess_report,
         }
