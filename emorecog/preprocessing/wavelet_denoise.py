@@ -11,8 +11,8 @@ energy-preserving normalisation. The decimated transform aliases a sinusoid of o
 heavy-tailed coefficients of the neighbouring levels, which a threshold then clips: a pure 6 Hz rhythm lost
 9 % of its energy through the decimated DWT and nothing through the SWT (tests check the SWT's behaviour).
 The transform runs as FFT filters whose responses come from PyWavelets' own `swt` / `iswt`
-(`_StationaryTransform`): the same numbers, about 10x faster on a DEAP trial, computing only the bands a
-rule changes.
+(`_StationaryTransform`): the same numbers, computing only the bands a rule changes, ~3x faster on a
+DEAP trial (0.19 -> 0.055 s).
 
 ``"artifact"`` (default) - soft thresholding as an artifact *estimator*, per decomposition level.
     For every level j (the approximation A_L and the details D_L .. D_1), per channel:
