@@ -14,7 +14,8 @@ with face (full: 2 subjects x 4 trials):
   exported with `git archive` into a temporary folder and run with this interpreter), on the same trials:
   "today's" figure. Skipped (reported as such) where git or the commit is not available.
 - `per_stage_profile`: cProfile of one trial through the library, by stage (read, decode, select, detect,
-  crop, JPEG encode, EEG, serialise, write): where the time goes, so the next change is aimed by data.
+  crop, JPEG encode, EEG denoise / band energy, image moments, serialise, write): where the time goes, so
+  the next change is aimed by data (`per_stage_profile_eeg_only`: the same for an EEG-only trial).
 EEG only (full: 1, 2 and 4 subjects x 40 trials without video):
 - `serial_loop`, `beam_in_process` (80 trials) and `beam_multiprocess` (2 workers) on 40, 80 and 160
   trials: trials/s and the process tree's peak RSS for 1x, 2x, 4x the trials.
@@ -155,8 +156,12 @@ def baseline_tree(directory):
     return target
 
 
-def per_stage_profile(deap_dir):
-    """cProfile of one trial (the first with video) through the library, in seconds per stage."""
+def per_stage_profile(deap_dir, with_video=True):
+    """cProfile of one trial (the first with video, or without) through the library, in seconds per stage.
+
+    The trial goes through what ExampleGen's worker does with it: read, preprocess, serialise, GZIP, and
+    the per-band moments of its EEG images for the train split's normalisation statistics.
+    """
     import cProfile
     import pstats
 
@@ -166,7 +171,7 @@ def per_stage_profile(deap_dir):
     from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
 
     dataset = DeapDataset(deap_dir)
-    key = next(key for key in dataset.trial_keys() if key.face_video is not None)
+    key = next(key for key in dataset.trial_keys() if (key.face_video is not None) == with_video)
     with TrialPreprocessor() as preprocessor, tempfile.TemporaryFile() as out:
         preprocessor.process(dataset.read_trial(key.subject, key.trial))  # warm-up: detector, operator, imports
         profile = cProfile.Profile()
@@ -175,6 +180,7 @@ def per_stage_profile(deap_dir):
         sample, _ = preprocessor.process(trial, dataset=dataset.name)
         serialized = features.encode_example(sample)
         out.write(gzip_record_member(serialized))
+        preprocessor.interpolation_operator(trial.eeg_channels).pixel_moments(sample[features.EEG_BAND_ENERGY_KEY])
         profile.disable()
     stats = pstats.Stats(profile).stats
     total = sum(entry[2] for entry in stats.values())  # total of own times = profiled wall (one thread)
@@ -194,7 +200,11 @@ def per_stage_profile(deap_dir):
         "detect (MediaPipe BlazeFace)": cumulative("face_detector.py", "detect"),
         "crop + resize": cumulative("face_crops.py", "crop_and_resize"),
         "JPEG encode": cumulative("face_crops.py", "encode_jpeg"),
-        "EEG (denoise, band energy)": cumulative("trial_preprocessor.py", "process_eeg"),
+        "EEG: wavelet denoise": cumulative("wavelet_denoise.py", "wavelet_denoise"),
+        "EEG: band filters + energy": cumulative("band_energy.py", "band_energy"),
+        "EEG: checks, rounding": cumulative("trial_preprocessor.py", "process_eeg") - cumulative(
+            "wavelet_denoise.py", "wavelet_denoise") - cumulative("band_energy.py", "band_energy"),
+        "EEG image moments (normalisation statistics)": cumulative("eeg_images.py", "pixel_moments"),
         "serialise (tf.train.Example)": cumulative("features.py", "encode_example"),
         "write (GZIP member)": cumulative("record_shards.py", "gzip_record_member") + own("'write' of"),
     }
@@ -232,6 +242,7 @@ def run(quick=False):
         for multiple, config in zip((1, 2, 4), eeg_configs):
             eeg_dir = write_synthetic_deap(os.path.join(directory, f"deap-eeg-{multiple}x"), config, workers=None)
             if multiple == 2:
+                eeg_profile = per_stage_profile(eeg_dir, with_video=False)
                 eeg["serial_loop"] = serial_run(eeg_dir, os.path.join(directory, "eeg-serial.gz"))
                 eeg["beam_in_process"] = example_gen_run(eeg_dir, os.path.join(directory, "eeg-1"), 1)
             eeg[f"beam_multiprocess_{multiple}x"] = example_gen_run(eeg_dir, os.path.join(directory, f"eeg-{multiple}x"),
@@ -259,6 +270,7 @@ def run(quick=False):
     peaks = {f"{m}x": eeg[f"beam_multiprocess_{m}x"]["peak_tree_rss_mb"] for m in (1, 2, 4)}
     eeg_4x = eeg["beam_multiprocess_4x"]
     results["eeg_only"] = eeg
+    results["per_stage_profile_eeg_only"] = eeg_profile
     results["eeg_only_ratios"] = {
         "in_process_vs_serial": round(eeg["beam_in_process"]["trials_per_second"] / eeg_serial, 3),
         "multiprocess_4x_wall_trials_per_second": eeg_4x["trials_per_second"],

@@ -7,7 +7,8 @@ samples, full: 96). Each reader
 is timed over as many samples as there are (after one warm-up element), in 3 alternating rounds; the best
 round counts (the machine may be shared).
 Measured in the same run:
-- `make_dataset` (parallel interleave, batch 12 as in the paper, vectorised parse, parallel map, prefetch),
+- `make_dataset` (parallel interleave, parse and decode one record per call of a parallel map, batch 12 as
+  in the paper, prefetch),
   one pass after a warm-up batch;
 - reference: a naive reader over the same files: sequential, one record at a time
   (`TFRecordDataset -> map(decode one)`, no parallelism, no prefetch, tf.data autotuning off);

@@ -17,7 +17,6 @@ import dataclasses
 from emorecog import features
 from emorecog.components import record_shards, trial_progress
 from emorecog.components.beam_runner import beam
-from emorecog.example_statistics import band_moments
 
 REPORT_TAG = "reports"
 # Errors that mean "this trial's input is bad" (DeapFormatError is a ValueError). Anything else is a bug
@@ -90,13 +89,13 @@ class ProcessTrialDoFn(beam.DoFn):
             return
         member = record_shards.gzip_record_member(serialized)
         staged = record_shards.stage_record_member(self.staging_dir, element, member)
-        images = self._preprocessor.interpolation_operator(trial.eeg_channels)(sample[features.EEG_BAND_ENERGY_KEY])
+        operator = self._preprocessor.interpolation_operator(trial.eeg_channels)
         report = {
             "subject": subject, "trial": trial_id, "split": split, "status": "written",
             "labels": {target: int(sample[features.label_key(target)]) for target in features.TARGETS},
             "eeg_only": trial.face_video is None,
             "detection_rate": None if trial.face_video is None else preprocess_report.get("detection_rate"),
-            "eeg_moments": band_moments(images),
+            "eeg_moments": operator.pixel_moments(sample[features.EEG_BAND_ENERGY_KEY]),
             "record_bytes": {"serialized": len(serialized), "stored": len(member)},
             "preprocess": preprocess_report,
         }

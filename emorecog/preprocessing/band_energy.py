@@ -23,6 +23,8 @@ Baseline normalisation (per channel and band, from the trial's own baseline):
 `ENERGY_FLOOR` before a logarithm so a flat channel gives finite values.
 """
 
+import functools
+
 import numpy as np
 
 from emorecog.features import BAND_EDGES_HZ, EEG_BANDS
@@ -49,8 +51,16 @@ def band_filter(signal, sampling_rate, low_hz, high_hz, order=4):
     nyquist = sampling_rate / 2.0
     if not 0.0 < low_hz < high_hz < nyquist:
         raise ValueError(f"band {low_hz}-{high_hz} Hz must satisfy 0 < low < high < Nyquist ({nyquist} Hz)")
-    sections = scipy_signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=sampling_rate, output="sos")
+    sections = _bandpass_sections(order, float(low_hz), float(high_hz), float(sampling_rate))
     return scipy_signal.sosfiltfilt(sections, np.asarray(signal, dtype=np.float64), axis=-1)
+
+
+@functools.lru_cache(maxsize=16)
+def _bandpass_sections(order, low_hz, high_hz, sampling_rate):
+    """Second-order sections of the Butterworth band-pass: designed once per band, not once per trial."""
+    from scipy import signal as scipy_signal
+
+    return scipy_signal.butter(order, [low_hz, high_hz], btype="bandpass", fs=sampling_rate, output="sos")
 
 
 def frame_boundaries(num_samples, sampling_rate, fps):

@@ -10,6 +10,9 @@ Both run on the stationary (undecimated, shift-invariant) wavelet transform, `py
 energy-preserving normalisation. The decimated transform aliases a sinusoid of one level into beating,
 heavy-tailed coefficients of the neighbouring levels, which a threshold then clips: a pure 6 Hz rhythm lost
 9 % of its energy through the decimated DWT and nothing through the SWT (tests check the SWT's behaviour).
+The transform runs as FFT filters whose responses come from PyWavelets' own `swt` / `iswt`
+(`_StationaryTransform`): the same numbers, computing only the bands a rule changes, ~3x faster on a
+DEAP trial (0.19 -> 0.055 s).
 
 ``"artifact"`` (default) - soft thresholding as an artifact *estimator*, per decomposition level.
     For every level j (the approximation A_L and the details D_L .. D_1), per channel:
@@ -45,6 +48,7 @@ multiple of 2^level are extended by mirroring their end, and cut back after reco
 itself is periodic, so a clip near one end can leak a little into the other end.
 """
 
+import functools
 import math
 
 import numpy as np
@@ -96,23 +100,77 @@ def wavelet_denoise(signal, sampling_rate, wavelet="db4", level=5, threshold_rul
 
     padding = [(0, 0)] * (signal.ndim - 1) + [(0, padded_length - num_samples)]
     padded = np.pad(signal, padding, mode="symmetric")
-    # trim_approx=True -> [A_L, D_L, D_(L-1), ..., D_1]; norm=True keeps energy per level comparable
-    coefficients = pywt.swt(padded, wavelet, level=level, axis=-1, trim_approx=True, norm=True)
+    transform = _stationary_transform(wavelet, level, padded_length)
+    spectrum = transform.spectrum(padded)
     universal_factor = math.sqrt(2.0 * math.log(num_samples))
+    # Bands are listed [A_L, D_L, D_(L-1), ..., D_1] as pywt.swt(trim_approx=True) returns them. Only the
+    # bands a rule changes are computed; the signal is rebuilt as padded - iSWT(what was removed), equal to
+    # iSWT(cleaned bands) because the transform reconstructs exactly and is linear.
+    removed = {}
     if threshold_rule == "universal":
-        threshold = _robust_sigma(coefficients[-1], centre=0.0) * universal_factor
-        cleaned = [coefficients[0]] + [_soft_threshold(detail, threshold) for detail in coefficients[1:]]
+        finest = level  # D_1
+        threshold = _robust_sigma(transform.band(spectrum, finest), centre=0.0) * universal_factor
+        for index in range(1, level + 1):
+            detail = transform.band(spectrum, index)
+            removed[index] = detail - _soft_threshold(detail, threshold)
     else:
-        cleaned = []
-        for index, band in enumerate(coefficients):
+        for index in range(level + 1):
             if not _level_may_hold_artifacts(index, level, sampling_rate, artifact_max_hz):
-                cleaned.append(band)
                 continue
+            band = transform.band(spectrum, index)
             centre = np.median(band, axis=-1, keepdims=True)
             threshold = _robust_sigma(band, centre) * universal_factor
-            cleaned.append(centre + np.clip(band - centre, -threshold, threshold))
-    rebuilt = pywt.iswt(cleaned, wavelet, norm=True, axis=-1)
+            removed[index] = band - (centre + np.clip(band - centre, -threshold, threshold))
+    rebuilt = padded - transform.inverse(removed) if removed else padded
     return rebuilt[..., :num_samples].astype(np.float32)
+
+
+class _StationaryTransform:
+    """PyWavelets' stationary wavelet transform of one length, applied as FFT filters.
+
+    `pywt.swt` (periodic, energy-normalised) is linear and commutes with circular shifts, so each of its
+    L + 1 bands is the signal circularly convolved with that band's response to a unit impulse; `pywt.iswt`
+    likewise sums each band convolved with its own synthesis response. Both responses are taken from
+    PyWavelets itself, once per (wavelet, level, length), and applied by FFT: the same numbers to float64
+    rounding (a test compares with pywt.swt / pywt.iswt), at a fraction of the cost of pywt.iswt on
+    [channels, samples] arrays, and only for the bands a rule changes.
+    """
+
+    def __init__(self, wavelet, level, length):
+        import pywt
+        from scipy import fft
+
+        self._fft = fft
+        self.length = length
+        impulse = np.zeros(length)
+        impulse[0] = 1.0
+        analysis = pywt.swt(impulse, wavelet, level=level, trim_approx=True, norm=True)
+        synthesis = []
+        for index in range(level + 1):
+            bands = [np.zeros(length) for _ in range(level + 1)]
+            bands[index][0] = 1.0
+            synthesis.append(pywt.iswt(bands, wavelet, norm=True))
+        self.analysis = fft.rfft(np.stack(analysis), axis=-1)
+        self.synthesis = fft.rfft(np.stack(synthesis), axis=-1)
+
+    def spectrum(self, signal):
+        return self._fft.rfft(signal, axis=-1)
+
+    def band(self, spectrum, index):
+        """Coefficients of band `index` ([A_L, D_L, ..., D_1] order) of the signal whose `spectrum` is given."""
+        return self._fft.irfft(spectrum * self.analysis[index], n=self.length, axis=-1)
+
+    def inverse(self, bands):
+        """pywt.iswt of {band index: coefficients}, the bands not given being zero."""
+        total = sum(self._fft.rfft(coefficients, axis=-1) * self.synthesis[index]
+                    for index, coefficients in bands.items())
+        return self._fft.irfft(total, n=self.length, axis=-1)
+
+
+@functools.lru_cache(maxsize=4)
+def _stationary_transform(wavelet, level, length):
+    # A worker denoises trials of one length (DEAP: 8064 samples) with one setting: built once, kept.
+    return _StationaryTransform(wavelet, level, length)
 
 
 def _soft_threshold(values, threshold):
