@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat constraints.txt setup.py pyproject.toml | sha1sum | cut -c1-12)
 DEMO_DIR ?= demo_workdir
 
-.PHONY: install demo test test-all bench clean
+.PHONY: install demo lint test test-all bench clean
 
 $(STAMP): constraints.txt setup.py pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,10 +18,14 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/emorecog demo --workdir $(DEMO_DIR)
 
-test: $(STAMP)
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: lint
 	$(BIN)/python -m pytest -m "not slow" tests
 
-test-all: $(STAMP)
+test-all: lint
 	$(BIN)/python -m pytest tests
 
 bench: $(STAMP)

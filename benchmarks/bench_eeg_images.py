@@ -17,8 +17,38 @@ import numpy as np
 
 GOAL_SPEEDUP = 200.0
 DEAP_CHANNELS = (
-    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
-    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+    "Fp1",
+    "AF3",
+    "F3",
+    "F7",
+    "FC5",
+    "FC1",
+    "C3",
+    "T7",
+    "CP5",
+    "CP1",
+    "P3",
+    "P7",
+    "PO3",
+    "O1",
+    "Oz",
+    "Pz",
+    "Fp2",
+    "AF4",
+    "Fz",
+    "F4",
+    "F8",
+    "FC6",
+    "FC2",
+    "Cz",
+    "C4",
+    "T8",
+    "CP6",
+    "CP2",
+    "P4",
+    "P8",
+    "PO4",
+    "O2",
 )
 
 
@@ -59,7 +89,7 @@ def run(quick=False):
     speedup = operator_fps / per_band_fps
     return {
         "goal": f"operator >= {GOAL_SPEEDUP:.0f}x the frames/s of per-frame scipy griddata(cubic) as EEGLearn "
-                "runs it (one call per frame and band), same run",
+        "runs it (one call per frame and band), same run",
         "goal_met": bool(speedup >= GOAL_SPEEDUP),
         "speedup": round(speedup, 1),
         "speedup_vs_griddata_all_bands_per_call": round(operator_fps / all_bands_fps, 1),

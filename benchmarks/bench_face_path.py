@@ -35,8 +35,9 @@ def write_trial_videos(directory, seconds):
     for name, fourcc in CODECS.items():
         paths[name] = os.path.join(directory, f"s01_trial01-{name}.avi")
         if name == "mjpeg":  # OpenCV's own MJPEG writer, as the synthetic DEAP
-            writer = cv2.VideoWriter(paths[name], cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*fourcc), SOURCE_FPS,
-                                     (WIDTH, HEIGHT))
+            writer = cv2.VideoWriter(
+                paths[name], cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*fourcc), SOURCE_FPS, (WIDTH, HEIGHT)
+            )
         else:
             writer = cv2.VideoWriter(paths[name], cv2.VideoWriter_fourcc(*fourcc), SOURCE_FPS, (WIDTH, HEIGHT))
         if not writer.isOpened():
@@ -74,6 +75,7 @@ def run(quick=False):
         detector_start_seconds = time.perf_counter() - started
         try:
             for name, path in paths.items():
+
                 def crop(frames):
                     return crop_faces(frames, detector, face_size=64, margin=1.4)
 
@@ -109,13 +111,20 @@ def run(quick=False):
         "goal_met": bool(min(factors) >= GOAL_REAL_TIME_FACTOR),
         "codecs": results,
         "output_frames": int(round(trial_seconds * fps)),
-        "video": {"width": WIDTH, "height": HEIGHT, "fps": SOURCE_FPS, "seconds": LEAD_IN_SECONDS + trial_seconds,
-                  "fourcc": CODECS},
+        "video": {
+            "width": WIDTH,
+            "height": HEIGHT,
+            "fps": SOURCE_FPS,
+            "seconds": LEAD_IN_SECONDS + trial_seconds,
+            "fourcc": CODECS,
+        },
         "trial_seconds": trial_seconds,
         "detector_start_seconds": round(detector_start_seconds, 3),
         "video_generation_seconds": round(generate_seconds, 2),
-        "note": ("one decoding pass per trial; MJPEG decodes only the chosen frames, DV and XVID every frame; "
-                 "the old path decoded every frame twice"),
+        "note": (
+            "one decoding pass per trial; MJPEG decodes only the chosen frames, DV and XVID every frame; "
+            "the old path decoded every frame twice"
+        ),
     }
 
 

@@ -107,9 +107,13 @@ def example_gen_run(deap_dir, out_dir, workers, pythonpath=None):
     env = dict(os.environ)
     if pythonpath:
         env["PYTHONPATH"] = pythonpath + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-    code = _EXAMPLE_GEN_CHILD.format(deap=deap_dir, out=out_dir, workers=workers,
-                                     expected_code=pythonpath or os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-                                     log=os.path.join(os.path.dirname(out_dir), "beam.log"))
+    code = _EXAMPLE_GEN_CHILD.format(
+        deap=deap_dir,
+        out=out_dir,
+        workers=workers,
+        expected_code=pythonpath or os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        log=os.path.join(os.path.dirname(out_dir), "beam.log"),
+    )
     # `python -c` puts its working directory first on sys.path: run away from the repository, so that
     # PYTHONPATH (the baseline's code) decides which emorecog is imported.
     result, seconds, peak = process_tree.run_python(code, env=env, cwd=os.path.dirname(out_dir))
@@ -117,27 +121,38 @@ def example_gen_run(deap_dir, out_dir, workers, pythonpath=None):
     stored = _stored_bytes(out_dir)
     shutil.rmtree(out_dir, ignore_errors=True)
     return {
-        "trials": result["written"], "seconds": round(result["seconds"], 2),
+        "trials": result["written"],
+        "seconds": round(result["seconds"], 2),
         "trials_per_second": round(result["written"] / result["seconds"], 3),
         "steady_trials_per_second": None if rate is None else round(rate, 3),
         "startup_seconds": None if startup is None else round(startup, 1),
-        "peak_tree_rss_mb": round(peak / 1e6), "stored_mb": round(stored / 1e6, 1),
+        "peak_tree_rss_mb": round(peak / 1e6),
+        "stored_mb": round(stored / 1e6, 1),
         "stored_mb_per_trial": round(stored / 1e6 / max(result["written"], 1), 3),
     }
 
 
 def _stored_bytes(out_dir):
     """Bytes of the record files (Split-*/*.gz) of an ExampleGen output."""
-    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(out_dir)
-               for name in names if name.endswith(".gz"))
+    return sum(
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(out_dir)
+        for name in names
+        if name.endswith(".gz")
+    )
 
 
 def serial_run(deap_dir, out_path):
-    result, _, peak = process_tree.run_python(_SERIAL_CHILD.format(deap=deap_dir, out=out_path),
-                                              cwd=os.path.dirname(out_path))
+    result, _, peak = process_tree.run_python(
+        _SERIAL_CHILD.format(deap=deap_dir, out=out_path), cwd=os.path.dirname(out_path)
+    )
     os.remove(out_path)
-    return {"trials": result["written"], "seconds": round(result["seconds"], 2),
-            "trials_per_second": round(result["written"] / result["seconds"], 3), "peak_tree_rss_mb": round(peak / 1e6)}
+    return {
+        "trials": result["written"],
+        "seconds": round(result["seconds"], 2),
+        "trials_per_second": round(result["written"] / result["seconds"], 3),
+        "peak_tree_rss_mb": round(peak / 1e6),
+    }
 
 
 def baseline_tree(directory):
@@ -145,8 +160,11 @@ def baseline_tree(directory):
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     target = os.path.join(directory, "baseline")
     try:
-        archive = subprocess.run(["git", "-C", root, "archive", BASELINE_COMMIT, "emorecog", "components",
-                                  "pipelines"], capture_output=True, check=True).stdout
+        archive = subprocess.run(
+            ["git", "-C", root, "archive", BASELINE_COMMIT, "emorecog", "components", "pipelines"],
+            capture_output=True,
+            check=True,
+        ).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     os.makedirs(target)
@@ -193,25 +211,31 @@ def per_stage_profile(deap_dir, with_video=True):
 
     stages = {
         "read (DEAP .dat)": cumulative("deap.py", "read_trial"),
-        "decode (demux + JPEG / FFmpeg decode + RGB)": own("'read' of 'cv2.VideoCapture'") + own(
-            "'grab' of 'cv2.VideoCapture'") + cumulative("video_frames.py", "_decode_packet") + cumulative(
-            "video_frames.py", "_retrieve"),
+        "decode (demux + JPEG / FFmpeg decode + RGB)": own("'read' of 'cv2.VideoCapture'")
+        + own("'grab' of 'cv2.VideoCapture'")
+        + cumulative("video_frames.py", "_decode_packet")
+        + cumulative("video_frames.py", "_retrieve"),
         "select (timestamps)": cumulative("video_frames.py", "select_frame_indices"),
         "detect (MediaPipe BlazeFace)": cumulative("face_detector.py", "detect"),
         "crop + resize": cumulative("face_crops.py", "crop_and_resize"),
         "JPEG encode": cumulative("face_crops.py", "encode_jpeg"),
         "EEG: wavelet denoise": cumulative("wavelet_denoise.py", "wavelet_denoise"),
         "EEG: band filters + energy": cumulative("band_energy.py", "band_energy"),
-        "EEG: checks, rounding": cumulative("trial_preprocessor.py", "process_eeg") - cumulative(
-            "wavelet_denoise.py", "wavelet_denoise") - cumulative("band_energy.py", "band_energy"),
+        "EEG: checks, rounding": cumulative("trial_preprocessor.py", "process_eeg")
+        - cumulative("wavelet_denoise.py", "wavelet_denoise")
+        - cumulative("band_energy.py", "band_energy"),
         "EEG image moments (normalisation statistics)": cumulative("eeg_images.py", "pixel_moments"),
         "serialise (tf.train.Example)": cumulative("features.py", "encode_example"),
         "write (GZIP member)": cumulative("record_shards.py", "gzip_record_member") + own("'write' of"),
     }
     stages["other"] = max(0.0, total - sum(stages.values()))
-    return {"trial": f"{key.subject} video {key.trial}", "seconds": round(total, 3),
-            "stages": {name: {"seconds": round(value, 3), "share": round(value / total, 3)}
-                       for name, value in stages.items()}}
+    return {
+        "trial": f"{key.subject} video {key.trial}",
+        "seconds": round(total, 3),
+        "stages": {
+            name: {"seconds": round(value, 3), "share": round(value / total, 3)} for name, value in stages.items()
+        },
+    }
 
 
 def run(quick=False):
@@ -228,13 +252,16 @@ def run(quick=False):
     results = {}
     with tempfile.TemporaryDirectory() as directory:
         face_dir = write_synthetic_deap(os.path.join(directory, "deap-face"), face_config, workers=None)
-        face = {"serial_loop": serial_run(face_dir, os.path.join(directory, "face-serial.gz")),
-                "beam_in_process": example_gen_run(face_dir, os.path.join(directory, "face-1"), 1),
-                "beam_multiprocess": example_gen_run(face_dir, os.path.join(directory, "face-n"), workers)}
+        face = {
+            "serial_loop": serial_run(face_dir, os.path.join(directory, "face-serial.gz")),
+            "beam_in_process": example_gen_run(face_dir, os.path.join(directory, "face-1"), 1),
+            "beam_multiprocess": example_gen_run(face_dir, os.path.join(directory, "face-n"), workers),
+        }
         baseline = None if quick else baseline_tree(directory)
         if baseline is not None:
-            face["baseline_multiprocess"] = example_gen_run(face_dir, os.path.join(directory, "face-base"), workers,
-                                                            pythonpath=baseline)
+            face["baseline_multiprocess"] = example_gen_run(
+                face_dir, os.path.join(directory, "face-base"), workers, pythonpath=baseline
+            )
         profile = per_stage_profile(face_dir)
         shutil.rmtree(face_dir)
 
@@ -245,8 +272,9 @@ def run(quick=False):
                 eeg_profile = per_stage_profile(eeg_dir, with_video=False)
                 eeg["serial_loop"] = serial_run(eeg_dir, os.path.join(directory, "eeg-serial.gz"))
                 eeg["beam_in_process"] = example_gen_run(eeg_dir, os.path.join(directory, "eeg-1"), 1)
-            eeg[f"beam_multiprocess_{multiple}x"] = example_gen_run(eeg_dir, os.path.join(directory, f"eeg-{multiple}x"),
-                                                                    workers)
+            eeg[f"beam_multiprocess_{multiple}x"] = example_gen_run(
+                eeg_dir, os.path.join(directory, f"eeg-{multiple}x"), workers
+            )
             shutil.rmtree(eeg_dir)
 
     serial_face = face["serial_loop"]["trials_per_second"]
@@ -254,15 +282,20 @@ def run(quick=False):
     results["with_face"] = face
     face_ratios = {
         "multiprocess_vs_serial_wall": round(multi_face["trials_per_second"] / serial_face, 3),
-        "multiprocess_steady_vs_serial": (round(multi_face["steady_trials_per_second"] / serial_face, 3)
-                                          if multi_face["steady_trials_per_second"] else None),
+        "multiprocess_steady_vs_serial": (
+            round(multi_face["steady_trials_per_second"] / serial_face, 3)
+            if multi_face["steady_trials_per_second"]
+            else None
+        ),
         "in_process_vs_serial": round(face["beam_in_process"]["trials_per_second"] / serial_face, 3),
         "trials_to_amortise_startup_at_1.7x": trials_to_amortise(
-            serial_face, multi_face["steady_trials_per_second"], multi_face["startup_seconds"]),
+            serial_face, multi_face["steady_trials_per_second"], multi_face["startup_seconds"]
+        ),
     }
     if "baseline_multiprocess" in face:
         face_ratios["multiprocess_vs_baseline_multiprocess"] = round(
-            multi_face["trials_per_second"] / face["baseline_multiprocess"]["trials_per_second"], 2)
+            multi_face["trials_per_second"] / face["baseline_multiprocess"]["trials_per_second"], 2
+        )
     results["with_face_ratios"] = face_ratios
     results["per_stage_profile"] = profile
 
@@ -275,8 +308,11 @@ def run(quick=False):
         "in_process_vs_serial": round(eeg["beam_in_process"]["trials_per_second"] / eeg_serial, 3),
         "multiprocess_4x_wall_trials_per_second": eeg_4x["trials_per_second"],
         "multiprocess_4x_steady_trials_per_second": eeg_4x["steady_trials_per_second"],
-        "projected_seconds_for_1280_trials": (round(eeg_4x["startup_seconds"] + 1280 / eeg_4x["steady_trials_per_second"])
-                                              if eeg_4x["steady_trials_per_second"] else None),
+        "projected_seconds_for_1280_trials": (
+            round(eeg_4x["startup_seconds"] + 1280 / eeg_4x["steady_trials_per_second"])
+            if eeg_4x["steady_trials_per_second"]
+            else None
+        ),
         "peak_tree_rss_mb": peaks,
         "peak_2x_over_1x": round(peaks["2x"] / peaks["1x"], 3),
         "peak_4x_over_1x": round(peaks["4x"] / peaks["1x"], 3),
@@ -289,28 +325,36 @@ def run(quick=False):
     }
     if not quick:
         goals["eeg_steady_trials_per_second"] = (eeg_4x["steady_trials_per_second"] or 0) >= GOAL_EEG_TRIALS_PER_SECOND
-        goals["face_multiprocess_steady_vs_serial"] = (face_ratios["multiprocess_steady_vs_serial"] or 0) >= \
-            GOAL_MULTIPROCESS_RATIO
+        goals["face_multiprocess_steady_vs_serial"] = (
+            face_ratios["multiprocess_steady_vs_serial"] or 0
+        ) >= GOAL_MULTIPROCESS_RATIO
         goals["face_vs_baseline"] = face_ratios.get("multiprocess_vs_baseline_multiprocess", 0) >= GOAL_VS_BASELINE
     return {
-        "goal": (f"with face: default runner >= {GOAL_VS_BASELINE}x the baseline ({BASELINE_COMMIT}), steady rate >= "
-                 f"{GOAL_MULTIPROCESS_RATIO}x serial; EEG only: steady >= {GOAL_EEG_TRIALS_PER_SECOND} trials/s, "
-                 f"in-process >= {GOAL_EEG_IN_PROCESS_RATIO}x serial, peak RSS at 2x/4x trials <= "
-                 f"{GOAL_MEMORY_GROWTH}x the 1x peak and < 1.5 GB"),
+        "goal": (
+            f"with face: default runner >= {GOAL_VS_BASELINE}x the baseline ({BASELINE_COMMIT}), steady rate >= "
+            f"{GOAL_MULTIPROCESS_RATIO}x serial; EEG only: steady >= {GOAL_EEG_TRIALS_PER_SECOND} trials/s, "
+            f"in-process >= {GOAL_EEG_IN_PROCESS_RATIO}x serial, peak RSS at 2x/4x trials <= "
+            f"{GOAL_MEMORY_GROWTH}x the 1x peak and < 1.5 GB"
+        ),
         "goal_met": all(goals.values()),
         "goals": goals,
         **results,
         "datasets": {
-            "with_face": {"subjects": face_config.subjects, "trials_per_subject": face_config.trials,
-                          "trial_seconds": face_config.duration_s,
-                          "video": f"{face_config.width}x{face_config.height}@{face_config.fps} MJPEG"},
+            "with_face": {
+                "subjects": face_config.subjects,
+                "trials_per_subject": face_config.trials,
+                "trial_seconds": face_config.duration_s,
+                "video": f"{face_config.width}x{face_config.height}@{face_config.fps} MJPEG",
+            },
             "eeg_only_trials": {f"{m}x": c.subjects * c.trials for m, c in zip((1, 2, 4), eeg_configs)},
         },
         "cpu_count": cores,
         "workers": workers,
-        "note": ("wall times of whole runs in child processes, including worker start-up; peak RSS sampled every "
-                 "0.1 s over the process tree (a lower bound); the machine may be shared, so compare runs of "
-                 "the same benchmark, not across runs"),
+        "note": (
+            "wall times of whole runs in child processes, including worker start-up; peak RSS sampled every "
+            "0.1 s over the process tree (a lower bound); the machine may be shared, so compare runs of "
+            "the same benchmark, not across runs"
+        ),
     }
 
 

@@ -45,23 +45,50 @@ TENSORFLOW_IMPORTED_BEFORE = "tensorflow" in sys.modules
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 GOAL_INFERENCE_SPEEDUP = 5.0
-GOALS = {"accuracy": 0.95, "inside_window_fraction": 0.6, "samples_with_a_window_glimpse": 0.95,
-         "mean_glimpses": 10.0, "uniform_k_margin": 0.1}
+GOALS = {
+    "accuracy": 0.95,
+    "inside_window_fraction": 0.6,
+    "samples_with_a_window_glimpse": 0.95,
+    "mean_glimpses": 10.0,
+    "uniform_k_margin": 0.1,
+}
 
 
 def _settings(quick):
     if quick:
-        return {"num_frames": 240, "seeds": (0,), "train": 192, "validation": 64, "test": 96, "epochs": 8,
-                "batches": (1, 8), "repeats": 5}
-    return {"num_frames": 480, "seeds": (0, 1, 2), "train": 384, "validation": 96, "test": 128, "epochs": 16,
-            "batches": (1, 32), "repeats": 9}
+        return {
+            "num_frames": 240,
+            "seeds": (0,),
+            "train": 192,
+            "validation": 64,
+            "test": 96,
+            "epochs": 8,
+            "batches": (1, 8),
+            "repeats": 5,
+        }
+    return {
+        "num_frames": 480,
+        "seeds": (0, 1, 2),
+        "train": 384,
+        "validation": 96,
+        "test": 128,
+        "epochs": 16,
+        "batches": (1, 32),
+        "repeats": 9,
+    }
 
 
 def _task(num_frames):
     from emorecog.testing.planted_window_task import PlantedWindowTask
 
-    return PlantedWindowTask(num_frames=num_frames, image_size=16, face_size=32, window_length=num_frames // 16,
-                             window_length_max=num_frames // 8, pattern="stripes")
+    return PlantedWindowTask(
+        num_frames=num_frames,
+        image_size=16,
+        face_size=32,
+        window_length=num_frames // 16,
+        window_length_max=num_frames // 8,
+        pattern="stripes",
+    )
 
 
 def _classical(task, train, validation, test):
@@ -78,8 +105,12 @@ def _uniform_k(model, inputs, labels, glimpses):
     import numpy as np
     import tensorflow as tf
 
-    outputs, _ = model.forward({key: tf.constant(value) for key, value in inputs.items()}, training=False,
-                               with_losses=False, uniform_glimpses=glimpses)
+    outputs, _ = model.forward(
+        {key: tf.constant(value) for key, value in inputs.items()},
+        training=False,
+        with_losses=False,
+        uniform_glimpses=glimpses,
+    )
     return float(np.mean(np.asarray(outputs["class_id"]) == labels))
 
 
@@ -99,17 +130,23 @@ def measure_learning(settings):
             config = ModelConfig.for_ablation(name, seed=seed)
             model = build_model(config, task.sample_shape, task.band_mean, task.band_std)
             started = time.perf_counter()
-            history = task.fit_and_select(model, train, validation, settings["epochs"], TrainingConfig().batch_size,
-                                          seed=seed)
+            history = task.fit_and_select(
+                model, train, validation, settings["epochs"], TrainingConfig().batch_size, seed=seed
+            )
             seconds = time.perf_counter() - started
             score = task.score(model.predict(test[0], batch_size=32, verbose=0), test[1], test[2])
             selected = [entry["epoch"] for entry in history if entry["selected"]][0]
             if name == "full":
                 glimpses = int(min(max(round(score["mean_glimpses"]), 1), config.max_glimpses))
                 row.update({key: round(value, 4) for key, value in score.items()})
-                row.update({"selected_epoch": selected, "training_seconds": round(seconds, 1),
-                            "uniform_k_glimpses": glimpses,
-                            "uniform_k_accuracy": round(_uniform_k(model, test[0], test[1], glimpses), 4)})
+                row.update(
+                    {
+                        "selected_epoch": selected,
+                        "training_seconds": round(seconds, 1),
+                        "uniform_k_glimpses": glimpses,
+                        "uniform_k_accuracy": round(_uniform_k(model, test[0], test[1], glimpses), 4),
+                    }
+                )
             else:
                 row["skim_only_accuracy"] = round(score["accuracy"], 4)
         row["classical_accuracy"] = round(_classical(task, train, validation, test)["accuracy"], 4)
@@ -117,8 +154,8 @@ def measure_learning(settings):
         row["goals_met"] = {
             "accuracy": row["accuracy"] >= GOALS["accuracy"],
             "inside_window_fraction": row["inside_window_fraction"] >= GOALS["inside_window_fraction"],
-            "samples_with_a_window_glimpse":
-                row["samples_with_a_window_glimpse"] >= GOALS["samples_with_a_window_glimpse"],
+            "samples_with_a_window_glimpse": row["samples_with_a_window_glimpse"]
+            >= GOALS["samples_with_a_window_glimpse"],
             "mean_glimpses": row["mean_glimpses"] <= GOALS["mean_glimpses"],
             "uniform_k_clearly_lower": row["uniform_k_accuracy"] <= row["accuracy"] - GOALS["uniform_k_margin"],
         }
@@ -158,16 +195,19 @@ def measure_speed(glimpses, settings):
     from emorecog.models.model_config import ModelConfig
     from emorecog.testing.planted_window_task import PlantedWindowTask
 
-    task = PlantedWindowTask(num_frames=settings["num_frames"], image_size=32, face_size=64,
-                             window_length=settings["num_frames"] // 16)
+    task = PlantedWindowTask(
+        num_frames=settings["num_frames"], image_size=32, face_size=64, window_length=settings["num_frames"] // 16
+    )
     shape = task.sample_shape
     searching = build_model(ModelConfig(), shape, task.band_mean, task.band_std)
     _stop_after(searching, glimpses)
     never_stops = build_model(ModelConfig(), shape, task.band_mean, task.band_std)
     never_stops.stop_policy.stop_logit.bias.assign([-30.0])
-    models = {f"glimpse (stops after {glimpses})": searching, "glimpse (never stops)": never_stops,
-              "full_sequence": build_model(ModelConfig.for_ablation("full_sequence"), shape, task.band_mean,
-                                           task.band_std)}
+    models = {
+        f"glimpse (stops after {glimpses})": searching,
+        "glimpse (never stops)": never_stops,
+        "full_sequence": build_model(ModelConfig.for_ablation("full_sequence"), shape, task.band_mean, task.band_std),
+    }
     names = list(models)
     specs = features.serving_input_signature(shape)
     rows = {name: {"model": name, "num_frames": shape.num_frames} for name in models}
@@ -179,14 +219,17 @@ def measure_speed(glimpses, settings):
         inputs = {key: tf.constant(np.concatenate([value] * repeat)[:batch]) for key, value in sample_inputs.items()}
         calls = {}
         for name, model in models.items():
-            serve = tf.function(lambda data, model=model: model(data, training=False), autograph=False,
-                                input_signature=[specs])
+            serve = tf.function(
+                lambda data, model=model: model(data, training=False), autograph=False, input_signature=[specs]
+            )
             outputs = serve(inputs)  # trace and warm up
             rows[name]["frames_read_per_sample"] = float(np.mean(np.asarray(outputs["glimpse_count"])))
             calls[name] = lambda serve=serve: serve(inputs)["probabilities"].numpy()
-        skim_call = tf.function(lambda data: skim(data[features.EEG_KEY], data[features.FACE_KEY],
-                                                  data[features.FACE_PRESENT_KEY])[0], autograph=False,
-                                input_signature=[specs])
+        skim_call = tf.function(
+            lambda data: skim(data[features.EEG_KEY], data[features.FACE_KEY], data[features.FACE_PRESENT_KEY])[0],
+            autograph=False,
+            input_signature=[specs],
+        )
         skim_call(inputs)
         calls["skim alone"] = lambda: skim_call(inputs).numpy()
         for name, seconds in _interleaved_median_seconds(calls, settings["repeats"]).items():
@@ -211,17 +254,21 @@ def run(quick=False):
     learning_met = all(all(row["goals_met"].values()) for row in learning_rows)
     speed_met = all(value >= GOAL_INFERENCE_SPEEDUP for value in speedups.values())
     return {
-        "settings": {"TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
-                     "tensorflow_imported_before_this_benchmark": TENSORFLOW_IMPORTED_BEFORE,
-                     **{key: value for key, value in settings.items() if key != "seeds"},
-                     "seeds": list(settings["seeds"]),
-                     "window_frames": [task.window_length, task.window_length_max]},
-        "goal": (f"per seed: accuracy >= {GOALS['accuracy']}, >= {GOALS['inside_window_fraction']:.0%} of glimpses "
-                 f"inside the window, >= {GOALS['samples_with_a_window_glimpse']:.0%} of samples glimpse it, <= "
-                 f"{GOALS['mean_glimpses']:g} glimpses, uniform-K >= {GOALS['uniform_k_margin']} lower; a glimpse "
-                 f"model reading as many frames as the trained ones (skim included) >= {GOAL_INFERENCE_SPEEDUP:g}x "
-                 f"faster than the full-sequence "
-                 f"LSTM at T={task.num_frames}, batch {settings['batches'][0]} and {settings['batches'][1]}"),
+        "settings": {
+            "TF_ENABLE_ONEDNN_OPTS": os.environ.get("TF_ENABLE_ONEDNN_OPTS"),
+            "tensorflow_imported_before_this_benchmark": TENSORFLOW_IMPORTED_BEFORE,
+            **{key: value for key, value in settings.items() if key != "seeds"},
+            "seeds": list(settings["seeds"]),
+            "window_frames": [task.window_length, task.window_length_max],
+        },
+        "goal": (
+            f"per seed: accuracy >= {GOALS['accuracy']}, >= {GOALS['inside_window_fraction']:.0%} of glimpses "
+            f"inside the window, >= {GOALS['samples_with_a_window_glimpse']:.0%} of samples glimpse it, <= "
+            f"{GOALS['mean_glimpses']:g} glimpses, uniform-K >= {GOALS['uniform_k_margin']} lower; a glimpse "
+            f"model reading as many frames as the trained ones (skim included) >= {GOAL_INFERENCE_SPEEDUP:g}x "
+            f"faster than the full-sequence "
+            f"LSTM at T={task.num_frames}, batch {settings['batches'][0]} and {settings['batches'][1]}"
+        ),
         "goal_met": learning_met and speed_met,
         "learning_goals_met": learning_met,
         "speed_goal_met": speed_met,

@@ -55,7 +55,7 @@ def write_records(data_dir, shape, count, seed=0):
     os.makedirs(split_dir)
     paths = [os.path.join(split_dir, f"data_tfrecord-{i:05d}-of-{SHARDS:05d}.gz") for i in range(SHARDS)]
     writers = [tf.io.TFRecordWriter(path, options="GZIP") for path in paths]
-    y, x = np.mgrid[0:shape.face_size, 0:shape.face_size]
+    y, x = np.mgrid[0 : shape.face_size, 0 : shape.face_size]
     crops = []  # a pool of distinct face-like crops, cycled (encoding 480 JPEGs per sample is slow)
     for frame in range(FACE_POOL):
         centre = shape.face_size / 2 + 4 * np.sin(frame / 10)
@@ -68,10 +68,18 @@ def write_records(data_dir, shape, count, seed=0):
         energy = np.roll(base_energy, index, axis=0) + np.float32(index)  # distinct, incompressible like real data
         jpegs = [crops[(frame + index) % FACE_POOL] for frame in range(shape.num_frames)]
         sample = {
-            "eeg_band_energy": energy, "face": jpegs, "face_present": np.ones(shape.num_frames, np.int64),
-            "subject": f"s{index % 32 + 1:02d}", "trial": index % 40 + 1, "ratings": rng.uniform(1, 9, 4),
-            "label_valence": index % 2, "label_arousal": (index // 2) % 2, "fps": 8,
-            "num_frames": shape.num_frames, "dataset": "benchmark", "config_hash": "0" * 16,
+            "eeg_band_energy": energy,
+            "face": jpegs,
+            "face_present": np.ones(shape.num_frames, np.int64),
+            "subject": f"s{index % 32 + 1:02d}",
+            "trial": index % 40 + 1,
+            "ratings": rng.uniform(1, 9, 4),
+            "label_valence": index % 2,
+            "label_arousal": (index // 2) % 2,
+            "fps": 8,
+            "num_frames": shape.num_frames,
+            "dataset": "benchmark",
+            "config_hash": "0" * 16,
         }
         writers[index % SHARDS].write(features.encode_example(sample))
     manifest = {}
@@ -137,12 +145,18 @@ def run(quick=False):
         files = tfrecord_reader.split_files(data_dir, "train")
 
         readers = {
-            "make_dataset": (lambda: tfrecord_reader.make_dataset(data_dir, "train", batch_size=BATCH_SIZE,
-                                                                   verify="size"),
-                             lambda element: int(element[1].shape[0])),
-            "naive": (lambda: tf.data.TFRecordDataset(files, compression_type="GZIP").map(
-                lambda record: features.decode_examples(tf.expand_dims(record, 0), record_schema)).with_options(
-                sequential), lambda element: 1),
+            "make_dataset": (
+                lambda: tfrecord_reader.make_dataset(data_dir, "train", batch_size=BATCH_SIZE, verify="size"),
+                lambda element: int(element[1].shape[0]),
+            ),
+            "naive": (
+                lambda: (
+                    tf.data.TFRecordDataset(files, compression_type="GZIP")
+                    .map(lambda record: features.decode_examples(tf.expand_dims(record, 0), record_schema))
+                    .with_options(sequential)
+                ),
+                lambda element: 1,
+            ),
             "raw": (lambda: tf.data.TFRecordDataset(files, compression_type="GZIP"), lambda element: 1),
         }
         sequential = tf.data.Options()  # no prefetch injected behind the naive reader's back
@@ -160,9 +174,11 @@ def run(quick=False):
     share_of_raw = fast_rate / raw_rate
     over_training = fast_rate / training_rate
     return {
-        "goal": (f"make_dataset samples/s >= {GOAL_RATIO}x a naive sequential reader and >= "
-                 f"{GOAL_SHARE_OF_RAW}x the raw GZIP read rate (parse + JPEG decode cost at most as much as I/O), "
-                 "and >= 1x the glimpse model's training samples/s at the same T"),
+        "goal": (
+            f"make_dataset samples/s >= {GOAL_RATIO}x a naive sequential reader and >= "
+            f"{GOAL_SHARE_OF_RAW}x the raw GZIP read rate (parse + JPEG decode cost at most as much as I/O), "
+            "and >= 1x the glimpse model's training samples/s at the same T"
+        ),
         "goal_met": bool(ratio >= GOAL_RATIO and share_of_raw >= GOAL_SHARE_OF_RAW and over_training >= 1.0),
         "reader_over_glimpse_training": round(over_training, 2),
         "glimpse_model_training_samples_per_second": round(training_rate, 2),
@@ -177,8 +193,7 @@ def run(quick=False):
         "rounds": ROUNDS,
         "all_rates": {name: [round(rate, 2) for rate in values] for name, values in rates.items()},
         "batch_size": BATCH_SIZE,
-        "sample_shape": {"num_frames": shape.num_frames, "image_size": shape.image_size,
-                         "face_size": shape.face_size},
+        "sample_shape": {"num_frames": shape.num_frames, "image_size": shape.image_size, "face_size": shape.face_size},
         "megabytes_per_sample_on_disk": round(total_bytes / count / 1e6, 2),
         "record_write_seconds": round(write_seconds, 2),
         "cpu_count": os.cpu_count(),

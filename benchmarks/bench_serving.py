@@ -44,8 +44,11 @@ def request_body_sizes(directory, quick):
     from emorecog.serving import signatures, trial_request
     from emorecog.serving.trial_request import compact_inputs
 
-    config = (SynthConfig(subjects=1, trials=1, duration_s=10, fps=25, width=320, height=240) if quick
-              else SynthConfig.deap_size(subjects=1, trials=1))
+    config = (
+        SynthConfig(subjects=1, trials=1, duration_s=10, fps=25, width=320, height=240)
+        if quick
+        else SynthConfig.deap_size(subjects=1, trials=1)
+    )
     dataset = DeapDataset(write_synthetic_deap(os.path.join(directory, "deap"), config))
     trial = dataset.read_trial("s01", 1)
     with TrialPreprocessor() as preprocessor:
@@ -56,16 +59,22 @@ def request_body_sizes(directory, quick):
     decoded = {key: value.numpy() for key, value in features.decode_examples([record], schema).items()}
     bodies = {
         signatures.SERVING_DEFAULT: trial_request.dense_request_body(
-            {key: decoded[key] for key in signatures.DENSE_INPUT_KEYS}),
+            {key: decoded[key] for key in signatures.DENSE_INPUT_KEYS}
+        ),
         signatures.SERVE_EXAMPLES: trial_request.examples_request_body([record]),
         signatures.SERVE_COMPACT: trial_request.compact_request_body(compact_inputs(record, schema)),
     }
     sizes = {name: len(json.dumps(body, separators=(",", ":"))) for name, body in bodies.items()}
-    jpegs = [len(jpeg) for jpeg, present in zip(sample[features.FACE_KEY], sample[features.FACE_PRESENT_KEY]) if present]
+    jpegs = [
+        len(jpeg) for jpeg, present in zip(sample[features.FACE_KEY], sample[features.FACE_PRESENT_KEY]) if present
+    ]
     return {
-        "trial_seconds": config.duration_s, "num_frames": shape.num_frames,
-        "body_bytes": sizes, "record_bytes": len(record),
-        "face_frames": len(jpegs), "mean_face_jpeg_bytes": round(sum(jpegs) / max(len(jpegs), 1)),
+        "trial_seconds": config.duration_s,
+        "num_frames": shape.num_frames,
+        "body_bytes": sizes,
+        "record_bytes": len(record),
+        "face_frames": len(jpegs),
+        "mean_face_jpeg_bytes": round(sum(jpegs) / max(len(jpegs), 1)),
         "detection_rate": report["detection_rate"],
     }
 
@@ -140,10 +149,11 @@ def run(quick=False):
         "models": results,
         "speedup_p50_vs_full_sequence": round(full["p50_ms_batch_1"] / glimpse["p50_ms_batch_1"], 2),
         "speedup_throughput_vs_full_sequence": round(
-            glimpse["throughput_trials_per_s_batch_32"] / full["throughput_trials_per_s_batch_32"], 2),
+            glimpse["throughput_trials_per_s_batch_32"] / full["throughput_trials_per_s_batch_32"], 2
+        ),
         "goal": f"glimpse SavedModel p50 latency at batch 1 <= {GOAL_P50_MS:g} ms per trial "
-                "(full-sequence export measured in the same run as the reference); serve_compact REST body of "
-                f"one 60 s trial <= {GOAL_COMPACT_BODY_BYTES / 1e6:g} MB",
+        "(full-sequence export measured in the same run as the reference); serve_compact REST body of "
+        f"one 60 s trial <= {GOAL_COMPACT_BODY_BYTES / 1e6:g} MB",
         "goal_met": glimpse["p50_ms_batch_1"] <= GOAL_P50_MS and compact_bytes <= GOAL_COMPACT_BODY_BYTES,
     }
 
@@ -155,5 +165,6 @@ def _timed(function):
 
 
 def _size_mb(directory):
-    return sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(directory)
-               for name in names) / 1e6
+    return (
+        sum(os.path.getsize(os.path.join(root, name)) for root, _, names in os.walk(directory) for name in names) / 1e6
+    )

@@ -56,8 +56,9 @@ def run_python(code, env=None, cwd=None):
     Raises:
         RuntimeError: with the tail of stderr when the command fails.
     """
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env=env, cwd=cwd)
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=cwd
+    )
     peak = [0]
     done = threading.Event()
 

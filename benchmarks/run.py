@@ -57,7 +57,7 @@ def machine_info():
 def available_benchmarks():
     package_dir = os.path.dirname(os.path.abspath(__file__))
     return sorted(
-        name[len(BENCHMARK_PREFIX):]
+        name[len(BENCHMARK_PREFIX) :]
         for _, name, _ in pkgutil.iter_modules([package_dir])
         if name.startswith(BENCHMARK_PREFIX)
     )

@@ -105,7 +105,8 @@ def run_component(spec, executor, parameters, inputs, output_dir, force=False, r
     """
     if set(parameters) != set(spec.parameters):
         raise ValueError(
-            f"{spec.name}: parameters {sorted(parameters)} do not match the spec {sorted(spec.parameters)}")
+            f"{spec.name}: parameters {sorted(parameters)} do not match the spec {sorted(spec.parameters)}"
+        )
     if set(inputs) != set(spec.inputs):
         raise ValueError(f"{spec.name}: inputs {sorted(inputs)} do not match the spec {sorted(spec.inputs)}")
     output_dir = os.path.abspath(output_dir)
@@ -161,11 +162,13 @@ def _check_replaceable(spec, output_dir, state, metadata):
     if metadata.get("component") != spec.name:
         raise OutputFolderError(
             f"{output_dir} is the output of emorecog's {metadata.get('component')}, not of {spec.name}; choose "
-            "another output folder")
+            "another output folder"
+        )
     if "files" not in metadata:
         raise OutputFolderError(
             f"{output_dir} was written by an older emorecog that did not list its files, so it cannot be replaced "
-            "safely; remove it yourself or choose another output folder")
+            "safely; remove it yourself or choose another output folder"
+        )
     refuse_foreign_content(output_dir, metadata["files"], f"emorecog's {spec.name}")
 
 

@@ -35,10 +35,18 @@ def executor(parameters, inputs, output_dir):
     model, training_config = load_trained_model(inputs["model"])
     history, best_epoch = _training_history(inputs["model"])
     report = evaluate_model(
-        model, inputs["examples"], parameters["split"], training_config["target"], output_dir,
-        BlessingRule(**parameters["blessing_rule"]), batch_size=parameters["batch_size"],
-        plot_trials=parameters["plot_trials"], ground_truth_path=parameters["ground_truth"],
-        training_history=history, best_epoch=best_epoch)
+        model,
+        inputs["examples"],
+        parameters["split"],
+        training_config["target"],
+        output_dir,
+        BlessingRule(**parameters["blessing_rule"]),
+        batch_size=parameters["batch_size"],
+        plot_trials=parameters["plot_trials"],
+        ground_truth_path=parameters["ground_truth"],
+        training_history=history,
+        best_epoch=best_epoch,
+    )
     from emorecog.evaluation.model_evaluation import comparison_row
 
     summary = {key: report[key] for key in ("split", "target", "num_samples")}
@@ -62,8 +70,9 @@ def _training_history(model_dir):
     return history, best_epoch
 
 
-def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_size=8, plot_trials=4,
-                  ground_truth=None, force=False):
+def run_evaluator(
+    run_dir, data_dir, split="test", blessing_rule=None, batch_size=8, plot_trials=4, ground_truth=None, force=False
+):
     """Evaluate the Trainer output of `run_dir` on `split` into <run_dir>/evaluation/<split>/.
 
     Args:
@@ -94,8 +103,9 @@ def run_evaluator(run_dir, data_dir, split="test", blessing_rule=None, batch_siz
 
     tfrecord_reader.read_record_schema(data_dir)  # a wrong --data fails here, before anything is written
     tfrecord_reader.read_stats(data_dir)
-    return component.run_component(SPEC, executor, parameters, inputs,
-                                   os.path.join(run_dir, EVALUATION_SUBDIR, split), force=force)
+    return component.run_component(
+        SPEC, executor, parameters, inputs, os.path.join(run_dir, EVALUATION_SUBDIR, split), force=force
+    )
 
 
 def find_ground_truth(data_dir):

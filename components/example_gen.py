@@ -61,8 +61,19 @@ from emorecog.output_folders import check_separate_from_inputs
 SPLIT_OUTPUTS = tuple(f"Split-{name}" for name in splits.SPLIT_NAMES)
 EXAMPLE_GEN_SPEC = ComponentSpec(
     name="ExampleGen",
-    parameters=("source_format", "source_files", "preprocess", "preprocess_config_hash", "label_rule", "split",
-                "on_error", "skip_eeg_only", "eeg_channels", "records_per_shard", "record_layout"),
+    parameters=(
+        "source_format",
+        "source_files",
+        "preprocess",
+        "preprocess_config_hash",
+        "label_rule",
+        "split",
+        "on_error",
+        "skip_eeg_only",
+        "eeg_channels",
+        "records_per_shard",
+        "record_layout",
+    ),
     inputs=("source",),
     outputs=(*SPLIT_OUTPUTS, tfrecord_reader.SCHEMA_FILE, tfrecord_reader.STATS_FILE),
 )
@@ -74,9 +85,17 @@ _REPORTS_DIR = ".reports"
 _STAGED_RECORDS_DIR = ".records"
 
 
-def example_gen_parameters(preprocess_config=None, split_config=None, label_rule=None, on_error="skip",
-                           skip_eeg_only=False, eeg_channels=None,
-                           records_per_shard=DEFAULT_RECORDS_PER_SHARD, source_format="deap", source_files=()):
+def example_gen_parameters(
+    preprocess_config=None,
+    split_config=None,
+    label_rule=None,
+    on_error="skip",
+    skip_eeg_only=False,
+    eeg_channels=None,
+    records_per_shard=DEFAULT_RECORDS_PER_SHARD,
+    source_format="deap",
+    source_files=(),
+):
     """The JSON-ready parameters of `EXAMPLE_GEN_SPEC` (everything that changes the output).
 
     Args:
@@ -121,10 +140,24 @@ def example_gen_parameters(preprocess_config=None, split_config=None, label_rule
     }
 
 
-def run_example_gen(source, output_dir, preprocess_config=None, split_config=None, label_rule=None,
-                    on_error="skip", skip_eeg_only=False, eeg_channels=None,
-                    records_per_shard=DEFAULT_RECORDS_PER_SHARD, runner=DIRECT_RUNNER, num_workers=None,
-                    beam_options=(), force=False, progress=None, beam_log=None, source_format="deap"):
+def run_example_gen(
+    source,
+    output_dir,
+    preprocess_config=None,
+    split_config=None,
+    label_rule=None,
+    on_error="skip",
+    skip_eeg_only=False,
+    eeg_channels=None,
+    records_per_shard=DEFAULT_RECORDS_PER_SHARD,
+    runner=DIRECT_RUNNER,
+    num_workers=None,
+    beam_options=(),
+    force=False,
+    progress=None,
+    beam_log=None,
+    source_format="deap",
+):
     """Run ExampleGen on `source` into `output_dir` (skipped if an identical output exists).
 
     Args:
@@ -154,8 +187,17 @@ def run_example_gen(source, output_dir, preprocess_config=None, split_config=Non
             source_files = [*source_files, montage]
     except BAD_INPUT_ERRORS as error:
         raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
-    parameters = example_gen_parameters(preprocess_config, split_config, label_rule, on_error, skip_eeg_only,
-                                        eeg_channels, records_per_shard, source_format, source_files)
+    parameters = example_gen_parameters(
+        preprocess_config,
+        split_config,
+        label_rule,
+        on_error,
+        skip_eeg_only,
+        eeg_channels,
+        records_per_shard,
+        source_format,
+        source_files,
+    )
     flags = beam_pipeline_flags(runner, num_workers, beam_options)
     inputs = {"source": source}
     if beam_log is not None:
@@ -185,8 +227,9 @@ class ExampleGenExecutor:
         source = inputs["source"]
         preprocess_config = PreprocessConfig.from_dict(parameters["preprocess"])
         try:
-            dataset = trial_plan.open_source(parameters["source_format"], source, LabelRule(**parameters["label_rule"]),
-                              preprocess_config.montage)
+            dataset = trial_plan.open_source(
+                parameters["source_format"], source, LabelRule(**parameters["label_rule"]), preprocess_config.montage
+            )
         except BAD_INPUT_ERRORS as error:
             raise ExampleGenError(f"ExampleGen cannot read {source}: {error}") from error
         plan = plan_trials(dataset, parameters, preprocess_config)
@@ -195,26 +238,42 @@ class ExampleGenExecutor:
         seconds = time.perf_counter() - started
 
         written = [report for report in reports if report["status"] == "written"]
-        skipped = plan.skipped + sorted((report for report in reports if report["status"] == "skipped"),
-                                        key=lambda report: (report["subject"], report["trial"]))
+        skipped = plan.skipped + sorted(
+            (report for report in reports if report["status"] == "skipped"),
+            key=lambda report: (report["subject"], report["trial"]),
+        )
         if not written:
-            raise ExampleGenError(f"ExampleGen wrote no trial of {source}: all {len(plan.elements)} failed; first "
-                                  f"reason: {skipped[0]['reason'] if skipped else 'unknown'}")
+            raise ExampleGenError(
+                f"ExampleGen wrote no trial of {source}: all {len(plan.elements)} failed; first "
+                f"reason: {skipped[0]['reason'] if skipped else 'unknown'}"
+            )
         stats = example_statistics.build_stats(
-            written, dataset.name, plan.record_schema.shape, parameters["split"],
+            written,
+            dataset.name,
+            plan.record_schema.shape,
+            parameters["split"],
             planned={name: sum(element["split"] == name for element in plan.elements) for name in splits.SPLIT_NAMES},
-            source_format=parameters["source_format"], source=dataset.root, preprocess=parameters["preprocess"],
-            preprocess_config_hash=parameters["preprocess_config_hash"], label_rule=parameters["label_rule"],
+            source_format=parameters["source_format"],
+            source=dataset.root,
+            preprocess=parameters["preprocess"],
+            preprocess_config_hash=parameters["preprocess_config_hash"],
+            label_rule=parameters["label_rule"],
             on_error=parameters["on_error"],
-            trials={"listed": plan.listed["trials"], "subjects_skipped": plan.listed["subjects_skipped"],
-                    "processed": len(plan.elements), "written": len(written), "skipped": len(skipped),
-                    "eeg_only_written": sum(report["eeg_only"] for report in written)},
+            trials={
+                "listed": plan.listed["trials"],
+                "subjects_skipped": plan.listed["subjects_skipped"],
+                "processed": len(plan.elements),
+                "written": len(written),
+                "skipped": len(skipped),
+                "eeg_only_written": sum(report["eeg_only"] for report in written),
+            },
             skipped=skipped,
             per_trial=example_statistics.per_trial_rows(written),
             eeg_only_policy=example_statistics.eeg_only_policy(parameters["skip_eeg_only"], plan.eeg_only_keys),
             files=example_statistics.file_manifest(output_dir),
             seconds=round(seconds, 3),
-            trials_per_second=round(len(plan.elements) / seconds, 4) if seconds > 0 else None)
+            trials_per_second=round(len(plan.elements) / seconds, 4) if seconds > 0 else None,
+        )
         features.write_schema(os.path.join(output_dir, tfrecord_reader.SCHEMA_FILE), plan.record_schema)
         with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
             json.dump(stats, handle, indent=2)
@@ -226,20 +285,28 @@ class ExampleGenExecutor:
         reports_dir = os.path.join(output_dir, _REPORTS_DIR)
         staging_dir = os.path.join(output_dir, _STAGED_RECORDS_DIR)
         os.makedirs(progress_dir)
-        process_trial = ProcessTrialDoFn(dataset, parameters, plan.record_schema, dataset.name, progress_dir,
-                                         staging_dir)
+        process_trial = ProcessTrialDoFn(
+            dataset, parameters, plan.record_schema, dataset.name, progress_dir, staging_dir
+        )
         # Beam logs while it builds and runs the pipeline, and so do its worker processes: all to beam_log.
         with stderr_to(self.beam_log):
             pipeline = make_pipeline(self.flags)
-            trials = (pipeline
-                      | "ReadTrials" >> record_shards.ReadTrials(plan.elements)
-                      | "ProcessTrial" >> beam.ParDo(process_trial).with_outputs(REPORT_TAG, main="staged"))
+            trials = (
+                pipeline
+                | "ReadTrials" >> record_shards.ReadTrials(plan.elements)
+                | "ProcessTrial" >> beam.ParDo(process_trial).with_outputs(REPORT_TAG, main="staged")
+            )
             trials.staged | "WriteSplits" >> record_shards.WriteSplits(
-                output_dir, plan.shards, {element["split"] for element in plan.elements})
-            (trials[REPORT_TAG]
-             | "ReportJSON" >> beam.Map(lambda report: json.dumps(report, sort_keys=True))
-             | "WriteReports" >> beam.io.WriteToText(os.path.join(reports_dir, "trial_reports"),
-                                                      file_name_suffix=".jsonl", num_shards=1))
+                output_dir, plan.shards, {element["split"] for element in plan.elements}
+            )
+            (
+                trials[REPORT_TAG]
+                | "ReportJSON" >> beam.Map(lambda report: json.dumps(report, sort_keys=True))
+                | "WriteReports"
+                >> beam.io.WriteToText(
+                    os.path.join(reports_dir, "trial_reports"), file_name_suffix=".jsonl", num_shards=1
+                )
+            )
             with trial_progress.ProgressWatcher(progress_dir, len(plan.elements), self.progress):
                 try:
                     pipeline.run().wait_until_finish()

@@ -26,8 +26,10 @@ def executor(parameters, inputs, output_dir):
 
     split_config = splits.SplitConfig(**{**parameters["split"], "ratios": tuple(parameters["split"]["ratios"])})
     stats = write_fold_index(inputs["examples"], split_config, output_dir)
-    return {"summary": {name: stats["splits"][name]["samples"] for name in splits.SPLIT_NAMES},
-            "split_warnings": stats["split_warnings"]}
+    return {
+        "summary": {name: stats["splits"][name]["samples"] for name in splits.SPLIT_NAMES},
+        "split_warnings": stats["split_warnings"],
+    }
 
 
 def run_fold_examples(data_dir, fold, folds, mode="subject", seed=0, output_dir=None, force=False):

@@ -30,8 +30,14 @@ class TrialInputError(ValueError):
 
 def skip_record(subject, trial, split, reason, *files):
     """stats.json's entry for a trial left out (`trial` and `split` are None for a whole subject)."""
-    return {"subject": subject, "trial": trial, "split": split, "status": "skipped", "reason": reason,
-            "files": [str(path) for path in files if path]}
+    return {
+        "subject": subject,
+        "trial": trial,
+        "split": split,
+        "status": "skipped",
+        "reason": reason,
+        "files": [str(path) for path in files if path],
+    }
 
 
 class ProcessTrialDoFn(beam.DoFn):
@@ -91,7 +97,10 @@ class ProcessTrialDoFn(beam.DoFn):
         staged = record_shards.stage_record_member(self.staging_dir, element, member)
         operator = self._preprocessor.interpolation_operator(trial.eeg_channels)
         report = {
-            "subject": subject, "trial": trial_id, "split": split, "status": "written",
+            "subject": subject,
+            "trial": trial_id,
+            "split": split,
+            "status": "written",
             "labels": {target: int(sample[features.label_key(target)]) for target in features.TARGETS},
             "eeg_only": trial.face_video is None,
             "detection_rate": None if trial.face_video is None else preprocess_report.get("detection_rate"),

@@ -39,9 +39,8 @@ class NotBlessedError(RuntimeError):
 
 def executor(parameters, inputs, output_dir):
     from emorecog import features
+    from emorecog.serving import saved_model, signatures
     from emorecog.training.trained_model import load_trained_model
-    from emorecog.serving import saved_model
-    from emorecog.serving import signatures
 
     _hide_gpus()
     model, training_config = load_trained_model(inputs["model"])
@@ -114,13 +113,19 @@ def push_run(run_dir, base_dir, model_name, force=False):
     blessing = run_blessing(run_dir)
     if not force:
         if blessing is None:
-            raise NotBlessedError(f"{run_dir} has no evaluation of its current model: run "
-                                  f"`emorecog evaluate --run {run_dir}` first (or export with --force)")
+            raise NotBlessedError(
+                f"{run_dir} has no evaluation of its current model: run "
+                f"`emorecog evaluate --run {run_dir}` first (or export with --force)"
+            )
         if not blessing["blessed"]:
-            raise NotBlessedError(f"{run_dir} is not blessed ({'; '.join(blessing['reasons'])}); "
-                                  "export with --force to push it anyway")
-    recorded = {"forced": True, "blessed": bool(blessing and blessing["blessed"])} if force else {
-        "forced": False, "blessed": True, "split": blessing["split"], "reasons": blessing["reasons"]}
+            raise NotBlessedError(
+                f"{run_dir} is not blessed ({'; '.join(blessing['reasons'])}); export with --force to push it anyway"
+            )
+    recorded = (
+        {"forced": True, "blessed": bool(blessing and blessing["blessed"])}
+        if force
+        else {"forced": False, "blessed": True, "split": blessing["split"], "reasons": blessing["reasons"]}
+    )
     parameters = {"model_name": model_name, "blessing": recorded}
     inputs = {"model": model_dir}
     model_base = os.path.join(base_dir, model_name)
@@ -131,15 +136,17 @@ def push_run(run_dir, base_dir, model_name, force=False):
     for version in reversed(saved_model.version_numbers(model_base)):
         metadata = component.read_metadata(os.path.join(model_base, str(version))) or {}
         if metadata.get("config_hash") == expected_hash and metadata.get("input_fingerprints") == expected_inputs:
-            return component.ComponentRun(os.path.join(os.path.abspath(model_base), str(version)), skipped=True,
-                                          metadata=metadata)
+            return component.ComponentRun(
+                os.path.join(os.path.abspath(model_base), str(version)), skipped=True, metadata=metadata
+            )
     # Reserve a version number atomically: a version is written only by the process holding its lock, and
     # never replaced, so a concurrent export (or any existing entry of that number) moves us to the next.
     version = saved_model.next_version(model_base)
     while True:
         try:
-            return component.run_component(SPEC, executor, parameters, inputs, os.path.join(model_base, str(version)),
-                                           replace=False)
+            return component.run_component(
+                SPEC, executor, parameters, inputs, os.path.join(model_base, str(version)), replace=False
+            )
         except (OutputBusyError, component.OutputExistsError):
             version += 1
 
@@ -149,8 +156,11 @@ def _remove_abandoned_versions(model_base):
     ones whose lock is free, so that no live export is writing them."""
     if not os.path.isdir(model_base):
         return
-    names = {name[1:].split(component.PARTIAL_MARK, 1)[0] for name in os.listdir(model_base)
-             if name.startswith(".") and component.PARTIAL_MARK in name}
+    names = {
+        name[1:].split(component.PARTIAL_MARK, 1)[0]
+        for name in os.listdir(model_base)
+        if name.startswith(".") and component.PARTIAL_MARK in name
+    }
     for name in sorted(names):
         try:
             with OutputLock(os.path.join(model_base, name)):

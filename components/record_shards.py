@@ -46,23 +46,36 @@ def plan_elements(keys, assignment, records_per_shard):
     """
     elements, shards = [], {}
     for name in splits.SPLIT_NAMES:
-        members = sorted((key for key in keys if assignment[(key.subject, key.trial)] == name),
-                         key=lambda key: (key.subject, key.trial))
+        members = sorted(
+            (key for key in keys if assignment[(key.subject, key.trial)] == name),
+            key=lambda key: (key.subject, key.trial),
+        )
         count = max(1, math.ceil(len(members) / records_per_shard))
         shards[name] = count
         per_shard = math.ceil(len(members) / count) if members else 1
         for index, key in enumerate(members):
-            elements.append({"subject": key.subject, "trial": key.trial, "split": name,
-                             "shard": index // per_shard, "position": index % per_shard,
-                             "has_face_video": key.face_video is not None, "key": key})
+            elements.append(
+                {
+                    "subject": key.subject,
+                    "trial": key.trial,
+                    "split": name,
+                    "shard": index // per_shard,
+                    "position": index % per_shard,
+                    "has_face_video": key.face_video is not None,
+                    "key": key,
+                }
+            )
     elements.sort(key=lambda element: (not element["has_face_video"], element["subject"], element["trial"]))
     return elements, shards
 
 
 def shard_path(output_dir, split, shard, num_shards):
     """`<out>/Split-<split>/data_tfrecord-NNNNN-of-MMMMM.gz` (the TFX layout)."""
-    return os.path.join(output_dir, f"Split-{split}", f"{tfrecord_reader.RECORD_FILE_PREFIX}-{shard:05d}-of-"
-                                                      f"{num_shards:05d}{tfrecord_reader.RECORD_FILE_SUFFIX}")
+    return os.path.join(
+        output_dir,
+        f"Split-{split}",
+        f"{tfrecord_reader.RECORD_FILE_PREFIX}-{shard:05d}-of-{num_shards:05d}{tfrecord_reader.RECORD_FILE_SUFFIX}",
+    )
 
 
 def gzip_record_member(serialized):
@@ -138,10 +151,12 @@ class ReadTrials(beam.PTransform):
         self.elements = list(elements)
 
     def expand(self, pipeline):
-        return (pipeline
-                | "PlannedTrials" >> beam.Create(list(enumerate(self.elements)), reshuffle=False)
-                | "DistributeTrials" >> beam.GroupByKey()
-                | "Trials" >> beam.FlatMap(lambda indexed: indexed[1]))
+        return (
+            pipeline
+            | "PlannedTrials" >> beam.Create(list(enumerate(self.elements)), reshuffle=False)
+            | "DistributeTrials" >> beam.GroupByKey()
+            | "Trials" >> beam.FlatMap(lambda indexed: indexed[1])
+        )
 
 
 class WriteSplits(beam.PTransform):
@@ -163,8 +178,11 @@ class WriteSplits(beam.PTransform):
 
     def expand(self, staged):
         empty_shards = staged.pipeline | "EmptySplits" >> beam.Create(
-            [((name, 0), (0, None)) for name in self.empty_splits])
-        return ((staged, empty_shards)
-                | "AllShards" >> beam.Flatten()
-                | "ByShard" >> beam.GroupByKey()
-                | "WriteShard" >> beam.ParDo(WriteShardDoFn(self.output_dir, self.shards)))
+            [((name, 0), (0, None)) for name in self.empty_splits]
+        )
+        return (
+            (staged, empty_shards)
+            | "AllShards" >> beam.Flatten()
+            | "ByShard" >> beam.GroupByKey()
+            | "WriteShard" >> beam.ParDo(WriteShardDoFn(self.output_dir, self.shards))
+        )

@@ -9,7 +9,8 @@ Spec:
 The output folder is written atomically by `run_component`; the resumable state (checkpoints/) and
 TensorBoard logs (logs/) live next to it in the run directory, so a killed run continues where it stopped
 and TensorBoard can watch a run in progress. The run directory is claimed (`output_folders.claim_folder`:
-new, empty or already emorecog's) and locked for the whole training. The executor is `emorecog.training.training_loop.run_training`.
+new, empty or already emorecog's) and locked for the whole training. The executor is
+`emorecog.training.training_loop.run_training`.
 """
 
 import functools
@@ -25,8 +26,15 @@ SPEC = component.ComponentSpec(
     name="Trainer",
     parameters=("model_config", "training_config"),
     inputs=("examples",),
-    outputs=("model.keras", "model_config.json", "training_config.json", "schema.json", "history.json",
-             "training_summary.json", "eeg_normalisation.json"),
+    outputs=(
+        "model.keras",
+        "model_config.json",
+        "training_config.json",
+        "schema.json",
+        "history.json",
+        "training_summary.json",
+        "eeg_normalisation.json",
+    ),
 )
 
 
@@ -38,10 +46,14 @@ def executor(parameters, inputs, output_dir, restart=False, log=print):
 
     run_dir = os.path.dirname(os.path.abspath(output_dir))
     summary = run_training(
-        inputs["examples"], run_dir,
+        inputs["examples"],
+        run_dir,
         ModelConfig.from_dict(parameters["model_config"]),
         TrainingConfig.from_dict(parameters["training_config"]),
-        output_dir=output_dir, restart=restart, log=log)
+        output_dir=output_dir,
+        restart=restart,
+        log=log,
+    )
     return {"summary": summary}
 
 
@@ -78,5 +90,10 @@ def run_trainer(data_dir, run_dir, model_config, training_config, restart=False,
     claim_folder(run_dir, "emorecog train", inputs={"examples": data_dir})
     with OutputLock(run_dir):
         return component.run_component(
-            SPEC, functools.partial(executor, restart=restart, log=log), parameters, {"examples": data_dir},
-            os.path.join(run_dir, MODEL_SUBDIR), force=force or restart)
+            SPEC,
+            functools.partial(executor, restart=restart, log=log),
+            parameters,
+            {"examples": data_dir},
+            os.path.join(run_dir, MODEL_SUBDIR),
+            force=force or restart,
+        )

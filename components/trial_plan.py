@@ -70,21 +70,30 @@ def plan_trials(dataset, parameters, preprocess_config):
     try:
         keys, skipped = list_trials(dataset, parameters["on_error"])
     except RefusedFileError as error:
-        raise ExampleGenError(f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error "
-                              "says)") from error
+        raise ExampleGenError(
+            f"ExampleGen stopped: {error} (a refused file stops the run whatever on_error says)"
+        ) from error
     listed = {"trials": len(keys), "subjects_skipped": len(skipped)}
     eeg_only_keys = [key for key in keys if key.face_video is None]
     if parameters["skip_eeg_only"]:
-        skipped += [skip_record(key.subject, key.trial, None, "no face video: EEG-only trial left out "
-                                "(skip_eeg_only)", key.face_video) for key in eeg_only_keys]
+        skipped += [
+            skip_record(
+                key.subject, key.trial, None, "no face video: EEG-only trial left out (skip_eeg_only)", key.face_video
+            )
+            for key in eeg_only_keys
+        ]
         keys = [key for key in keys if key.face_video is not None]
     if not keys:
-        raise ExampleGenError(f"ExampleGen: no trial of {dataset.root} is left to write"
-                              + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else ""))
+        raise ExampleGenError(
+            f"ExampleGen: no trial of {dataset.root} is left to write"
+            + (f" ({len(skipped)} skipped: {skipped[0]['reason']})" if skipped else "")
+        )
     try:
         assignment = splits.assign_splits(
-            [(key.subject, key.trial) for key in keys], splits.SplitConfig(**parameters["split"]),
-            strata={(key.subject, key.trial): tuple(key.labels) for key in keys})
+            [(key.subject, key.trial) for key in keys],
+            splits.SplitConfig(**parameters["split"]),
+            strata={(key.subject, key.trial): tuple(key.labels) for key in keys},
+        )
     except ValueError as error:
         raise ExampleGenError(f"ExampleGen cannot split {dataset.root}: {error}") from error
     record_schema = _record_schema(dataset, keys, preprocess_config, parameters["eeg_channels"])
@@ -101,7 +110,8 @@ def _check_channel_names(eeg_channels, preprocess_config):
 
     if len(eeg_channels) != len(EEG_CHANNELS):
         raise ExampleGenError(
-            f"eeg_channels names {len(eeg_channels)} channels, the data files hold {len(EEG_CHANNELS)} EEG rows")
+            f"eeg_channels names {len(eeg_channels)} channels, the data files hold {len(EEG_CHANNELS)} EEG rows"
+        )
     try:
         electrode_positions(eeg_channels, preprocess_config.montage)
     except ValueError as error:

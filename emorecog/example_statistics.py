@@ -53,8 +53,7 @@ def band_moments(eeg):
     values = np.asarray(eeg, dtype=np.float64)
     values = values.reshape(-1, values.shape[-1])
     mean = values.mean(axis=0)
-    return {"count": int(values.shape[0]), "mean": mean.tolist(),
-            "m2": ((values - mean) ** 2).sum(axis=0).tolist()}
+    return {"count": int(values.shape[0]), "mean": mean.tolist(), "m2": ((values - mean) ** 2).sum(axis=0).tolist()}
 
 
 def combine_moments(moments):
@@ -65,7 +64,7 @@ def combine_moments(moments):
         total = count + n
         delta = part_mean - mean
         mean = mean + delta * n / total
-        m2 = m2 + part_m2 + delta ** 2 * count * n / total
+        m2 = m2 + part_m2 + delta**2 * count * n / total
         count = total
     std = np.sqrt(m2 / count) if count else np.zeros_like(m2)
     return count, mean, std
@@ -91,9 +90,10 @@ def build_stats(written, dataset, sample_shape, split_config, planned=None, **wr
         per_split[name] = {
             "samples": len(rows),
             "subjects": sorted({row["subject"] for row in rows}),
-            "labels": {target: {str(value): sum(row["labels"][target] == value for row in rows)
-                                for value in (0, 1)}
-                       for target in features.TARGETS},
+            "labels": {
+                target: {str(value): sum(row["labels"][target] == value for row in rows) for value in (0, 1)}
+                for target in features.TARGETS
+            },
             "eeg_only": sum(row["eeg_only"] for row in rows),
             "planned": planned.get(name, len(rows)),
         }
@@ -107,8 +107,12 @@ def build_stats(written, dataset, sample_shape, split_config, planned=None, **wr
         "split_config": split_config,
         "splits": per_split,
         "eeg_normalization": {
-            "split": "train", "bands": list(features.EEG_BANDS), "count": int(count), "trials": len(train),
-            "mean": [float(value) for value in mean], "std": [float(value) for value in std],
+            "split": "train",
+            "bands": list(features.EEG_BANDS),
+            "count": int(count),
+            "trials": len(train),
+            "mean": [float(value) for value in mean],
+            "std": [float(value) for value in std],
             "note": "over every pixel of the train split's EEG images, per band (last axis of `eeg`)",
         },
         "face_detection": {
@@ -120,7 +124,8 @@ def build_stats(written, dataset, sample_shape, split_config, planned=None, **wr
             "schema_version": features.RECORD_SCHEMA_VERSION,
             "stored_bytes_per_trial": _byte_summary(stored),
             "stored_bytes_per_trial_with_face": _byte_summary(
-                [size for size, row in zip(stored, written) if not row["eeg_only"]]),
+                [size for size, row in zip(stored, written) if not row["eeg_only"]]
+            ),
         },
         **writer_sections,
     }
@@ -128,8 +133,10 @@ def build_stats(written, dataset, sample_shape, split_config, planned=None, **wr
 
 def per_trial_rows(written):
     """ExampleGen's `per_trial` section: the rows of `build_stats` in (subject, trial) order, without moments."""
-    return [{key: value for key, value in row.items() if key != "eeg_moments"}
-            for row in sorted(written, key=lambda row: (row["subject"], row["trial"]))]
+    return [
+        {key: value for key, value in row.items() if key != "eeg_moments"}
+        for row in sorted(written, key=lambda row: (row["subject"], row["trial"]))
+    ]
 
 
 def _byte_summary(sizes):
@@ -141,16 +148,22 @@ def _byte_summary(sizes):
 def eeg_only_policy(skip_eeg_only, eeg_only_keys):
     return {
         "policy": "skip" if skip_eeg_only else "write",
-        "description": ("trials without face video are left out" if skip_eeg_only else
-                        "trials without face video are written with face_present = 0 and black crops"),
+        "description": (
+            "trials without face video are left out"
+            if skip_eeg_only
+            else "trials without face video are written with face_present = 0 and black crops"
+        ),
         "trials_without_video": [{"subject": key.subject, "trial": key.trial} for key in eeg_only_keys],
     }
 
 
 def file_manifest(output_dir):
     """Size and SHA-256 of every record file, by path relative to `output_dir` (readers verify them)."""
-    return {os.path.relpath(path, output_dir): tfrecord_reader.file_manifest_entry(path)
-            for name in splits.SPLIT_NAMES for path in sorted(tfrecord_reader.split_files(output_dir, name))}
+    return {
+        os.path.relpath(path, output_dir): tfrecord_reader.file_manifest_entry(path)
+        for name in splits.SPLIT_NAMES
+        for path in sorted(tfrecord_reader.split_files(output_dir, name))
+    }
 
 
 def summary(stats):

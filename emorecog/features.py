@@ -17,7 +17,7 @@ images) are refused with an error naming both versions.
 | key            | in the record                          | after parsing (model input)          |
 |----------------|----------------------------------------|--------------------------------------|
 | schema_version | int64 (2)                              | checked, not returned                |
-| eeg_band_energy| bytes: little-endian float32 [T,C,3]   | eeg: float32 [T, H, W, 3] (theta, alpha, beta) = operator x energies |
+| eeg_band_energy| bytes: little-endian float32 [T,C,3]   | eeg: float32 [T,H,W,3] (theta, alpha, beta) |
 | face           | bytes list: T JPEG images              | uint8 [T, S, S, 3]                   |
 | face_present   | int64 list [T] (0 or 1)                | float32 [T]                          |
 | subject        | bytes, e.g. b"s01"                     | string []                            |
@@ -82,7 +82,8 @@ def schema_version_error(found, where):
     return RecordSchemaVersionError(
         f"{where} holds records of schema version {found} ({held}); this emorecog reads record schema version "
         f"{RECORD_SCHEMA_VERSION} (per-electrode EEG band energies [T, C, 3]). Run `emorecog ingest` again "
-        "to rewrite them.")
+        "to rewrite them."
+    )
 
 
 def label_key(target):
@@ -147,8 +148,10 @@ class RecordSchema:
         object.__setattr__(self, "electrodes", tuple(str(name) for name in self.electrodes))
         pixels = self.shape.image_size * self.shape.image_size
         if matrix.shape != (pixels, len(self.electrodes)):
-            raise ValueError(f"interpolation_matrix has shape {matrix.shape}, expected [{pixels} pixels, "
-                             f"{len(self.electrodes)} electrodes] for {self.shape}")
+            raise ValueError(
+                f"interpolation_matrix has shape {matrix.shape}, expected [{pixels} pixels, "
+                f"{len(self.electrodes)} electrodes] for {self.shape}"
+            )
         if not np.all(np.isfinite(matrix)):
             raise ValueError("interpolation_matrix holds NaN or infinite values")
 
@@ -193,7 +196,7 @@ def schema_dict(record_schema):
         "rating_names": list(RATING_NAMES),
         "eeg_interpolation": {
             "description": "model input eeg[t, row, column, band] = sum_c matrix[row * W + column, c] * "
-                           "eeg_band_energy[t, c, band]",
+            "eeg_band_energy[t, c, band]",
             "electrodes": list(record_schema.electrodes),
             "matrix_shape": list(matrix.shape),
             "matrix_float32_le_base64": base64.b64encode(matrix.astype("<f4").tobytes()).decode("ascii"),
@@ -275,8 +278,10 @@ def check_sample(sample, record_schema, channel_names):
         raise ValueError(f"EEG channels {list(channel_names)} differ from the run's electrode order {list(electrodes)}")
     energy = np.asarray(sample[EEG_BAND_ENERGY_KEY])
     if energy.shape != record_schema.band_energy_shape or energy.dtype != np.float32:
-        raise ValueError(f"EEG band energies have shape {energy.shape} {energy.dtype}, expected "
-                         f"{record_schema.band_energy_shape} float32 (trials must all last {shape.num_frames} frames)")
+        raise ValueError(
+            f"EEG band energies have shape {energy.shape} {energy.dtype}, expected "
+            f"{record_schema.band_energy_shape} float32 (trials must all last {shape.num_frames} frames)"
+        )
     if not np.all(np.isfinite(energy)):
         raise ValueError("EEG band energies hold NaN or infinite values")
     if len(sample[FACE_KEY]) != shape.num_frames:
@@ -322,8 +327,7 @@ def _example_message_class():
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     field = descriptor_pb2.FieldDescriptorProto
-    proto = descriptor_pb2.FileDescriptorProto(name="emorecog/tf_example.proto", package="tensorflow",
-                                               syntax="proto3")
+    proto = descriptor_pb2.FileDescriptorProto(name="emorecog/tf_example.proto", package="tensorflow", syntax="proto3")
 
     def message(name, *fields, map_entry=False):
         described = proto.message_type.add(name=name)
@@ -343,10 +347,15 @@ def _example_message_class():
     message("BytesList", ("value", field.TYPE_BYTES, repeated, None))
     message("FloatList", ("value", field.TYPE_FLOAT, repeated, None))
     message("Int64List", ("value", field.TYPE_INT64, repeated, None))
-    message("Feature", ("bytes_list", field.TYPE_MESSAGE, optional, ".tensorflow.BytesList"),
-            ("float_list", field.TYPE_MESSAGE, optional, ".tensorflow.FloatList"),
-            ("int64_list", field.TYPE_MESSAGE, optional, ".tensorflow.Int64List"))
-    features_message = message("Features", ("feature", field.TYPE_MESSAGE, repeated, ".tensorflow.Features.FeatureEntry"))
+    message(
+        "Feature",
+        ("bytes_list", field.TYPE_MESSAGE, optional, ".tensorflow.BytesList"),
+        ("float_list", field.TYPE_MESSAGE, optional, ".tensorflow.FloatList"),
+        ("int64_list", field.TYPE_MESSAGE, optional, ".tensorflow.Int64List"),
+    )
+    features_message = message(
+        "Features", ("feature", field.TYPE_MESSAGE, repeated, ".tensorflow.Features.FeatureEntry")
+    )
     entry = features_message.nested_type.add(name="FeatureEntry")
     entry.options.map_entry = True
     entry.field.add(name="key", number=1, type=field.TYPE_STRING, label=optional)
@@ -395,7 +404,9 @@ def eeg_images_of_example(example, record_schema):
     if energy.size != int(np.prod(record_schema.band_energy_shape)):
         raise ValueError(f"feature '{EEG_BAND_ENERGY_KEY}' does not hold {record_schema.band_energy_shape} values")
     size = record_schema.shape.image_size
-    pixels = np.einsum("pc,tcb->tpb", record_schema.interpolation_matrix, energy.reshape(record_schema.band_energy_shape))
+    pixels = np.einsum(
+        "pc,tcb->tpb", record_schema.interpolation_matrix, energy.reshape(record_schema.band_energy_shape)
+    )
     return pixels.reshape(record_schema.shape.num_frames, size, size, len(EEG_BANDS))
 
 
@@ -404,10 +415,14 @@ def check_schema_version(versions):
     import tensorflow as tf
 
     return tf.debugging.assert_equal(
-        versions, tf.constant(RECORD_SCHEMA_VERSION, tf.int64),
-        message=(f"records of another schema version (shown as x; 1 when absent): this emorecog reads record "
-                 f"schema version {RECORD_SCHEMA_VERSION} (per-electrode EEG band energies); run `emorecog "
-                 "ingest` again to rewrite them"))
+        versions,
+        tf.constant(RECORD_SCHEMA_VERSION, tf.int64),
+        message=(
+            f"records of another schema version (shown as x; 1 when absent): this emorecog reads record "
+            f"schema version {RECORD_SCHEMA_VERSION} (per-electrode EEG band energies); run `emorecog "
+            "ingest` again to rewrite them"
+        ),
+    )
 
 
 def decode_examples(serialized, record_schema, model_inputs_only=False):
@@ -442,7 +457,8 @@ def decode_examples(serialized, record_schema, model_inputs_only=False):
     with tf.control_dependencies([check_schema_version(parsed[SCHEMA_VERSION_KEY])]):
         energy = tf.io.decode_raw(parsed[EEG_BAND_ENERGY_KEY], tf.float32, little_endian=True)
     energy_check = tf.debugging.assert_equal(
-        tf.shape(energy)[1], tf.constant(T * record_schema.num_electrodes * len(EEG_BANDS)),
+        tf.shape(energy)[1],
+        tf.constant(T * record_schema.num_electrodes * len(EEG_BANDS)),
         message=f"feature '{EEG_BAND_ENERGY_KEY}' does not hold {record_schema.band_energy_shape} float32 values",
     )
     with tf.control_dependencies([energy_check]):
@@ -451,7 +467,8 @@ def decode_examples(serialized, record_schema, model_inputs_only=False):
 
     face_jpegs = tf.sparse.to_dense(parsed[FACE_KEY], default_value="")
     face_check = tf.debugging.assert_equal(
-        tf.shape(face_jpegs)[1], tf.constant(T),
+        tf.shape(face_jpegs)[1],
+        tf.constant(T),
         message=f"feature '{FACE_KEY}' does not hold {T} JPEG frames",
     )
     with tf.control_dependencies([face_check]):
@@ -460,14 +477,18 @@ def decode_examples(serialized, record_schema, model_inputs_only=False):
 
     face_present = tf.sparse.to_dense(parsed[FACE_PRESENT_KEY])
     present_check = tf.debugging.assert_equal(
-        tf.shape(face_present)[1], tf.constant(T),
+        tf.shape(face_present)[1],
+        tf.constant(T),
         message=f"feature '{FACE_PRESENT_KEY}' does not hold {T} values",
     )
     with tf.control_dependencies([present_check]):
         face_present = tf.reshape(tf.cast(face_present, tf.float32), [batch, T])
 
-    decoded = {key: value for key, value in parsed.items()
-               if key not in (*MODEL_INPUT_KEYS, EEG_BAND_ENERGY_KEY, SCHEMA_VERSION_KEY)}
+    decoded = {
+        key: value
+        for key, value in parsed.items()
+        if key not in (*MODEL_INPUT_KEYS, EEG_BAND_ENERGY_KEY, SCHEMA_VERSION_KEY)
+    }
     decoded.update({EEG_KEY: eeg, EEG_BAND_ENERGY_KEY: energy, FACE_KEY: faces, FACE_PRESENT_KEY: face_present})
     return decoded
 
@@ -487,7 +508,8 @@ def decode_band_energies(serialized, record_schema, target="valence"):
     with tf.control_dependencies([check_schema_version(parsed[SCHEMA_VERSION_KEY])]):
         energy = tf.io.decode_raw(parsed[EEG_BAND_ENERGY_KEY], tf.float32, little_endian=True)
     energy_check = tf.debugging.assert_equal(
-        tf.shape(energy)[1], tf.constant(int(np.prod(record_schema.band_energy_shape))),
+        tf.shape(energy)[1],
+        tf.constant(int(np.prod(record_schema.band_energy_shape))),
         message=f"feature '{EEG_BAND_ENERGY_KEY}' does not hold {record_schema.band_energy_shape} float32 values",
     )
     with tf.control_dependencies([energy_check]):
@@ -510,8 +532,9 @@ def compact_serving_input_signature(record_schema):
 
     T = record_schema.shape.num_frames
     return {
-        EEG_BAND_ENERGY_KEY: tf.TensorSpec([None, *record_schema.band_energy_shape], tf.float32,
-                                           name=EEG_BAND_ENERGY_KEY),
+        EEG_BAND_ENERGY_KEY: tf.TensorSpec(
+            [None, *record_schema.band_energy_shape], tf.float32, name=EEG_BAND_ENERGY_KEY
+        ),
         FACE_JPEG_KEY: tf.TensorSpec([None, T], tf.string, name=FACE_JPEG_KEY),
         FACE_PRESENT_KEY: tf.TensorSpec([None, T], tf.float32, name=FACE_PRESENT_KEY),
     }
@@ -536,8 +559,12 @@ def decode_face_jpegs(jpegs, shape, empty_is_black=True):
             return decode_one(jpeg)
         return tf.cond(tf.strings.length(jpeg) > 0, lambda: decode_one(jpeg), lambda: tf.zeros([S, S, 3], tf.uint8))
 
-    flat = tf.map_fn(decode, tf.reshape(jpegs, [-1]), fn_output_signature=tf.TensorSpec([S, S, 3], tf.uint8),
-                     parallel_iterations=JPEG_DECODES_IN_FLIGHT)
+    flat = tf.map_fn(
+        decode,
+        tf.reshape(jpegs, [-1]),
+        fn_output_signature=tf.TensorSpec([S, S, 3], tf.uint8),
+        parallel_iterations=JPEG_DECODES_IN_FLIGHT,
+    )
     return tf.reshape(flat, tf.concat([tf.shape(jpegs), [S, S, 3]], 0))
 
 

@@ -57,11 +57,12 @@ def check_separate_from_inputs(output, inputs):
             continue
         raise OutputFolderError(
             f"output {output} {relation} the input {path} ({name}): an output must be separate from every input, "
-            "so writing it can never replace or change what is read; choose another output folder")
+            "so writing it can never replace or change what is read; choose another output folder"
+        )
 
 
 def folder_state(path):
-    """"absent", "empty" or "present" for a folder path; anything but a folder there is refused."""
+    """ "absent", "empty" or "present" for a folder path; anything but a folder there is refused."""
     if not os.path.lexists(path):
         return "absent"
     if not os.path.isdir(path):
@@ -76,8 +77,11 @@ def files_under(folder):
         directories.sort()
         found.extend(os.path.relpath(os.path.join(root, name), folder) for name in names)
         # a symbolic link to a folder is an entry too, not a folder to walk into
-        found.extend(os.path.relpath(os.path.join(root, name), folder)
-                     for name in directories if os.path.islink(os.path.join(root, name)))
+        found.extend(
+            os.path.relpath(os.path.join(root, name), folder)
+            for name in directories
+            if os.path.islink(os.path.join(root, name))
+        )
     return sorted(found)
 
 
@@ -93,7 +97,8 @@ def refuse_foreign_content(folder, written_files, writer):
     if foreign:
         raise OutputFolderError(
             f"{folder} was written by {writer} but now also holds files it did not write ({_listing(foreign)}); "
-            "move them away or choose another output folder (emorecog replaces only what it wrote)")
+            "move them away or choose another output folder (emorecog replaces only what it wrote)"
+        )
 
 
 def refuse_foreign_folder(folder, what_is_expected):
@@ -101,7 +106,8 @@ def refuse_foreign_folder(folder, what_is_expected):
     return OutputFolderError(
         f"{folder} already holds files emorecog did not write ({_listing(files_under(folder))}); "
         f"{what_is_expected}: choose a new or empty folder (emorecog never writes into or replaces a folder it "
-        "cannot prove it wrote)")
+        "cannot prove it wrote)"
+    )
 
 
 def read_folder_marker(folder):
@@ -203,8 +209,9 @@ def _exchange(first, second):
         renameat2 = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).renameat2
     except (OSError, AttributeError):
         return False
-    result = renameat2(at_current_directory, os.fsencode(first), at_current_directory, os.fsencode(second),
-                       rename_exchange)
+    result = renameat2(
+        at_current_directory, os.fsencode(first), at_current_directory, os.fsencode(second), rename_exchange
+    )
     return result == 0
 
 

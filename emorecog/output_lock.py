@@ -45,7 +45,8 @@ class OutputLock:
                 os.close(descriptor)
                 raise OutputBusyError(
                     f"{self.path} is being written by another emorecog process ({holder or 'starting'}); wait for "
-                    "it to finish or choose another output (two runs never share an output)") from None
+                    "it to finish or choose another output (two runs never share an output)"
+                ) from None
             # The holder before us may have removed the file after we opened it: then we locked a file that
             # is gone, and must lock the current one.
             try:
@@ -58,8 +59,9 @@ class OutputLock:
                 os.close(descriptor)
                 continue
             os.ftruncate(descriptor, 0)
-            command = " ".join(os.path.basename(part) if index == 0 else part
-                               for index, part in enumerate(sys.argv[:4]))
+            command = " ".join(
+                os.path.basename(part) if index == 0 else part for index, part in enumerate(sys.argv[:4])
+            )
             os.write(descriptor, f"pid {os.getpid()} on {socket.gethostname()}: {command}".encode())
             self._descriptor = descriptor
             return self

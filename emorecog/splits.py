@@ -103,8 +103,7 @@ def assign_splits(keys, config, strata=None):
         SplitWarning: once per split and label that holds only one class (see `single_class_warnings`).
     """
     if config.folds is not None:
-        assignment = fold_splits(keys, config.fold, config.folds, mode=config.mode, strata=strata,
-                                 seed=config.seed)
+        assignment = fold_splits(keys, config.fold, config.folds, mode=config.mode, strata=strata, seed=config.seed)
     elif config.mode == "subject":
         assignment = subject_splits(keys, ratios=config.ratios, seed=config.seed)
     else:
@@ -134,8 +133,10 @@ def single_class_warnings(assignment, labels):
                 label_name = features.TARGETS[column] if len(members[0]) == len(features.TARGETS) else "label"
                 value = next(iter(values))
                 class_name = CLASS_NAMES[value] if value in (0, 1) else repr(value)
-                messages.append(f"split '{split}' holds only one class of {label_name}: all {len(members)} "
-                                f"trials are {class_name}; its {label_name} scores mean little")
+                messages.append(
+                    f"split '{split}' holds only one class of {label_name}: all {len(members)} "
+                    f"trials are {class_name}; its {label_name} scores mean little"
+                )
     return messages
 
 
@@ -159,8 +160,10 @@ def trial_splits(keys, strata=None, ratios=PAPER_RATIOS, seed=0):
     keys = _unique_sorted(keys)
     rotation = _rng(seed, "trial-rotation").randrange(len(SPLIT_NAMES))
     by_subject = _by_subject(keys)
-    capacities = {subject: _split_counts(len(subject_keys), ratios, tie_rotation=index + rotation)
-                  for index, (subject, subject_keys) in enumerate(by_subject.items())}
+    capacities = {
+        subject: _split_counts(len(subject_keys), ratios, tie_rotation=index + rotation)
+        for index, (subject, subject_keys) in enumerate(by_subject.items())
+    }
     dealt = _stratified_deal(by_subject, capacities, strata or {}, seed, "trial")
     return {key: SPLIT_NAMES[part] for key, part in dealt.items()}
 
@@ -177,14 +180,15 @@ def subject_splits(keys, ratios=PAPER_RATIOS, seed=0):
     if len(subjects) < needed:
         raise ValueError(
             f"subject-disjoint splits need at least {needed} subjects, the data has {len(subjects)} "
-            f"({', '.join(map(str, subjects))}); use trial splits instead")
+            f"({', '.join(map(str, subjects))}); use trial splits instead"
+        )
     rng = _rng(seed, "subject")
     rng.shuffle(subjects)
     counts = _split_counts(len(subjects), ratios, tie_rotation=rng.randrange(len(SPLIT_NAMES)), at_least_one=True)
     subject_split = {}
     position = 0
     for split, count in zip(SPLIT_NAMES, counts):
-        for subject in subjects[position:position + count]:
+        for subject in subjects[position : position + count]:
             subject_split[subject] = split
         position += count
     return {key: subject_split[key[0]] for key in keys}
@@ -289,9 +293,10 @@ def _split_counts(total, ratios, tie_rotation=0, at_least_one=False):
     weight = sum(ratios)
     exact = [total * ratio / weight for ratio in ratios]
     counts = [int(value) for value in exact]
-    order = sorted(range(len(ratios)),
-                   key=lambda i: (-round(exact[i] - counts[i], 9), (i - tie_rotation) % len(ratios)))
-    for i in order[:total - sum(counts)]:
+    order = sorted(
+        range(len(ratios)), key=lambda i: (-round(exact[i] - counts[i], 9), (i - tie_rotation) % len(ratios))
+    )
+    for i in order[: total - sum(counts)]:
         counts[i] += 1
     if at_least_one:
         for i, ratio in enumerate(ratios):
@@ -350,8 +355,10 @@ def _stratified_deal(keys_by_subject, capacities, strata, seed, purpose):
                 return sum((shares[part] * seen[name] - assigned[name][part]) / frequency[name] for name in classes)
 
             # Ties go to the part with the most room left relative to its capacity, then the lower index.
-            part = max((part for part in range(num_parts) if room[part] > 0),
-                       key=lambda part: (round(shortfall(part), 9), room[part] / capacities[subject][part], -part))
+            part = max(
+                (part for part in range(num_parts) if room[part] > 0),
+                key=lambda part: (round(shortfall(part), 9), room[part] / capacities[subject][part], -part),
+            )
             room[part] -= 1
             for name in classes:
                 assigned[name][part] += 1
@@ -401,7 +408,8 @@ def _best_swap(dealt, columns, column, value, donor, part):
         for second in sorted(columns):
             if second[0] != first[0] or dealt[second] != part or columns[second][column] == value:
                 continue
-            agreement = sum(a == b for index, (a, b) in enumerate(zip(columns[first], columns[second]))
-                            if index != column)
+            agreement = sum(
+                a == b for index, (a, b) in enumerate(zip(columns[first], columns[second])) if index != column
+            )
             candidates.append((-agreement, first, second))
     return min(candidates)[1:] if candidates else None

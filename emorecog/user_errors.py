@@ -24,6 +24,8 @@ class DataWarning(UserWarning):
 def warning_line(message):
     """The line the CLI prints for a `DataWarning`."""
     return "Warning: " + " ".join(str(message).split())
+
+
 INPUT_ERRORS = (ValueError, OSError, pickle.UnpicklingError, RefusedFileError, EOFError)
 _TENSORFLOW_ASSERTION = re.compile(r"assertion failed: \[(?P<message>[^\]]*)\]")
 
@@ -37,8 +39,9 @@ def one_line_message(error):
     elif isinstance(error, INPUT_ERRORS) or _is_emorecog_error(error):
         message = str(error)
     else:
-        message = (f"internal error ({type(error).__name__}: {error}); please report it, with the traceback "
-                   "that --debug shows")
+        message = (
+            f"internal error ({type(error).__name__}: {error}); please report it, with the traceback that --debug shows"
+        )
     message = " ".join(message.split())
     if len(message) > MAX_MESSAGE_CHARACTERS:
         message = message[:MAX_MESSAGE_CHARACTERS] + " ..."

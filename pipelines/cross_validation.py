@@ -45,8 +45,9 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
         number = fold + 1
         fold_dir = os.path.join(out_dir, fold_folder_name(number))
         log(f"fold {number}/{count}")
-        examples = run_fold_examples(data_dir, fold, folds, mode=mode, seed=seed,
-                                     output_dir=os.path.join(fold_dir, "examples"))
+        examples = run_fold_examples(
+            data_dir, fold, folds, mode=mode, seed=seed, output_dir=os.path.join(fold_dir, "examples")
+        )
         for message in examples.metadata.get("split_warnings", ()):
             log(warning_line(message))
         run_dir = os.path.join(fold_dir, "run")
@@ -57,15 +58,22 @@ def run_cross_validation(data_dir, out_dir, folds, mode, model_config, training_
         with open(os.path.join(examples.output_dir, "stats.json")) as handle:
             test_subjects = json.load(handle)["splits"]["test"]["subjects"]
         rows.append(cross_validation.fold_result_row(number, report, test_subjects))
-        log(f"fold {number}/{count}: test subjects {', '.join(test_subjects)}: "
-            + "  ".join(f"{key} {report[key]:.3f}" for key in REPORTED_METRICS))
+        log(
+            f"fold {number}/{count}: test subjects {', '.join(test_subjects)}: "
+            + "  ".join(f"{key} {report[key]:.3f}" for key in REPORTED_METRICS)
+        )
     results = {
-        "folds": folds, "mode": mode, "target": training_config.target, "data_dir": os.path.abspath(data_dir),
-        "model_config": model_config.to_dict(), "training_config": training_config.to_dict(),
+        "folds": folds,
+        "mode": mode,
+        "target": training_config.target,
+        "data_dir": os.path.abspath(data_dir),
+        "model_config": model_config.to_dict(),
+        "training_config": training_config.to_dict(),
         "per_fold": rows,
         "summary": cross_validation.cross_validation_summary(rows),
     }
-    write_file_atomically(os.path.join(out_dir, SUMMARY_PLOT_FILE),
-                          lambda path: plot_cross_validation_summary(path, results))
+    write_file_atomically(
+        os.path.join(out_dir, SUMMARY_PLOT_FILE), lambda path: plot_cross_validation_summary(path, results)
+    )
     write_json_atomically(os.path.join(out_dir, RESULTS_FILE), results)
     return results

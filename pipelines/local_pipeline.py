@@ -36,8 +36,12 @@ class PipelineResult:
     def steps(self):
         """[(component, "ran" | "skipped (unchanged)" | "not run", output path)] in pipeline order."""
         rows = []
-        for name, run in (("ExampleGen", self.example_gen), ("Trainer", self.trainer),
-                          ("Evaluator", self.evaluator), ("Pusher", self.pusher)):
+        for name, run in (
+            ("ExampleGen", self.example_gen),
+            ("Trainer", self.trainer),
+            ("Evaluator", self.evaluator),
+            ("Pusher", self.pusher),
+        ):
             if run is None:
                 rows.append((name, "not run (model not blessed)", ""))
             else:
@@ -45,10 +49,27 @@ class PipelineResult:
         return rows
 
 
-def run_local_pipeline(source, pipeline_root, model_config, training_config, preprocess_config=None,
-                       split_config=None, label_rule=None, blessing_rule=None, run_name=None, model_name="emorecog",
-                       serving_base=None, evaluation_split="test", runner="DirectRunner", num_workers=None,
-                       beam_options=(), progress=None, beam_log=None, log=print, source_format="deap"):
+def run_local_pipeline(
+    source,
+    pipeline_root,
+    model_config,
+    training_config,
+    preprocess_config=None,
+    split_config=None,
+    label_rule=None,
+    blessing_rule=None,
+    run_name=None,
+    model_name="emorecog",
+    serving_base=None,
+    evaluation_split="test",
+    runner="DirectRunner",
+    num_workers=None,
+    beam_options=(),
+    progress=None,
+    beam_log=None,
+    log=print,
+    source_format="deap",
+):
     """Run the four components in order; each is skipped when nothing it depends on changed.
 
     Args:
@@ -79,15 +100,23 @@ def run_local_pipeline(source, pipeline_root, model_config, training_config, pre
     # synthetic DEAP directory inside the root): the root itself must be new, empty or emorecog's.
     claim_folder(pipeline_root, "emorecog pipeline")
     examples_dir = os.path.join(pipeline_root, EXAMPLES_DIR)
-    run_dir = os.path.join(pipeline_root, RUNS_DIR,
-                           run_name or f"{model_config.ablation}-{training_config.target}")
+    run_dir = os.path.join(pipeline_root, RUNS_DIR, run_name or f"{model_config.ablation}-{training_config.target}")
     serving_base = serving_base or os.path.join(pipeline_root, SAVED_MODELS_DIR)
 
     log(f"ExampleGen: preprocessing the {source_format} input (Beam)")
-    example_gen = run_example_gen(source, examples_dir, preprocess_config=preprocess_config,
-                                  split_config=split_config, label_rule=label_rule, runner=runner,
-                                  num_workers=num_workers, beam_options=beam_options, progress=progress,
-                                  beam_log=beam_log, source_format=source_format)
+    example_gen = run_example_gen(
+        source,
+        examples_dir,
+        preprocess_config=preprocess_config,
+        split_config=split_config,
+        label_rule=label_rule,
+        runner=runner,
+        num_workers=num_workers,
+        beam_options=beam_options,
+        progress=progress,
+        beam_log=beam_log,
+        source_format=source_format,
+    )
     _log_step(log, "ExampleGen", example_gen)
     log("Trainer")
     trainer = run_trainer(examples_dir, run_dir, model_config, training_config, log=log)
@@ -101,10 +130,19 @@ def run_local_pipeline(source, pipeline_root, model_config, training_config, pre
         pusher = push_run(run_dir, serving_base, model_name)
         _log_step(log, "Pusher", pusher)
     else:
-        log("Pusher: not run, the Evaluator did not bless the model "
-            f"(see {os.path.join(evaluator.output_dir, 'blessing.json')})")
-    return PipelineResult(example_gen=example_gen, trainer=trainer, evaluator=evaluator, pusher=pusher,
-                          examples_dir=examples_dir, run_dir=run_dir, blessed=blessed)
+        log(
+            "Pusher: not run, the Evaluator did not bless the model "
+            f"(see {os.path.join(evaluator.output_dir, 'blessing.json')})"
+        )
+    return PipelineResult(
+        example_gen=example_gen,
+        trainer=trainer,
+        evaluator=evaluator,
+        pusher=pusher,
+        examples_dir=examples_dir,
+        run_dir=run_dir,
+        blessed=blessed,
+    )
 
 
 def _log_step(log, name, run):

@@ -12,7 +12,6 @@ import os
 import keras
 import numpy as np
 
-
 CONFORMANCE_CASES = {}
 
 
@@ -30,8 +29,16 @@ def _as_tuple(value):
     return tuple(value) if isinstance(value, (list, tuple)) else (value,)
 
 
-def run_layer_test(layer_class, init_kwargs, input_data, expected_output_shapes, expected_num_trainable_weights,
-                   expected_num_non_trainable_weights=0, tmp_path=None, fit=True):
+def run_layer_test(
+    layer_class,
+    init_kwargs,
+    input_data,
+    expected_output_shapes,
+    expected_num_trainable_weights,
+    expected_num_non_trainable_weights=0,
+    tmp_path=None,
+    fit=True,
+):
     """Run the conformance checks on one layer.
 
     Args:
@@ -52,20 +59,24 @@ def run_layer_test(layer_class, init_kwargs, input_data, expected_output_shapes,
     rebuilt = layer_class.from_config(config)
     assert rebuilt.get_config() == config, "get_config/from_config do not round-trip"
     import json
+
     json.dumps(config)  # the config must be JSON-ready to live in a .keras file
 
     names = [f"input_{index}" for index in range(len(input_data))]
-    inputs = [keras.Input(shape=array.shape[1:], dtype=str(array.dtype), name=name)
-              for name, array in zip(names, input_data)]
+    inputs = [
+        keras.Input(shape=array.shape[1:], dtype=str(array.dtype), name=name) for name, array in zip(names, input_data)
+    ]
     outputs = list(_as_tuple(layer(*inputs)))
     # Single tensors rather than one-element lists: Keras warns when the structures differ.
-    model = keras.Model(inputs[0] if len(inputs) == 1 else dict(zip(names, inputs)),
-                        outputs[0] if len(outputs) == 1 else outputs)
+    model = keras.Model(
+        inputs[0] if len(inputs) == 1 else dict(zip(names, inputs)), outputs[0] if len(outputs) == 1 else outputs
+    )
     data = input_data[0] if len(input_data) == 1 else dict(zip(names, input_data))
 
     assert len(layer.trainable_weights) == expected_num_trainable_weights, (
         f"{layer_class.__name__}: {len(layer.trainable_weights)} trainable weights, "
-        f"expected {expected_num_trainable_weights}: {[weight.path for weight in layer.trainable_weights]}")
+        f"expected {expected_num_trainable_weights}: {[weight.path for weight in layer.trainable_weights]}"
+    )
     assert len(layer.non_trainable_weights) == expected_num_non_trainable_weights
 
     results = _as_tuple(model.predict(data, verbose=0))
@@ -87,8 +98,9 @@ def run_layer_test(layer_class, init_kwargs, input_data, expected_output_shapes,
         model.compile(optimizer=keras.optimizers.Adam(1e-2), loss="mse")
         rng = np.random.default_rng(0)
         targets = [rng.normal(size=result.shape).astype("float32") for result in results]
-        history = model.fit(data, targets[0] if len(targets) == 1 else targets, batch_size=len(input_data[0]),
-                            epochs=1, verbose=0)
+        history = model.fit(
+            data, targets[0] if len(targets) == 1 else targets, batch_size=len(input_data[0]), epochs=1, verbose=0
+        )
         assert np.isfinite(history.history["loss"][0])
         if before:
             after = [np.array(weight) for weight in layer.trainable_weights]

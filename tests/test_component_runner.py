@@ -86,5 +86,6 @@ def test_parameters_must_match_the_spec(tmp_path, source):
 
 def test_missing_input_is_named(tmp_path):
     with pytest.raises(FileNotFoundError, match="nowhere"):
-        component.run_component(SPEC, copy_executor, {"suffix": "!"}, {"source": tmp_path / "nowhere"},
-                                tmp_path / "out")
+        component.run_component(
+            SPEC, copy_executor, {"suffix": "!"}, {"source": tmp_path / "nowhere"}, tmp_path / "out"
+        )

@@ -21,8 +21,9 @@ from emorecog.datasets.safe_pickle import UnsafePickleError, dump_python2_pickle
 from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
 # DEAP documentation ("data_preprocessed_python"): EEG channels 1-32 in the Geneva order, then 33-40.
-GENEVA_ORDER = ("Fp1 AF3 F3 F7 FC5 FC1 C3 T7 CP5 CP1 P3 P7 PO3 O1 Oz Pz "
-                "Fp2 AF4 Fz F4 F8 FC6 FC2 Cz C4 T8 CP6 CP2 P4 P8 PO4 O2").split()
+GENEVA_ORDER = (
+    "Fp1 AF3 F3 F7 FC5 FC1 C3 T7 CP5 CP1 P3 P7 PO3 O1 Oz Pz Fp2 AF4 Fz F4 F8 FC6 FC2 Cz C4 T8 CP6 CP2 P4 P8 PO4 O2"
+).split()
 SMALL = SynthConfig(subjects=2, trials=4, duration_s=5, fps=5, width=96, height=72, event_window_s=2.0, seed=3)
 
 
@@ -67,8 +68,9 @@ def write_csv_ratings(root, subject, labels):
     for row in rows:
         if f"s{int(row['Participant_id']):02d}" == subject:
             values = labels[int(row["Experiment_id"]) - 1]
-            row.update({name: f"{value:.2f}" for name, value in zip(("Valence", "Arousal", "Dominance", "Liking"),
-                                                                   values)})
+            row.update(
+                {name: f"{value:.2f}" for name, value in zip(("Valence", "Arousal", "Dominance", "Liking"), values)}
+            )
     with open(path, "w", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=list(rows[0]))
         writer.writeheader()
@@ -76,6 +78,7 @@ def write_csv_ratings(root, subject, labels):
 
 
 # -- reading ----------------------------------------------------------------------------------------
+
 
 def test_layout_and_subjects(synthetic_dir):
     dataset = DeapDataset(synthetic_dir)
@@ -180,6 +183,7 @@ def test_python_layout_preferred_when_both_exist(copy_of):
 
 # -- reports ----------------------------------------------------------------------------------------
 
+
 def test_layout_report_complete_dataset(synthetic_dir):
     report = DeapDataset(synthetic_dir).layout_report()
     assert report.subjects == ("s01", "s02") and report.num_trials == 8
@@ -207,13 +211,26 @@ def test_missing_videos_reported_not_fatal(copy_of):
 
 
 def test_synthetic_missing_videos_match_ground_truth(tmp_path):
-    config = SynthConfig(subjects=3, trials=3, duration_s=3, fps=2, width=64, height=48, event_window_s=1.0,
-                         subjects_without_video=1, missing_trial_videos=2)
+    config = SynthConfig(
+        subjects=3,
+        trials=3,
+        duration_s=3,
+        fps=2,
+        width=64,
+        height=48,
+        event_window_s=1.0,
+        subjects_without_video=1,
+        missing_trial_videos=2,
+    )
     root = write_synthetic_deap(tmp_path / "gaps", config)
     with open(os.path.join(root, "ground_truth.json")) as handle:
         truth = json.load(handle)
-    dropped = {(subject, t["trial"]) for subject, info in truth["subjects"].items() for t in info["trials"]
-               if t["video_dropped"]}
+    dropped = {
+        (subject, t["trial"])
+        for subject, info in truth["subjects"].items()
+        for t in info["trials"]
+        if t["video_dropped"]
+    }
     report = DeapDataset(root).layout_report()
     assert report.subjects_without_video == ("s03",)
     assert {(subject, trial) for subject, trial, _ in report.missing_videos} == dropped and len(dropped) == 2
@@ -234,6 +251,7 @@ def test_without_ratings_csv_presentation_unknown(copy_of):
 
 
 # -- label rule -------------------------------------------------------------------------------------
+
 
 def test_label_rule_default_is_strictly_greater_than_five():
     rule = LabelRule()
@@ -259,6 +277,7 @@ def test_label_rule_applied_by_dataset(copy_of):
 
 
 # -- bad input --------------------------------------------------------------------------------------
+
 
 def assert_format_error(callable_, *fragments):
     with pytest.raises(DeapFormatError) as caught:
@@ -290,13 +309,16 @@ def test_wrong_channel_count(copy_of):
     assert_format_error(lambda: DeapDataset(copy_of).read_trial("s01", 1), path, "'data'", "39 channels", "40")
 
 
-@pytest.mark.parametrize("field, value, fragments", [
-    ("data", np.zeros((4, 40)), ("'data'", "3 dimensions")),
-    ("data", np.zeros((4, 40, 300)), ("'data'", "300 samples", "384")),
-    ("labels", np.full((4, 3), 5.0), ("'labels'", "[trials, 4]")),
-    ("labels", np.full((3, 4), 5.0), ("'labels'", "3 rows", "4 trials")),
-    ("labels", np.full((4, 4), 12.0), ("'labels'", "trial 1 valence", "[1, 9]")),
-])
+@pytest.mark.parametrize(
+    "field, value, fragments",
+    [
+        ("data", np.zeros((4, 40)), ("'data'", "3 dimensions")),
+        ("data", np.zeros((4, 40, 300)), ("'data'", "300 samples", "384")),
+        ("labels", np.full((4, 3), 5.0), ("'labels'", "[trials, 4]")),
+        ("labels", np.full((3, 4), 5.0), ("'labels'", "3 rows", "4 trials")),
+        ("labels", np.full((4, 4), 12.0), ("'labels'", "trial 1 valence", "[1, 9]")),
+    ],
+)
 def test_wrong_shapes_and_values(copy_of, field, value, fragments):
     content = raw_subject(copy_of, "s01")
     content[field] = value
@@ -385,6 +407,7 @@ def test_ratings_csv_duplicate_video(copy_of):
 
 
 # -- CLI --------------------------------------------------------------------------------------------
+
 
 def test_inspect_command(synthetic_dir):
     from emorecog.cli import main

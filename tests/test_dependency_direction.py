@@ -30,8 +30,11 @@ def imported_modules(path):
 
 
 def modules_under(folder, exclude=()):
-    return [path for path in sorted((REPOSITORY / folder).rglob("*.py"))
-            if not any(part in exclude for part in path.relative_to(REPOSITORY / folder).parts)]
+    return [
+        path
+        for path in sorted((REPOSITORY / folder).rglob("*.py"))
+        if not any(part in exclude for part in path.relative_to(REPOSITORY / folder).parts)
+    ]
 
 
 def violations(paths, forbidden):
@@ -48,11 +51,14 @@ def test_the_scan_sees_imports_inside_functions():
     assert any(module.startswith(PIPELINES) for module, _ in imported_modules(source))
 
 
-@pytest.mark.parametrize("layer, paths, forbidden", [
-    ("library", modules_under("emorecog", exclude=("commands",)), (COMPONENTS, PIPELINES, COMMANDS)),
-    ("components", modules_under("components"), (PIPELINES, COMMANDS)),
-    ("pipelines", modules_under("pipelines"), (COMMANDS,)),
-])
+@pytest.mark.parametrize(
+    "layer, paths, forbidden",
+    [
+        ("library", modules_under("emorecog", exclude=("commands",)), (COMPONENTS, PIPELINES, COMMANDS)),
+        ("components", modules_under("components"), (PIPELINES, COMMANDS)),
+        ("pipelines", modules_under("pipelines"), (COMMANDS,)),
+    ],
+)
 def test_dependencies_point_from_commands_to_pipelines_to_components_to_the_library(layer, paths, forbidden):
     assert paths, layer
     assert violations(paths, forbidden) == []

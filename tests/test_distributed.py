@@ -32,12 +32,32 @@ def test_two_workers_train_together_and_only_the_chief_writes_the_run(tmp_path, 
     processes = []
     for index in range(2):
         tf_config = {"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}}
-        environment = {**os.environ, "TF_CONFIG": json.dumps(tf_config), "TF_CPP_MIN_LOG_LEVEL": "3",
-                       "CUDA_VISIBLE_DEVICES": ""}
-        command = [sys.executable, "-m", "emorecog.cli", "train", "--data", examples_dir, "--out", run_dir,
-                   "--epochs", "2", "--config", str(config), *TINY_TRAINING_FLAGS, "--strategy", "multiworker"]
-        processes.append(subprocess.Popen(command, env=environment, stdout=subprocess.PIPE,
-                                          stderr=subprocess.STDOUT, text=True))
+        environment = {
+            **os.environ,
+            "TF_CONFIG": json.dumps(tf_config),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "CUDA_VISIBLE_DEVICES": "",
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "emorecog.cli",
+            "train",
+            "--data",
+            examples_dir,
+            "--out",
+            run_dir,
+            "--epochs",
+            "2",
+            "--config",
+            str(config),
+            *TINY_TRAINING_FLAGS,
+            "--strategy",
+            "multiworker",
+        ]
+        processes.append(
+            subprocess.Popen(command, env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        )
     outputs = []
     for process in processes:
         output, _ = process.communicate(timeout=1800)

@@ -22,8 +22,38 @@ from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPre
 from emorecog.preprocessing.wavelet_denoise import wavelet_denoise
 
 GENEVA_CHANNELS = (
-    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
-    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+    "Fp1",
+    "AF3",
+    "F3",
+    "F7",
+    "FC5",
+    "FC1",
+    "C3",
+    "T7",
+    "CP5",
+    "CP1",
+    "P3",
+    "P7",
+    "PO3",
+    "O1",
+    "Oz",
+    "Pz",
+    "Fp2",
+    "AF4",
+    "Fz",
+    "F4",
+    "F8",
+    "FC6",
+    "FC2",
+    "Cz",
+    "C4",
+    "T8",
+    "CP6",
+    "CP2",
+    "P4",
+    "P8",
+    "PO4",
+    "O2",
 )
 SAMPLING_RATE = 128
 BAND_INDEX = {band: index for index, band in enumerate(features.EEG_BANDS)}
@@ -65,13 +95,15 @@ def planted_blinks(seconds, channels=32, amplitude=150.0):
 
 # --- EEG images -------------------------------------------------------------------------------------------
 
+
 def test_operator_equals_griddata_cubic_inside_hull(operator):
     values = np.random.default_rng(1).uniform(-1.0, 1.0, (12, 32, 3))
     images = operator(values)
     for frame in range(values.shape[0]):
         for band in range(3):
-            reference = griddata(operator.points, values[frame, :, band], (operator.grid_u, operator.grid_v),
-                                 method="cubic")
+            reference = griddata(
+                operator.points, values[frame, :, band], (operator.grid_u, operator.grid_v), method="cubic"
+            )
             inside = operator.inside_hull
             assert np.array_equal(~np.isnan(reference), inside)
             np.testing.assert_allclose(images[frame][inside][:, band], reference[inside], atol=1e-5, rtol=0)
@@ -131,8 +163,8 @@ def test_azimuthal_projection_places_vertex_at_centre_and_keeps_arc_length():
     positions = electrode_positions(["Cz", "Fz", "Oz", "T7", "T8"])
     points = azimuthal_equidistant_projection(positions)
     np.testing.assert_allclose(points[0], [0.0, 0.0], atol=0.02)
-    assert points[1, 1] > 0 > points[2, 1]          # Fz in front, Oz behind
-    assert points[3, 0] < 0 < points[4, 0]          # T7 left, T8 right
+    assert points[1, 1] > 0 > points[2, 1]  # Fz in front, Oz behind
+    assert points[3, 0] < 0 < points[4, 0]  # T7 left, T8 right
     unit = positions / np.linalg.norm(positions, axis=1, keepdims=True)
     arc_from_vertex = np.arccos(np.clip(unit[:, 2], -1.0, 1.0))
     np.testing.assert_allclose(np.linalg.norm(points, axis=1), arc_from_vertex, atol=1e-9)
@@ -167,10 +199,11 @@ def test_operator_rejects_wrong_channel_count(operator):
 
 # --- band energy ------------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize("frequency_hz, band", [(6.0, "theta"), (10.0, "alpha"), (20.0, "beta")])
 def test_sinusoid_energy_lands_in_its_band(frequency_hz, band):
     recording = sinusoid(frequency_hz, 13.0, channels=4)
-    baseline, trial = recording[:, :3 * SAMPLING_RATE], recording[:, 3 * SAMPLING_RATE:]
+    baseline, trial = recording[:, : 3 * SAMPLING_RATE], recording[:, 3 * SAMPLING_RATE :]
     energy = band_energy(trial, SAMPLING_RATE, 8, baseline=baseline, normalisation="none")
     assert energy.shape == (80, 4, 3)
     assert np.all(np.argmax(energy, axis=-1) == BAND_INDEX[band])
@@ -183,8 +216,9 @@ def test_sinusoid_energy_lands_in_its_band(frequency_hz, band):
 
 def test_sixty_seconds_at_eight_fps_gives_480_frames():
     rng = np.random.default_rng(5)
-    energy = band_energy(rng.normal(size=(32, 60 * SAMPLING_RATE)), SAMPLING_RATE, 8,
-                         baseline=rng.normal(size=(32, 3 * SAMPLING_RATE)))
+    energy = band_energy(
+        rng.normal(size=(32, 60 * SAMPLING_RATE)), SAMPLING_RATE, 8, baseline=rng.normal(size=(32, 3 * SAMPLING_RATE))
+    )
     assert energy.shape == (480, 32, 3) and energy.dtype == np.float32
     assert np.all(np.isfinite(energy))
 
@@ -198,7 +232,7 @@ def test_frame_boundaries_for_a_non_integer_samples_per_frame():
 
 def test_band_energy_follows_a_rhythm_switched_on_mid_trial():
     trial = sinusoid(10.0, 8.0, amplitude=1.0, channels=2)
-    trial[:, :4 * SAMPLING_RATE] *= 0.1
+    trial[:, : 4 * SAMPLING_RATE] *= 0.1
     energy = band_energy(trial, SAMPLING_RATE, 8, normalisation="none")[..., BAND_INDEX["alpha"]]
     early, late = energy[4:28].mean(), energy[36:60].mean()
     np.testing.assert_allclose(late / early, 100.0, rtol=0.1)
@@ -206,7 +240,7 @@ def test_band_energy_follows_a_rhythm_switched_on_mid_trial():
 
 def test_relative_db_is_zero_at_rest_and_six_db_for_twice_the_amplitude():
     recording = sinusoid(10.0, 23.0, channels=8)
-    baseline, trial = recording[:, :3 * SAMPLING_RATE], recording[:, 3 * SAMPLING_RATE:]
+    baseline, trial = recording[:, : 3 * SAMPLING_RATE], recording[:, 3 * SAMPLING_RATE :]
     alpha = BAND_INDEX["alpha"]
     at_rest = band_energy(trial, SAMPLING_RATE, 8, baseline=baseline)[..., alpha]
     np.testing.assert_allclose(at_rest.mean(), 0.0, atol=0.1)
@@ -218,13 +252,14 @@ def test_relative_db_is_zero_at_rest_and_six_db_for_twice_the_amplitude():
 @pytest.mark.parametrize("normalisation", ["relative_db", "zscore"])
 def test_baseline_normalisation_cancels_a_recording_gain(normalisation):
     recording = background_eeg(13.0, channels=4, seed=2)
-    baseline, trial = recording[:, :3 * SAMPLING_RATE], recording[:, 3 * SAMPLING_RATE:]
+    baseline, trial = recording[:, : 3 * SAMPLING_RATE], recording[:, 3 * SAMPLING_RATE :]
     reference = band_energy(trial, SAMPLING_RATE, 8, baseline=baseline, normalisation=normalisation)
     scaled = band_energy(7.0 * trial, SAMPLING_RATE, 8, baseline=7.0 * baseline, normalisation=normalisation)
     np.testing.assert_allclose(scaled, reference, atol=1e-3)
     raw = band_energy(7.0 * trial, SAMPLING_RATE, 8, baseline=7.0 * baseline, normalisation="none")
-    np.testing.assert_allclose(raw, 49.0 * band_energy(trial, SAMPLING_RATE, 8, baseline=baseline,
-                                                       normalisation="none"), rtol=1e-4)
+    np.testing.assert_allclose(
+        raw, 49.0 * band_energy(trial, SAMPLING_RATE, 8, baseline=baseline, normalisation="none"), rtol=1e-4
+    )
 
 
 def test_normalisation_formulas_on_known_energies():
@@ -257,6 +292,7 @@ def test_flat_channel_gives_finite_values():
 
 # --- wavelet denoising ------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def blink_trial():
     clean = background_eeg(63.0, channels=8, seed=3)
@@ -267,7 +303,7 @@ def blink_trial():
 def test_artifact_rule_removes_planted_blinks(blink_trial):
     clean, blinks = blink_trial
     denoised = wavelet_denoise(clean + blinks, SAMPLING_RATE).astype(np.float64)
-    blink_energy_left = np.sum((denoised - clean) ** 2) / np.sum(blinks ** 2)
+    blink_energy_left = np.sum((denoised - clean) ** 2) / np.sum(blinks**2)
     assert blink_energy_left < 0.05
 
 
@@ -277,14 +313,15 @@ def test_artifact_rule_keeps_the_alpha_rhythm_and_beta(blink_trial):
     np.testing.assert_allclose(band_power(denoised, 8, 13), band_power(clean, 8, 13), rtol=0.01)
     np.testing.assert_allclose(band_power(denoised, 13, 30), band_power(clean, 13, 30), rtol=0.01)
     # theta is where blinks leak: after denoising it is closer to the clean value than before
-    assert abs(band_power(denoised, 4, 8) - band_power(clean, 4, 8)) < \
-        0.6 * abs(band_power(clean + blinks, 4, 8) - band_power(clean, 4, 8))
+    assert abs(band_power(denoised, 4, 8) - band_power(clean, 4, 8)) < 0.6 * abs(
+        band_power(clean + blinks, 4, 8) - band_power(clean, 4, 8)
+    )
 
 
 def test_artifact_rule_leaves_blink_free_eeg_and_pure_rhythms_unchanged(blink_trial):
     clean, _ = blink_trial
     denoised = wavelet_denoise(clean, SAMPLING_RATE).astype(np.float64)
-    assert np.sum((denoised - clean) ** 2) / np.sum(clean ** 2) < 1e-3
+    assert np.sum((denoised - clean) ** 2) / np.sum(clean**2) < 1e-3
     for frequency_hz in (3.0, 6.0, 10.0):
         rhythm = sinusoid(frequency_hz, 63.0, channels=2)
         np.testing.assert_allclose(wavelet_denoise(rhythm, SAMPLING_RATE), rhythm, atol=1e-3)
@@ -308,13 +345,14 @@ def test_universal_rule_is_the_textbook_denoiser_and_keeps_blinks(blink_trial):
     blink_window = np.abs(blinks).max(axis=0) > 30.0
     assert np.abs(denoised[:, blink_window]).max() > 0.5 * np.abs(blinks).max()
     white = np.random.default_rng(7).normal(size=(4, 4096))
-    assert np.sum(wavelet_denoise(white, SAMPLING_RATE, threshold_rule="universal") ** 2) < 0.2 * np.sum(white ** 2)
+    assert np.sum(wavelet_denoise(white, SAMPLING_RATE, threshold_rule="universal") ** 2) < 0.2 * np.sum(white**2)
 
 
 def test_none_rule_and_odd_lengths():
     signal = np.random.default_rng(8).normal(size=(3, 1001))
-    np.testing.assert_array_equal(wavelet_denoise(signal, SAMPLING_RATE, threshold_rule="none"),
-                                  signal.astype(np.float32))
+    np.testing.assert_array_equal(
+        wavelet_denoise(signal, SAMPLING_RATE, threshold_rule="none"), signal.astype(np.float32)
+    )
     denoised = wavelet_denoise(signal, SAMPLING_RATE, wavelet="sym8", level=4)
     assert denoised.shape == (3, 1001) and denoised.dtype == np.float32
 
@@ -328,7 +366,7 @@ def pywt_reference_denoise(signal, level, wavelet, threshold_rule):
     from emorecog.preprocessing.wavelet_denoise import _level_may_hold_artifacts
 
     num_samples = signal.shape[-1]
-    padded_length = -(-num_samples // 2 ** level) * 2 ** level
+    padded_length = -(-num_samples // 2**level) * 2**level
     padded = np.pad(signal, [(0, 0)] * (signal.ndim - 1) + [(0, padded_length - num_samples)], mode="symmetric")
     bands = pywt.swt(padded, wavelet, level=level, axis=-1, trim_approx=True, norm=True)
     factor = math.sqrt(2.0 * math.log(num_samples))
@@ -373,6 +411,7 @@ def test_wavelet_settings_are_checked():
 
 # --- TrialPreprocessor, EEG side --------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Trial:
     """The attributes `TrialPreprocessor` reads (the DEAP reader's `DeapTrial` has the same ones)."""
@@ -390,14 +429,23 @@ class Trial:
 
 def make_trial(seconds=4.0, seed=0, **changes):
     eeg = background_eeg(seconds + 3.0, seed=seed)
-    fields = dict(subject="s07", trial=12, eeg=eeg[:, 3 * SAMPLING_RATE:], eeg_baseline=eeg[:, :3 * SAMPLING_RATE],
-                  eeg_channels=GENEVA_CHANNELS, sampling_rate=SAMPLING_RATE, ratings=(6.5, 3.0, 5.0, 7.1),
-                  labels=(1, 0))
+    fields = dict(
+        subject="s07",
+        trial=12,
+        eeg=eeg[:, 3 * SAMPLING_RATE :],
+        eeg_baseline=eeg[:, : 3 * SAMPLING_RATE],
+        eeg_channels=GENEVA_CHANNELS,
+        sampling_rate=SAMPLING_RATE,
+        ratings=(6.5, 3.0, 5.0, 7.1),
+        labels=(1, 0),
+    )
     fields.update(changes)
     return Trial(**fields)
 
 
-RECORD_KEYS = set(features.schema_dict(record_schema_for(features.SampleShape()))["record_features"]) - {"schema_version"}
+RECORD_KEYS = set(features.schema_dict(record_schema_for(features.SampleShape()))["record_features"]) - {
+    "schema_version"
+}
 
 
 def test_process_without_video_gives_a_complete_eeg_only_sample():
@@ -450,9 +498,13 @@ def test_stored_band_energies_are_the_band_energies_to_five_significant_digits()
 def test_config_hash_is_stable_and_follows_every_setting():
     assert PreprocessConfig().config_hash() == PreprocessConfig().config_hash()
     assert len(PreprocessConfig().config_hash()) == 16
-    hashes = {PreprocessConfig().config_hash(), PreprocessConfig(fps=4).config_hash(),
-              PreprocessConfig(baseline_normalisation="zscore").config_hash(),
-              PreprocessConfig(denoise_rule="none").config_hash(), PreprocessConfig(video_fps=50.0).config_hash()}
+    hashes = {
+        PreprocessConfig().config_hash(),
+        PreprocessConfig(fps=4).config_hash(),
+        PreprocessConfig(baseline_normalisation="zscore").config_hash(),
+        PreprocessConfig(denoise_rule="none").config_hash(),
+        PreprocessConfig(video_fps=50.0).config_hash(),
+    }
     assert len(hashes) == 5
 
 
@@ -503,8 +555,11 @@ def test_operator_is_built_once_per_channel_order_and_preprocessor_pickles():
 def test_denoising_in_the_preprocessor_reports_removed_blink_energy():
     trial = make_trial(seconds=20.0)
     blinks = planted_blinks(23.0)
-    blinky = dataclasses.replace(trial, eeg=trial.eeg + blinks[:, 3 * SAMPLING_RATE:],
-                                 eeg_baseline=trial.eeg_baseline + blinks[:, :3 * SAMPLING_RATE])
+    blinky = dataclasses.replace(
+        trial,
+        eeg=trial.eeg + blinks[:, 3 * SAMPLING_RATE :],
+        eeg_baseline=trial.eeg_baseline + blinks[:, : 3 * SAMPLING_RATE],
+    )
     with TrialPreprocessor() as preprocessor:
         clean_sample, clean_report = preprocessor.process(trial)
         blinky_sample, blinky_report = preprocessor.process(blinky)
@@ -517,13 +572,16 @@ def test_denoising_in_the_preprocessor_reports_removed_blink_energy():
 
 # --- on the synthetic DEAP (the reader's DeapTrial, planted blinks and label effects) ------------------------
 
+
 @pytest.fixture(scope="module")
 def synthetic_deap(tmp_path_factory):
     from emorecog.datasets.deap import DeapDataset
     from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
 
-    root = write_synthetic_deap(tmp_path_factory.mktemp("synthetic") / "deap",
-                                SynthConfig(subjects=1, trials=4, duration_s=10, subjects_without_video=1))
+    root = write_synthetic_deap(
+        tmp_path_factory.mktemp("synthetic") / "deap",
+        SynthConfig(subjects=1, trials=4, duration_s=10, subjects_without_video=1),
+    )
     with open(os.path.join(root, "ground_truth.json")) as handle:
         truth = json.load(handle)
     return DeapDataset(root), truth
@@ -571,8 +629,10 @@ def test_planted_band_effects_survive_denoising(synthetic_deap):
             energy = band_energy(eeg, trial.sampling_rate, 8, baseline=baseline, normalisation="none")
             alpha = energy[window][..., BAND_INDEX["alpha"]]
             beta = energy[..., BAND_INDEX["beta"]][:, arousal]
-            return (alpha[:, right].mean() / alpha[:, left].mean(),
-                    beta[window].mean() / np.delete(beta, window, axis=0).mean())
+            return (
+                alpha[:, right].mean() / alpha[:, left].mean(),
+                beta[window].mean() / np.delete(beta, window, axis=0).mean(),
+            )
 
         joined = np.concatenate([trial.eeg_baseline, trial.eeg], axis=1)
         denoised = wavelet_denoise(joined, trial.sampling_rate)

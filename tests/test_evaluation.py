@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as sklearn_metrics
 
-from emorecog.evaluation import metrics
-from emorecog.evaluation import plots
+from emorecog.evaluation import metrics, plots
 from emorecog.evaluation.blessing_rule import BlessingRule
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -35,7 +34,8 @@ def test_classification_scores_agree_with_sklearn(seed):
     scores = metrics.classification_scores(labels, predictions)
     assert scores["accuracy"] == pytest.approx(sklearn_metrics.accuracy_score(labels, predictions))
     assert scores["f1_macro"] == pytest.approx(
-        sklearn_metrics.f1_score(labels, predictions, average="macro", labels=[0, 1], zero_division=0))
+        sklearn_metrics.f1_score(labels, predictions, average="macro", labels=[0, 1], zero_division=0)
+    )
     assert scores["balanced_accuracy"] == pytest.approx(sklearn_metrics.balanced_accuracy_score(labels, predictions))
 
 
@@ -63,8 +63,12 @@ def test_constant_predictor_scores_exactly_the_baseline():
 
 def test_evaluation_report_has_per_subject_figures_and_glimpses():
     report = metrics.evaluation_report(
-        labels=[1, 0, 1, 1], predictions=[1, 0, 0, 1], subjects=["s02", "s02", "s01", "s01"], baseline_class=0,
-        glimpse_counts=[3, 5, 4, 4])
+        labels=[1, 0, 1, 1],
+        predictions=[1, 0, 0, 1],
+        subjects=["s02", "s02", "s01", "s01"],
+        baseline_class=0,
+        glimpse_counts=[3, 5, 4, 4],
+    )
     assert sorted(report["per_subject"]) == ["s01", "s02"]
     assert report["per_subject"]["s02"]["accuracy"] == 1.0
     assert report["per_subject"]["s01"]["accuracy"] == 0.5
@@ -84,7 +88,12 @@ def test_bad_labels_are_rejected_with_their_name():
 
 def test_mean_and_spread():
     assert metrics.mean_and_spread([0.5, 0.7, None]) == {
-        "mean": pytest.approx(0.6), "std": pytest.approx(0.1), "min": 0.5, "max": 0.7, "count": 2}
+        "mean": pytest.approx(0.6),
+        "std": pytest.approx(0.1),
+        "min": 0.5,
+        "max": 0.7,
+        "count": 2,
+    }
     assert metrics.mean_and_spread([])["count"] == 0
 
 
@@ -129,23 +138,49 @@ def test_plots_write_png_files(tmp_path):
     counts = np.array([4, 3])
     band = random.dirichlet([1, 1, 1], size=(2, 6))
     layers = random.dirichlet([1, 1, 1], size=(2, 6, 2))
-    plots.plot_glimpse_timeline(tmp_path / "timeline.png", frames, 48, ["a", "b"], fps=8,
-                                planted_windows=[[(8, 16)], None])
+    plots.plot_glimpse_timeline(
+        tmp_path / "timeline.png", frames, 48, ["a", "b"], fps=8, planted_windows=[[(8, 16)], None]
+    )
     plots.plot_band_attention(tmp_path / "band.png", band, counts, ["a", "b"])
     plots.plot_layer_attention(tmp_path / "layer.png", layers, counts)
     plots.plot_confusion_matrix(tmp_path / "confusion.png", [[3, 1], [2, 4]], ["low", "high"], "test")
-    history = [{"epoch": epoch, "loss": 1.0 / epoch, "reward": -0.5 + 0.1 * epoch, "glimpses": 4.0,
-                "val_f1_macro": 0.4 + 0.05 * epoch} for epoch in range(1, 5)]
+    history = [
+        {
+            "epoch": epoch,
+            "loss": 1.0 / epoch,
+            "reward": -0.5 + 0.1 * epoch,
+            "glimpses": 4.0,
+            "val_f1_macro": 0.4 + 0.05 * epoch,
+        }
+        for epoch in range(1, 5)
+    ]
     plots.plot_training_curves(tmp_path / "curves.png", history, best_epoch=3)
-    per_subject = {"s01": {"accuracy": 0.75, "majority_baseline_accuracy": 0.5, "num_samples": 4},
-                   "s02": {"accuracy": None, "majority_baseline_accuracy": 0.5, "num_samples": 0}}
+    per_subject = {
+        "s01": {"accuracy": 0.75, "majority_baseline_accuracy": 0.5, "num_samples": 4},
+        "s02": {"accuracy": None, "majority_baseline_accuracy": 0.5, "num_samples": 0},
+    }
     plots.plot_per_subject(tmp_path / "subjects.png", per_subject, classical_accuracy=0.6)
-    results = {"folds": 3, "mode": "subject", "target": "valence", "per_fold": [
-        {"fold": fold, "test_subjects": [f"s0{fold}"], "accuracy": 0.5 + 0.1 * fold, "f1_macro": 0.5,
-         "balanced_accuracy": 0.5, "majority_baseline_accuracy": 0.5, "majority_baseline_f1_macro": 0.33,
-         "majority_baseline_balanced_accuracy": 0.5, "classical_baseline_accuracy": None,
-         "classical_baseline_f1_macro": None, "classical_baseline_balanced_accuracy": None}
-        for fold in (1, 2, 3)]}
+    results = {
+        "folds": 3,
+        "mode": "subject",
+        "target": "valence",
+        "per_fold": [
+            {
+                "fold": fold,
+                "test_subjects": [f"s0{fold}"],
+                "accuracy": 0.5 + 0.1 * fold,
+                "f1_macro": 0.5,
+                "balanced_accuracy": 0.5,
+                "majority_baseline_accuracy": 0.5,
+                "majority_baseline_f1_macro": 0.33,
+                "majority_baseline_balanced_accuracy": 0.5,
+                "classical_baseline_accuracy": None,
+                "classical_baseline_f1_macro": None,
+                "classical_baseline_balanced_accuracy": None,
+            }
+            for fold in (1, 2, 3)
+        ],
+    }
     from emorecog.evaluation.cross_validation import cross_validation_summary
 
     results["summary"] = cross_validation_summary(results["per_fold"])
@@ -157,6 +192,7 @@ def test_plots_write_png_files(tmp_path):
 
 
 # -- the Evaluator component on a real (tiny) trained run ------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def evaluated(tiny_run):
@@ -172,8 +208,19 @@ def test_evaluator_writes_metrics_blessing_predictions_and_plots(evaluated):
     assert run.output_dir == os.path.join(run_dir, "evaluation", "test")
     with open(run.artifact("metrics.json")) as handle:
         report = json.load(handle)
-    for key in ("accuracy", "f1_macro", "balanced_accuracy", "confusion_matrix", "majority_baseline",
-                "classical_baseline", "uniform_k_baseline", "per_subject", "glimpses", "blessing", "planted_window"):
+    for key in (
+        "accuracy",
+        "f1_macro",
+        "balanced_accuracy",
+        "confusion_matrix",
+        "majority_baseline",
+        "classical_baseline",
+        "uniform_k_baseline",
+        "per_subject",
+        "glimpses",
+        "blessing",
+        "planted_window",
+    ):
         assert key in report, key
     assert report["split"] == "test" and report["target"] == "valence"
     assert report["num_samples"] == 3 == sum(map(sum, report["confusion_matrix"]))
@@ -234,12 +281,11 @@ def test_the_report_shows_the_scores_and_every_plot_and_each_image_decodes(evalu
 def test_classical_baseline_is_fitted_on_train_and_chosen_on_eval(evaluated):
     """The Evaluator's classical baseline equals logistic regression on the records' electrode band energies,
     fitted on train with C chosen on eval, scored on test (recomputed here by hand with scikit-learn)."""
+    import tensorflow as tf
     from sklearn.linear_model import LogisticRegression
     from sklearn.metrics import f1_score
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    import tensorflow as tf
 
     from emorecog import features
     from emorecog.datasets import tfrecord_reader
@@ -259,20 +305,34 @@ def test_classical_baseline_is_fitted_on_train_and_chosen_on_eval(evaluated):
             example = tf.train.Example.FromString(record.numpy())
             feature = example.features.feature
             energy = np.frombuffer(feature[features.EEG_BAND_ENERGY_KEY].bytes_list.value[0], dtype="<f4").reshape(
-                1, *schema.band_energy_shape)
+                1, *schema.band_energy_shape
+            )
             rows.append(np.concatenate([energy.mean(axis=1).reshape(1, -1), energy.max(axis=1).reshape(1, -1)], axis=1))
             labels.append(np.array([feature[features.label_key("valence")].int64_list.value[0]]))
         parts[split] = np.concatenate(rows), np.concatenate(labels)
     if np.unique(parts["train"][1]).size < 2:
-        assert classical == {"available": False, "reason": "the train split holds a single class",
-                             "features": classical["features"]}
+        assert classical == {
+            "available": False,
+            "reason": "the train split holds a single class",
+            "features": classical["features"],
+        }
         return
 
     def fitted(c):
-        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000, random_state=0)).fit(*parts["train"])
+        return make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=5000, random_state=0)).fit(
+            *parts["train"]
+        )
 
-    scores = [(f1_score(parts["eval"][1], fitted(c).predict(parts["eval"][0]), average="macro", labels=[0, 1],
-                        zero_division=0), -c, c) for c in REGULARISATION_GRID]
+    scores = [
+        (
+            f1_score(
+                parts["eval"][1], fitted(c).predict(parts["eval"][0]), average="macro", labels=[0, 1], zero_division=0
+            ),
+            -c,
+            c,
+        )
+        for c in REGULARISATION_GRID
+    ]
     chosen = max(scores)[2]
     assert classical["regularisation_c"] == pytest.approx(chosen)
     predictions = fitted(chosen).predict(parts["test"][0])
@@ -340,8 +400,10 @@ def test_planted_window_comes_from_the_synthetic_ground_truth(evaluated):
 def test_planted_frame_windows_convert_seconds_to_frames(tmp_path):
     from emorecog.evaluation import planted_signal
 
-    truth = {"format": "emorecog-synthetic-deap-ground-truth/1",
-             "subjects": {"s01": {"trials": [{"trial": 3, "event_window_s": [1.25, 3.25]}]}}}
+    truth = {
+        "format": "emorecog-synthetic-deap-ground-truth/1",
+        "subjects": {"s01": {"trials": [{"trial": 3, "event_window_s": [1.25, 3.25]}]}},
+    }
     path = tmp_path / "ground_truth.json"
     path.write_text(json.dumps(truth))
     loaded = planted_signal.load_ground_truth(path)
@@ -384,6 +446,7 @@ def test_evaluate_without_a_trained_model_names_the_missing_folder(tmp_path):
 
 
 # -- cross-validation folds ---------------------------------------------------------------------------
+
 
 def _records_by_split(data_dir):
     import tensorflow as tf
@@ -443,10 +506,15 @@ def test_folds_reference_the_pooled_records_without_copying_them(evaluated, tmp_
     _, examples_dir, _, _ = evaluated
     pooled = {split: tfrecord_reader.split_files(examples_dir, split) for split in ("train", "eval", "test")}
     pooled_bytes = sum(os.path.getsize(path) for files in pooled.values() for path in files)
-    pooled_records = {bytes(record.numpy()) for split in pooled for record in tfrecord_reader.record_dataset(
-        examples_dir, split)}
-    fold_dirs = [run_fold_examples(examples_dir, fold=fold, folds=3, mode="trial",
-                                   output_dir=str(tmp_path / f"fold-{fold + 1}")).output_dir for fold in range(3)]
+    pooled_records = {
+        bytes(record.numpy()) for split in pooled for record in tfrecord_reader.record_dataset(examples_dir, split)
+    }
+    fold_dirs = [
+        run_fold_examples(
+            examples_dir, fold=fold, folds=3, mode="trial", output_dir=str(tmp_path / f"fold-{fold + 1}")
+        ).output_dir
+        for fold in range(3)
+    ]
     # The three folds together take far less than one copy of the records (let alone three).
     assert _folder_bytes(tmp_path) < 0.2 * pooled_bytes
     for fold_dir in fold_dirs:
@@ -469,8 +537,9 @@ def test_a_fold_stats_file_has_the_layout_of_an_example_gen_one(evaluated, tmp_p
 
     _, examples_dir, _, _ = evaluated
     pooled = tfrecord_reader.read_stats(examples_dir)
-    fold = tfrecord_reader.read_stats(run_fold_examples(examples_dir, fold=0, folds=3, mode="trial",
-                                                        output_dir=str(tmp_path / "fold-1")).output_dir)
+    fold = tfrecord_reader.read_stats(
+        run_fold_examples(examples_dir, fold=0, folds=3, mode="trial", output_dir=str(tmp_path / "fold-1")).output_dir
+    )
     shared = ("dataset", "sample_shape", "split_config", "splits", "eeg_normalization", "face_detection", "records")
     assert set(shared) <= set(pooled) and set(shared) <= set(fold)
     for section in ("eeg_normalization", "face_detection", "records"):
@@ -530,16 +599,31 @@ def test_cv_cli_needs_exactly_one_source():
 @pytest.mark.slow
 def test_cv_cli_runs_every_fold_and_reports_mean_and_spread(evaluated, tmp_path):
     from click.testing import CliRunner
-    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     from emorecog.cli import main as cli
+    from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     _, examples_dir, _, _ = evaluated
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
     out = tmp_path / "cv"
-    result = CliRunner().invoke(cli, ["cv", "--data", examples_dir, "--folds", "loso", "--out", str(out),
-                                      "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "cv",
+            "--data",
+            examples_dir,
+            "--folds",
+            "loso",
+            "--out",
+            str(out),
+            "--epochs",
+            "1",
+            "--config",
+            str(config),
+            *TINY_TRAINING_FLAGS,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "mean +- std" in result.output
     with open(out / "cv_results.json") as handle:
@@ -547,7 +631,13 @@ def test_cv_cli_runs_every_fold_and_reports_mean_and_spread(evaluated, tmp_path)
     assert [row["test_subjects"] for row in results["per_fold"]] == [["s01"], ["s02"], ["s03"]]
     assert [row["fold"] for row in results["per_fold"]] == [1, 2, 3]
     assert "fold 1/3" in result.output and sorted(os.listdir(out)) == [
-        "cv_results.json", "cv_summary.png", "emorecog_folder.json", "fold-1", "fold-2", "fold-3"]
+        "cv_results.json",
+        "cv_summary.png",
+        "emorecog_folder.json",
+        "fold-1",
+        "fold-2",
+        "fold-3",
+    ]
     summary = results["summary"]["accuracy"]
     assert summary["count"] == 3
     assert summary["mean"] == pytest.approx(np.mean([row["accuracy"] for row in results["per_fold"]]))

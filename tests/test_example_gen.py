@@ -75,10 +75,12 @@ def read_split(data_dir, split):
 
 # -- the output ----------------------------------------------------------------------------------------------
 
+
 def test_output_has_the_tfx_layout(ingested):
     out = ingested.output_dir
     assert sorted(os.listdir(out)) == sorted(
-        ["Split-train", "Split-eval", "Split-test", "schema.json", "stats.json", component.METADATA_FILE])
+        ["Split-train", "Split-eval", "Split-test", "schema.json", "stats.json", component.METADATA_FILE]
+    )
     for split in splits.SPLIT_NAMES:
         names = os.listdir(os.path.join(out, f"Split-{split}"))
         assert names and all(re.fullmatch(r"data_tfrecord-\d{5}-of-\d{5}\.gz", name) for name in names), names
@@ -95,19 +97,24 @@ def test_schema_json_is_the_schema_module_at_the_trial_length(ingested):
 
 def test_records_hold_band_energies_that_the_reader_turns_into_examplegens_images(ingested, small_deap):
     """Reader images = the preprocessor's InterpolationOperator(energies) of the same trial, to 2e-5."""
-    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
-
     import tensorflow as tf
+
+    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
 
     files = tfrecord_reader.split_files(ingested.output_dir, "train")
     records = list(tf.data.TFRecordDataset(files, compression_type="GZIP").as_numpy_iterator())
-    decoded = {key: value.numpy() for key, value in features.decode_examples(
-        records, tfrecord_reader.read_record_schema(ingested.output_dir)).items()}
+    decoded = {
+        key: value.numpy()
+        for key, value in features.decode_examples(
+            records, tfrecord_reader.read_record_schema(ingested.output_dir)
+        ).items()
+    }
     dataset = DeapDataset(small_deap)
     with TrialPreprocessor() as preprocessor:
         for row in (0, len(decoded["trial"]) - 1):
-            trial = dataclasses.replace(dataset.read_trial(decoded["subject"][row].decode(), int(decoded["trial"][row])),
-                                        face_video=None)
+            trial = dataclasses.replace(
+                dataset.read_trial(decoded["subject"][row].decode(), int(decoded["trial"][row])), face_video=None
+            )
             energy = preprocessor.process(trial)[0][features.EEG_BAND_ENERGY_KEY]
             images = preprocessor.interpolation_operator(trial.eeg_channels)(energy)
             np.testing.assert_array_equal(decoded["eeg_band_energy"][row], energy)
@@ -208,8 +215,9 @@ def test_reader_returns_the_documented_shapes_and_labels(ingested):
 
 def test_reader_shuffles_repeats_and_counts(ingested):
     assert tfrecord_reader.count_records(ingested.output_dir, "train") == 15
-    dataset = tfrecord_reader.make_dataset(ingested.output_dir, "train", batch_size=4, shuffle=True, repeat=True,
-                                           seed=1, drop_remainder=True)
+    dataset = tfrecord_reader.make_dataset(
+        ingested.output_dir, "train", batch_size=4, shuffle=True, repeat=True, seed=1, drop_remainder=True
+    )
     batches = list(dataset.take(6))  # 24 samples > 15: only possible when repeating
     assert all(inputs["eeg"].shape[0] == 4 for inputs, _ in batches)
 
@@ -248,6 +256,7 @@ def test_records_carry_context_and_config_hash(ingested):
 
 # -- caching and atomic output -------------------------------------------------------------------------------
 
+
 def test_same_inputs_and_config_are_skipped(ingested, small_deap):
     before = os.stat(os.path.join(ingested.output_dir, "stats.json")).st_mtime_ns
     again = example_gen.run_example_gen(small_deap, ingested.output_dir, **IN_PROCESS)
@@ -256,8 +265,9 @@ def test_same_inputs_and_config_are_skipped(ingested, small_deap):
 
 
 def test_runner_options_do_not_change_the_config_hash(ingested, small_deap):
-    again = example_gen.run_example_gen(small_deap, ingested.output_dir, num_workers=1,
-                                        beam_options=["direct_runner_bundle_repeat=0"])
+    again = example_gen.run_example_gen(
+        small_deap, ingested.output_dir, num_workers=1, beam_options=["direct_runner_bundle_repeat=0"]
+    )
     assert again.skipped
 
 
@@ -266,8 +276,9 @@ def test_changed_config_writes_anew(tiny_deap, tmp_path):
 
     out = tmp_path / "out"
     first = example_gen.run_example_gen(tiny_deap, out, **IN_PROCESS)
-    changed = example_gen.run_example_gen(tiny_deap, out, preprocess_config=PreprocessConfig(face_size=32),
-                                          **IN_PROCESS)
+    changed = example_gen.run_example_gen(
+        tiny_deap, out, preprocess_config=PreprocessConfig(face_size=32), **IN_PROCESS
+    )
     assert not changed.skipped and changed.metadata["config_hash"] != first.metadata["config_hash"]
     assert tfrecord_reader.read_sample_shape(out).face_size == 32
     inputs, _ = next(iter(tfrecord_reader.make_dataset(out, "train", batch_size=1)))
@@ -314,9 +325,11 @@ def test_killed_run_leaves_no_visible_output(tiny_deap, tmp_path):
 
 # -- splits through the component -----------------------------------------------------------------------------
 
+
 def test_subject_split_puts_each_subject_in_one_split(tiny_deap, tmp_path):
-    run = example_gen.run_example_gen(tiny_deap, tmp_path / "out", split_config=splits.SplitConfig(mode="subject"),
-                                      **IN_PROCESS)
+    run = example_gen.run_example_gen(
+        tiny_deap, tmp_path / "out", split_config=splits.SplitConfig(mode="subject"), **IN_PROCESS
+    )
     stats = tfrecord_reader.read_stats(run.output_dir)
     subjects = [set(stats["splits"][name]["subjects"]) for name in splits.SPLIT_NAMES]
     assert all(len(group) == 1 for group in subjects) and len(set.union(*subjects)) == 3
@@ -333,6 +346,7 @@ def test_leave_one_subject_out_fold(tiny_deap, tmp_path):
 
 # -- EEG-only and bad input ------------------------------------------------------------------------------------
 
+
 def corrupt_video(root, subject, presentation_index):
     path = os.path.join(root, "face_video", subject, f"{subject}_trial{presentation_index:02d}.avi")
     with open(path, "wb") as handle:
@@ -341,8 +355,11 @@ def corrupt_video(root, subject, presentation_index):
 
 
 def trial_of_video(root, subject, presentation_index):
-    key = [key for key in DeapDataset(root).trial_keys()
-           if key.subject == subject and key.presentation_index == presentation_index]
+    key = [
+        key
+        for key in DeapDataset(root).trial_keys()
+        if key.subject == subject and key.presentation_index == presentation_index
+    ]
     return key[0].trial
 
 
@@ -378,7 +395,7 @@ def truncate_file(path, keep_fraction=0.5):
     with open(path, "rb") as handle:
         data = handle.read()
     with open(path, "wb") as handle:
-        handle.write(data[:int(len(data) * keep_fraction)])
+        handle.write(data[: int(len(data) * keep_fraction)])
     return path
 
 
@@ -472,8 +489,9 @@ def test_unknown_channel_name_stops_whatever_on_error_says(tiny_deap, tmp_path):
     channels[7] = "T9x"
     for on_error in ("skip", "stop"):
         with pytest.raises(example_gen.ExampleGenError, match="T9x"):
-            example_gen.run_example_gen(tiny_deap, tmp_path / on_error, on_error=on_error, eeg_channels=channels,
-                                        **IN_PROCESS)
+            example_gen.run_example_gen(
+                tiny_deap, tmp_path / on_error, on_error=on_error, eeg_channels=channels, **IN_PROCESS
+            )
     assert sorted(os.listdir(tmp_path)) == ["deap"]
 
 
@@ -504,6 +522,7 @@ def test_bad_parameters_are_refused():
 
 
 # -- the reader's checks of the record files ------------------------------------------------------------------
+
 
 @pytest.fixture()
 def ingested_copy(ingested, tmp_path):
@@ -556,6 +575,7 @@ def test_reader_names_what_is_missing(tmp_path, ingested_copy):
 
 # -- the reader on records written here from random arrays ----------------------------------------------------
 
+
 def write_random_records(data_dir, shape, per_split=(5, 2, 2), shards=2, seed=0):
     """A hand-made ExampleGen-like output: records from random arrays + schema.json + a stats.json manifest."""
     import tensorflow as tf
@@ -567,18 +587,27 @@ def write_random_records(data_dir, shape, per_split=(5, 2, 2), shards=2, seed=0)
     manifest = {}
     for split, count in zip(splits.SPLIT_NAMES, per_split):
         os.makedirs(os.path.join(data_dir, f"Split-{split}"))
-        paths = [os.path.join(data_dir, f"Split-{split}", f"data_tfrecord-{i:05d}-of-{shards:05d}.gz")
-                 for i in range(shards)]
+        paths = [
+            os.path.join(data_dir, f"Split-{split}", f"data_tfrecord-{i:05d}-of-{shards:05d}.gz") for i in range(shards)
+        ]
         writers = [tf.io.TFRecordWriter(path, options="GZIP") for path in paths]
         for index in range(count):
             sample = {
                 "eeg_band_energy": rng.normal(size=(shape.num_frames, 32, 3)).astype(np.float32),
-                "face": [encode_jpeg(np.full((shape.face_size, shape.face_size, 3), 40 * (index % 5), np.uint8), 95)
-                         for _ in range(shape.num_frames)],
+                "face": [
+                    encode_jpeg(np.full((shape.face_size, shape.face_size, 3), 40 * (index % 5), np.uint8), 95)
+                    for _ in range(shape.num_frames)
+                ],
                 "face_present": rng.integers(0, 2, shape.num_frames),
-                "subject": f"s{index % 3 + 1:02d}", "trial": index + 1, "ratings": rng.uniform(1, 9, 4),
-                "label_valence": index % 2, "label_arousal": (index // 2) % 2, "fps": 8,
-                "num_frames": shape.num_frames, "dataset": "random", "config_hash": "0" * 16,
+                "subject": f"s{index % 3 + 1:02d}",
+                "trial": index + 1,
+                "ratings": rng.uniform(1, 9, 4),
+                "label_valence": index % 2,
+                "label_arousal": (index // 2) % 2,
+                "fps": 8,
+                "num_frames": shape.num_frames,
+                "dataset": "random",
+                "config_hash": "0" * 16,
             }
             samples[(split, sample["subject"], sample["trial"])] = sample
             writers[index % shards].write(features.encode_example(sample))
@@ -587,9 +616,20 @@ def write_random_records(data_dir, shape, per_split=(5, 2, 2), shards=2, seed=0)
             manifest[os.path.relpath(path, data_dir)] = tfrecord_reader.file_manifest_entry(path)
     features.write_schema(os.path.join(data_dir, "schema.json"), record_schema_for(shape))
     with open(os.path.join(data_dir, "stats.json"), "w") as handle:
-        json.dump({"files": manifest, "splits": {s: {"samples": c} for s, c in zip(splits.SPLIT_NAMES, per_split)},
-                   "eeg_normalization": {"split": "train", "bands": list(features.EEG_BANDS), "count": 1,
-                                         "mean": [0.0, 0.0, 0.0], "std": [1.0, 1.0, 1.0]}}, handle)
+        json.dump(
+            {
+                "files": manifest,
+                "splits": {s: {"samples": c} for s, c in zip(splits.SPLIT_NAMES, per_split)},
+                "eeg_normalization": {
+                    "split": "train",
+                    "bands": list(features.EEG_BANDS),
+                    "count": 1,
+                    "mean": [0.0, 0.0, 0.0],
+                    "std": [1.0, 1.0, 1.0],
+                },
+            },
+            handle,
+        )
     return samples
 
 
@@ -615,8 +655,10 @@ def test_reader_interleaves_every_shard_and_keeps_last_partial_batch(tmp_path):
     write_random_records(tmp_path, shape, per_split=(7, 1, 1), shards=3)
     sizes = [label.shape[0] for _, label in tfrecord_reader.make_dataset(tmp_path, "train", batch_size=3)]
     assert sizes == [3, 3, 1]
-    sizes = [label.shape[0] for _, label in
-             tfrecord_reader.make_dataset(tmp_path, "train", batch_size=3, drop_remainder=True)]
+    sizes = [
+        label.shape[0]
+        for _, label in tfrecord_reader.make_dataset(tmp_path, "train", batch_size=3, drop_remainder=True)
+    ]
     assert sizes == [3, 3]
 
 
@@ -625,8 +667,9 @@ def test_reader_shuffle_is_seeded(tmp_path):
     write_random_records(tmp_path, shape, per_split=(12, 1, 1), shards=3)
 
     def order(seed):
-        dataset = tfrecord_reader.make_dataset(tmp_path, "train", batch_size=12, shuffle=True, seed=seed,
-                                               with_context=True)
+        dataset = tfrecord_reader.make_dataset(
+            tmp_path, "train", batch_size=12, shuffle=True, seed=seed, with_context=True
+        )
         return next(iter(dataset))[2]["trial"].numpy().tolist()
 
     assert order(3) == order(3)
@@ -644,6 +687,7 @@ def test_reader_rejects_records_of_another_shape(tmp_path):
 
 
 # -- Beam runner options ---------------------------------------------------------------------------------------
+
 
 def test_pipeline_flags_default_to_multiprocess_direct_runner():
     flags = beam_runner.beam_pipeline_flags()
@@ -700,19 +744,28 @@ NO_NETWORK_GUARD = textwrap.dedent("""
 
 def test_default_runner_runs_multiprocess_without_network(tiny_deap, tmp_path):
     """The default options (DirectRunner, multi-processing, a worker per core) with the network cut off."""
-    result = subprocess.run([sys.executable, "-c", NO_NETWORK_GUARD, str(tiny_deap), str(tmp_path / "out")],
-                            capture_output=True, text=True, env={**os.environ, "HOME": str(tmp_path)})
+    result = subprocess.run(
+        [sys.executable, "-c", NO_NETWORK_GUARD, str(tiny_deap), str(tmp_path / "out")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HOME": str(tmp_path)},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["attempts"] == [] and not report["prism_imported"]
     assert report["written"] == 6
     assert "--direct_running_mode=multi_processing" in report["flags"] or os.cpu_count() == 1
     assert not os.path.exists(os.path.join(tmp_path, ".apache_beam"))  # no Prism binary cache was created
-    assert tfrecord_reader.count_records(tmp_path / "out", "train") + tfrecord_reader.count_records(
-        tmp_path / "out", "eval") + tfrecord_reader.count_records(tmp_path / "out", "test") == 6
+    assert (
+        tfrecord_reader.count_records(tmp_path / "out", "train")
+        + tfrecord_reader.count_records(tmp_path / "out", "eval")
+        + tfrecord_reader.count_records(tmp_path / "out", "test")
+        == 6
+    )
 
 
 # -- the command line ----------------------------------------------------------------------------------------
+
 
 def test_ingest_command_writes_output_progress_and_summary(tiny_deap, tmp_path):
     from click.testing import CliRunner
@@ -720,8 +773,17 @@ def test_ingest_command_writes_output_progress_and_summary(tiny_deap, tmp_path):
     from emorecog.cli import main
 
     out = tmp_path / "tfrecords"
-    args = ["ingest", "--deap", str(tiny_deap), "--out", str(out), "--workers", "1", "--beam-log",
-            str(tmp_path / "beam.log")]
+    args = [
+        "ingest",
+        "--deap",
+        str(tiny_deap),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+        "--beam-log",
+        str(tmp_path / "beam.log"),
+    ]
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 0, result.output
     assert re.search(r"6/6 trials .* trials/s", result.output)
@@ -761,12 +823,14 @@ def test_ingest_command_reports_bad_input_and_bad_options(tiny_deap, tmp_path):
     from emorecog.cli import main
 
     path = corrupt_video(tiny_deap, "s01", 1)
-    result = CliRunner().invoke(main, ["ingest", "--deap", str(tiny_deap), "--out", str(tmp_path / "o"),
-                                       "--workers", "1", "--on-error", "stop"])
+    result = CliRunner().invoke(
+        main, ["ingest", "--deap", str(tiny_deap), "--out", str(tmp_path / "o"), "--workers", "1", "--on-error", "stop"]
+    )
     assert result.exit_code == 1 and path in result.output and "on_error='stop'" in result.output
     assert not (tmp_path / "o").exists()
-    result = CliRunner().invoke(main, ["ingest", "--deap", str(tiny_deap), "--out", str(tmp_path / "o"),
-                                       "--folds", "loso", "--fold", "0"])
+    result = CliRunner().invoke(
+        main, ["ingest", "--deap", str(tiny_deap), "--out", str(tmp_path / "o"), "--folds", "loso", "--fold", "0"]
+    )
     assert result.exit_code == 2 and "mode='subject'" in result.output
     result = CliRunner().invoke(main, ["ingest", "--help"])
     assert result.exit_code == 0 and "Split-" in result.output and "--beam-option" in result.output
@@ -777,8 +841,18 @@ def test_show_images_writes_pngs_that_differ_by_label(ingested, small_deap, tmp_
 
     from emorecog.cli import main
 
-    result = CliRunner().invoke(main, ["show-images", "--data", ingested.output_dir, "--out", str(tmp_path / "png"),
-                                       "--ground-truth", os.path.join(small_deap, "ground_truth.json")])
+    result = CliRunner().invoke(
+        main,
+        [
+            "show-images",
+            "--data",
+            ingested.output_dir,
+            "--out",
+            str(tmp_path / "png"),
+            "--ground-truth",
+            os.path.join(small_deap, "ground_truth.json"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     pngs = sorted(os.listdir(tmp_path / "png"))
     assert {"eeg_valence.png", "eeg_arousal.png", "faces_valence.png", "faces_arousal.png"} <= set(pngs)
@@ -794,8 +868,9 @@ def test_show_images_writes_pngs_that_differ_by_label(ingested, small_deap, tmp_
         assert summary[target]["trials"]["0"] > 0 and summary[target]["trials"]["1"] > 0
         # the planted effect lives in the event window only: the label difference is larger there
         assert summary[target]["high_minus_low_inside"] > 1.5 * summary[target]["high_minus_low_outside"]
-    whole_trials = CliRunner().invoke(main, ["show-images", "--data", ingested.output_dir, "--out",
-                                             str(tmp_path / "plain"), "--split", "eval"])
+    whole_trials = CliRunner().invoke(
+        main, ["show-images", "--data", ingested.output_dir, "--out", str(tmp_path / "plain"), "--split", "eval"]
+    )
     assert whole_trials.exit_code == 0, whole_trials.output
     assert "outside n/a" in whole_trials.output
 

@@ -22,8 +22,38 @@ from emorecog.preprocessing.video_frames import (
 
 SAMPLING_RATE = 128
 GENEVA_CHANNELS = (
-    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
-    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+    "Fp1",
+    "AF3",
+    "F3",
+    "F7",
+    "FC5",
+    "FC1",
+    "C3",
+    "T7",
+    "CP5",
+    "CP1",
+    "P3",
+    "P7",
+    "PO3",
+    "O1",
+    "Oz",
+    "Pz",
+    "Fp2",
+    "AF4",
+    "Fz",
+    "F4",
+    "F8",
+    "FC6",
+    "FC2",
+    "Cz",
+    "C4",
+    "T8",
+    "CP6",
+    "CP2",
+    "P4",
+    "P8",
+    "PO4",
+    "O2",
 )
 SKIN_BGR = (150, 180, 220)
 BARCODE_BITS = 10
@@ -37,10 +67,19 @@ def draw_face(bgr, centre_x, centre_y, radius):
         eye = (int(centre_x + side * radius), int(centre_y - 0.25 * radius))
         cv2.ellipse(bgr, eye, (int(0.15 * radius), int(0.08 * radius)), 0, 0, 360, (255, 255, 255), -1)
         cv2.circle(bgr, eye, int(0.06 * radius), (40, 30, 20), -1)
-    cv2.line(bgr, (centre_x, int(centre_y - 0.1 * radius)), (centre_x, int(centre_y + 0.2 * radius)),
-             (100, 120, 170), 2)
-    cv2.ellipse(bgr, (centre_x, int(centre_y + 0.45 * radius)), (int(0.3 * radius), int(0.1 * radius)),
-                0, 0, 360, (60, 60, 160), -1)
+    cv2.line(
+        bgr, (centre_x, int(centre_y - 0.1 * radius)), (centre_x, int(centre_y + 0.2 * radius)), (100, 120, 170), 2
+    )
+    cv2.ellipse(
+        bgr,
+        (centre_x, int(centre_y + 0.45 * radius)),
+        (int(0.3 * radius), int(0.1 * radius)),
+        0,
+        0,
+        360,
+        (60, 60, 160),
+        -1,
+    )
     return bgr
 
 
@@ -48,13 +87,15 @@ def draw_barcode(bgr, number):
     """The frame number as BARCODE_BITS black/white cells along the top edge (survives lossy codecs)."""
     for bit in range(BARCODE_BITS):
         value = 255 if (number >> bit) & 1 else 0
-        bgr[:BARCODE_CELL, bit * BARCODE_CELL:(bit + 1) * BARCODE_CELL] = value
+        bgr[:BARCODE_CELL, bit * BARCODE_CELL : (bit + 1) * BARCODE_CELL] = value
     return bgr
 
 
 def read_barcode(rgb):
-    cells = [rgb[2:BARCODE_CELL - 2, bit * BARCODE_CELL + 2:(bit + 1) * BARCODE_CELL - 2].mean()
-             for bit in range(BARCODE_BITS)]
+    cells = [
+        rgb[2 : BARCODE_CELL - 2, bit * BARCODE_CELL + 2 : (bit + 1) * BARCODE_CELL - 2].mean()
+        for bit in range(BARCODE_BITS)
+    ]
     return sum(1 << bit for bit, mean in enumerate(cells) if mean > 128)
 
 
@@ -85,6 +126,7 @@ def detector():
 
 
 # --- frame selection --------------------------------------------------------------------------------------
+
 
 def test_fifty_to_eight_fps_takes_the_frame_at_each_interval_centre():
     indices = select_frame_indices(3000, 50.0, 8, 60.0, alignment="start")
@@ -154,7 +196,7 @@ def test_truncated_video_decodes_fewer_frames_and_is_too_short(tmp_path):
     path = write_video(tmp_path / "full.avi", num_frames=150, fps=50, face=None)
     truncated = tmp_path / "s04_trial09.avi"
     data = open(path, "rb").read()
-    truncated.write_bytes(data[:len(data) // 2])
+    truncated.write_bytes(data[: len(data) // 2])
     info = probe_video(truncated)
     assert 0 < info.num_frames < 150
     with pytest.raises(ValueError, match=r"s04_trial09\.avi is shorter than the trial"):
@@ -249,7 +291,7 @@ def test_a_header_that_overstates_the_frame_count_is_corrected_by_counting(tmp_p
     path = write_video(tmp_path / "full.avi", num_frames=150, fps=50, face=None)
     truncated = tmp_path / "s04_trial09.avi"
     data = open(path, "rb").read()
-    truncated.write_bytes(data[:int(len(data) * 0.8)])
+    truncated.write_bytes(data[: int(len(data) * 0.8)])
     counted = probe_video(truncated).num_frames
     assert read_video_header(truncated).num_frames != counted  # the header is wrong
     frames, info = read_trial_frames(str(truncated), 1.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
@@ -260,6 +302,7 @@ def test_a_header_that_overstates_the_frame_count_is_corrected_by_counting(tmp_p
 
 
 # --- face crops -------------------------------------------------------------------------------------------
+
 
 def decode_jpeg(data):
     return cv2.cvtColor(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), cv2.COLOR_BGR2RGB)
@@ -281,7 +324,7 @@ def test_crop_is_centred_on_the_drawn_face(detector, centre_x, centre_y, radius)
     crop = decode_jpeg(crops.jpegs[0])
     assert crop.shape == (64, 64, 3)
     rows, columns = np.nonzero(skin_mask(crop))
-    assert rows.size > 0.25 * 64 * 64                       # the face fills a good part of the crop
+    assert rows.size > 0.25 * 64 * 64  # the face fills a good part of the crop
     assert abs(columns.mean() - 31.5) < 4 and abs(rows.mean() - 31.5) < 10
 
 
@@ -303,8 +346,8 @@ def test_missing_face_reuses_the_last_box_for_a_short_gap(detector):
     np.testing.assert_array_equal(crops.squares[4:8], np.repeat(crops.squares[3:4], 4, axis=0))
     assert np.isnan(crops.squares[[0, 8, 9]]).all()
     for index in (0, 8, 9):
-        assert decode_jpeg(crops.jpegs[index]).max() < 8          # black where no face
-    assert decode_jpeg(crops.jpegs[5]).max() > 60                   # the gap reuses the old box's pixels
+        assert decode_jpeg(crops.jpegs[index]).max() < 8  # black where no face
+    assert decode_jpeg(crops.jpegs[5]).max() > 60  # the gap reuses the old box's pixels
     assert crops.detection_rate == pytest.approx(4 / 11)
     assert crops.frames_with_face == 8 and crops.frames_gap_filled == 4
 
@@ -325,6 +368,7 @@ def test_crop_settings_are_checked(detector):
 
 # --- TrialPreprocessor, face side -------------------------------------------------------------------------
 
+
 @dataclasses.dataclass(frozen=True)
 class Trial:
     subject: str
@@ -340,13 +384,21 @@ class Trial:
 
 def make_trial(seconds, face_video):
     rng = np.random.default_rng(0)
-    return Trial("s05", 3, rng.normal(size=(32, int(seconds * SAMPLING_RATE))), rng.normal(size=(32, 384)),
-                 GENEVA_CHANNELS, SAMPLING_RATE, (2.0, 8.0, 5.0, 5.0), (0, 1), face_video)
+    return Trial(
+        "s05",
+        3,
+        rng.normal(size=(32, int(seconds * SAMPLING_RATE))),
+        rng.normal(size=(32, 384)),
+        GENEVA_CHANNELS,
+        SAMPLING_RATE,
+        (2.0, 8.0, 5.0, 5.0),
+        (0, 1),
+        face_video,
+    )
 
 
 def test_preprocessor_crops_the_face_of_every_trial_frame(tmp_path):
-    video = write_video(tmp_path / "s05_trial03.avi", num_frames=250, fps=50, size=(320, 240),
-                        face=(160, 120, 60))
+    video = write_video(tmp_path / "s05_trial03.avi", num_frames=250, fps=50, size=(320, 240), face=(160, 120, 60))
     config = PreprocessConfig(face_size=48, jpeg_quality=80)
     with TrialPreprocessor(config) as preprocessor:
         sample, report = preprocessor.process(make_trial(4.0, video))
@@ -371,6 +423,7 @@ def test_preprocessor_names_the_trial_of_a_missing_video(tmp_path):
 
 
 # --- on the synthetic DEAP (the reader's DeapTrial and the generator's videos) --------------------------------
+
 
 @pytest.fixture(scope="module")
 def synthetic_deap(tmp_path_factory):

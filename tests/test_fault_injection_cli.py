@@ -67,29 +67,37 @@ def test_export_evaluate_show_images_and_predict_name_what_is_missing(deap, tmp_
     empty_run = tmp_path / "run"
     empty_run.mkdir()
     assert "model/model.keras not found: train first" in error_line(
-        ["export", "--run", str(empty_run), "--base", str(tmp_path / "saved")])
+        ["export", "--run", str(empty_run), "--base", str(tmp_path / "saved")]
+    )
     assert "model not found: train first" in error_line(["evaluate", "--run", str(empty_run), "--data", deap])
     assert "an ExampleGen output?" in error_line(["show-images", "--data", deap, "--out", str(tmp_path / "p")])
-    assert "neither a SavedModel" in error_line(["predict", "--model", str(empty_run), "--deap", deap,
-                                                 "--subject", "s01", "--trial", "1"])
+    assert "neither a SavedModel" in error_line(
+        ["predict", "--model", str(empty_run), "--deap", deap, "--subject", "s01", "--trial", "1"]
+    )
 
 
 def test_debug_shows_the_traceback_instead(deap):
     os.remove(subject_file(deap))
     os.mkdir(subject_file(deap))
-    result = subprocess.run([sys.executable, "-m", "emorecog.cli", "--debug", "inspect", "--deap", deap],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "emorecog.cli", "--debug", "inspect", "--deap", deap],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr and "DeapFormatError" in result.stderr
-    plain = subprocess.run([sys.executable, "-m", "emorecog.cli", "inspect", "--deap", deap],
-                           capture_output=True, text=True, timeout=600)
+    plain = subprocess.run(
+        [sys.executable, "-m", "emorecog.cli", "inspect", "--deap", deap], capture_output=True, text=True, timeout=600
+    )
     assert plain.returncode == 1 and plain.stderr.startswith("Error: ") and plain.stderr.count("\n") == 1
 
 
 def test_one_line_messages():
     assert one_line_message(ValueError("a\nb  c")) == "a b c"
-    assert one_line_message(FileNotFoundError(2, "No such file or directory", "/x/y")) == \
-        "/x/y: No such file or directory"
+    assert (
+        one_line_message(FileNotFoundError(2, "No such file or directory", "/x/y")) == "/x/y: No such file or directory"
+    )
     internal = one_line_message(TypeError("unhashable type: 'list'"))
     assert internal.startswith("internal error (TypeError: unhashable type") and "--debug" in internal
     assert len(one_line_message(ValueError("x" * 10_000))) < 2100

@@ -11,12 +11,12 @@ import csv
 import os
 import pickle
 import random
-from pathlib import Path
 import struct
 import subprocess
 import sys
 import textwrap
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -64,16 +64,32 @@ def get(index):
 def array_opcodes(raw_opcodes, shape=(2,), extra_before_state_end=b""):
     """A float64 array of `shape` as Python 2 numpy pickled it, with `raw_opcodes` pushing its buffer."""
     shape_opcodes = MARK + b"".join(b"J" + struct.pack("<i", size) for size in shape) + b"t"
-    return (b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
-            + MARK + b"K\x01" + shape_opcodes
-            + b"cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
-            + b"\x89" + raw_opcodes + extra_before_state_end + b"t" + BUILD)
+    return (
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+        + MARK
+        + b"K\x01"
+        + shape_opcodes
+        + b"cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+        + b"\x89"
+        + raw_opcodes
+        + extra_before_state_end
+        + b"t"
+        + BUILD
+    )
 
 
 def deap_dict(data_opcodes, labels=np.full((1, 4), 5.0)):
-    return (PROTO2 + EMPTY_DICT + MARK + short_string("data") + data_opcodes
-            + short_string("labels") + array_opcodes(binstring(labels.astype("<f8").tobytes()), labels.shape)
-            + SETITEMS + STOP)
+    return (
+        PROTO2
+        + EMPTY_DICT
+        + MARK
+        + short_string("data")
+        + data_opcodes
+        + short_string("labels")
+        + array_opcodes(binstring(labels.astype("<f8").tobytes()), labels.shape)
+        + SETITEMS
+        + STOP
+    )
 
 
 def write(path, data):
@@ -123,6 +139,7 @@ def peak_rss_mb(code):
 
 # -- the machine builds the real format ------------------------------------------------------------------------
 
+
 def test_handwritten_deap_dict_loads(tmp_path):
     raw = np.array([1.5, -2.0]).astype("<f8").tobytes()
     loaded = load_safe_pickle(write(tmp_path / "s01.dat", deap_dict(array_opcodes(binstring(raw)))))
@@ -132,23 +149,30 @@ def test_handwritten_deap_dict_loads(tmp_path):
 
 # -- BUILD cannot reach the machine's own objects --------------------------------------------------------------
 
+
 def test_build_cannot_repoint_a_large_string_at_another_file(tmp_path):
     """The attack on the previous unpickler: BUILD with a dict state re-pointed its lazy-string placeholder
     (path, offset) at another file, so a DEAP-shaped file carried the bytes of any file on disk."""
     secret = write(tmp_path / "secret.bin", np.full(LAZY_PAYLOAD_MIN_BYTES // 8, 42.0).tobytes())
     placeholder_state = EMPTY_DICT + short_string("path") + short_string(str(secret)) + SETITEM
-    crafted = deap_dict(array_opcodes(binstring(bytes(LAZY_PAYLOAD_MIN_BYTES)) + placeholder_state + BUILD,
-                                      shape=(LAZY_PAYLOAD_MIN_BYTES // 8,)))
+    crafted = deap_dict(
+        array_opcodes(
+            binstring(bytes(LAZY_PAYLOAD_MIN_BYTES)) + placeholder_state + BUILD, shape=(LAZY_PAYLOAD_MIN_BYTES // 8,)
+        )
+    )
     with pytest.raises(UnsafePickleError, match="refused") as caught:
         load_safe_pickle(write(tmp_path / "s01.dat", crafted))
     assert "42" not in str(caught.value)
 
 
-@pytest.mark.parametrize("target, state", [
-    (binstring(bytes(LAZY_PAYLOAD_MIN_BYTES)), MARK + short_string("x") + b"t"),  # a large string left in the file
-    (short_string("abc"), MARK + b"K\x01t"),  # a plain string
-    (b"cnumpy\nndarray\n", MARK + b"K\x01t"),  # a global token
-])
+@pytest.mark.parametrize(
+    "target, state",
+    [
+        (binstring(bytes(LAZY_PAYLOAD_MIN_BYTES)), MARK + short_string("x") + b"t"),  # a large string left in the file
+        (short_string("abc"), MARK + b"K\x01t"),  # a plain string
+        (b"cnumpy\nndarray\n", MARK + b"K\x01t"),  # a global token
+    ],
+)
 def test_build_on_anything_but_an_array_or_dtype_is_refused(tmp_path, target, state):
     path = write(tmp_path / "s01.dat", PROTO2 + target + state + BUILD + STOP)
     with pytest.raises(UnsafePickleError, match=r"refused BUILD on"):
@@ -156,8 +180,11 @@ def test_build_on_anything_but_an_array_or_dtype_is_refused(tmp_path, target, st
 
 
 def test_build_with_a_dict_state_is_refused(tmp_path):
-    crafted = deap_dict(array_opcodes(binstring(bytes(16))).replace(
-        b"\x89" + binstring(bytes(16)) + b"t" + BUILD, b"\x89" + binstring(bytes(16)) + b"t" + EMPTY_DICT + BUILD))
+    crafted = deap_dict(
+        array_opcodes(binstring(bytes(16))).replace(
+            b"\x89" + binstring(bytes(16)) + b"t" + BUILD, b"\x89" + binstring(bytes(16)) + b"t" + EMPTY_DICT + BUILD
+        )
+    )
     with pytest.raises(UnsafePickleError, match="refused"):
         load_safe_pickle(write(tmp_path / "s01.dat", crafted))
 
@@ -171,6 +198,7 @@ def test_an_array_cannot_be_given_its_state_twice(tmp_path):
 
 # -- nesting, memo and size bombs ------------------------------------------------------------------------------
 
+
 def test_deeply_nested_tuple_as_dict_key_is_refused_not_a_crash(tmp_path):
     """100000 nested tuples as a dict key crashed Python (segmentation fault) when hashed."""
     crafted = PROTO2 + EMPTY_DICT + b")" + b"\x85" * 100_000 + short_string("v") + SETITEM + STOP
@@ -178,11 +206,14 @@ def test_deeply_nested_tuple_as_dict_key_is_refused_not_a_crash(tmp_path):
         load_safe_pickle(write(tmp_path / "s01.dat", crafted))
 
 
-@pytest.mark.parametrize("crafted, refused", [
-    (PROTO2 + b"]" * 100_000 + STOP, "opcode EMPTY_LIST, which builds a list"),
-    (PROTO2 + MARK * 100_000 + STOP, "open MARKs"),
-    (PROTO2 + b"N" * 100_000 + STOP, "values on the pickle stack"),
-])
+@pytest.mark.parametrize(
+    "crafted, refused",
+    [
+        (PROTO2 + b"]" * 100_000 + STOP, "opcode EMPTY_LIST, which builds a list"),
+        (PROTO2 + MARK * 100_000 + STOP, "open MARKs"),
+        (PROTO2 + b"N" * 100_000 + STOP, "values on the pickle stack"),
+    ],
+)
 def test_deep_lists_marks_and_stacks_are_refused(tmp_path, crafted, refused):
     with pytest.raises(UnsafePickleError, match=refused):
         load_safe_pickle(write(tmp_path / "s01.dat", crafted))
@@ -205,10 +236,12 @@ def test_wide_memo_references_are_bounded(tmp_path):
 
 def test_one_string_referenced_1500_times_is_refused_before_growing(tmp_path):
     """One 1 MB string stored once and referenced by 1500 arrays: 1.5 GB if each were materialised."""
-    fields = b"".join(short_string(f"f{index}") + array_opcodes(get(0), shape=(LAZY_PAYLOAD_MIN_BYTES // 8,))
-                      for index in range(1500))
-    path = write(tmp_path / "s01.dat", PROTO2 + binstring(bytes(LAZY_PAYLOAD_MIN_BYTES)) + put(0) + MARK + fields
-                 + b"d" + STOP)
+    fields = b"".join(
+        short_string(f"f{index}") + array_opcodes(get(0), shape=(LAZY_PAYLOAD_MIN_BYTES // 8,)) for index in range(1500)
+    )
+    path = write(
+        tmp_path / "s01.dat", PROTO2 + binstring(bytes(LAZY_PAYLOAD_MIN_BYTES)) + put(0) + MARK + fields + b"d" + STOP
+    )
     with pytest.raises(UnsafePickleError, match="materialised data") as caught:
         load_safe_pickle(path)
     assert len(str(caught.value)) < 600  # the message describes, never prints, the offending values
@@ -226,6 +259,7 @@ def test_a_length_field_cannot_ask_for_more_than_the_file_holds(tmp_path):
 
 
 # -- truncation, anywhere, is a truncation; random damage is one of the three errors ---------------------------
+
 
 @pytest.mark.parametrize("protocol", ["python2", 0, 2, 4, 5])
 def test_a_cut_at_any_byte_is_reported_truncated(tmp_path, protocol):
@@ -268,11 +302,11 @@ def test_random_byte_damage_ends_in_one_of_the_documented_errors(tmp_path, proto
 
 # -- what is not a regular file --------------------------------------------------------------------------------
 
+
 def test_a_fifo_is_refused_without_blocking(tmp_path):
     fifo = tmp_path / "s01.dat"
     os.mkfifo(fifo)
-    code = ("from emorecog.datasets.safe_pickle import load_safe_pickle\n"
-            f"load_safe_pickle({str(fifo)!r})")
+    code = f"from emorecog.datasets.safe_pickle import load_safe_pickle\nload_safe_pickle({str(fifo)!r})"
     # Guard against a hang (the previous reader blocked forever): generous, not a speed requirement.
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert result.returncode == 1
@@ -297,6 +331,7 @@ def test_dev_zero_a_directory_and_a_dangling_link_are_named(damageable_deap, tmp
 
 
 # -- MATLAB files: bounded decompression -----------------------------------------------------------------------
+
 
 def mat_header():
     text = b"MATLAB 5.0 MAT-file, written by emorecog's tests"
@@ -374,8 +409,11 @@ def test_a_truncated_mat_is_reported_truncated_not_a_missing_field(tmp_path, com
     from scipy import io as scipy_io
 
     path = tmp_path / "s01.mat"
-    scipy_io.savemat(path, {"data": np.random.default_rng(0).normal(size=(2, 40, 500)), "labels": np.ones((2, 4))},
-                     do_compression=compress)
+    scipy_io.savemat(
+        path,
+        {"data": np.random.default_rng(0).normal(size=(2, 40, 500)), "labels": np.ones((2, 4))},
+        do_compression=compress,
+    )
     data = path.read_bytes()
     for cut in (130, len(data) // 2, len(data) - 3):
         path.write_bytes(data[:cut])
@@ -400,6 +438,7 @@ def test_matlab_layout_errors_name_the_file(tmp_path):
 
 # -- participant_ratings.csv ----------------------------------------------------------------------------------
 
+
 def ratings_rows(deap):
     with open(os.path.join(deap, "metadata_csv", "participant_ratings.csv"), newline="") as handle:
         return list(csv.DictReader(handle))
@@ -415,16 +454,25 @@ def write_ratings_rows(deap, rows):
 def test_swapped_experiment_ids_are_caught_by_the_ratings_cross_check(damageable_deap):
     rows = ratings_rows(damageable_deap)
     first, second = [index for index, row in enumerate(rows) if row["Participant_id"] == "2"][:2]
-    rows[first]["Experiment_id"], rows[second]["Experiment_id"] = rows[second]["Experiment_id"], \
-        rows[first]["Experiment_id"]
+    rows[first]["Experiment_id"], rows[second]["Experiment_id"] = (
+        rows[second]["Experiment_id"],
+        rows[first]["Experiment_id"],
+    )
     write_ratings_rows(damageable_deap, rows)
     dataset = DeapDataset(damageable_deap)
     assert dataset.read_trial("s01", 1).trial == 1  # the other subject is fine
     with pytest.raises(DeapFormatError) as caught:
         dataset.trial_keys("s02")
     message = str(caught.value)
-    for fragment in ("participant_ratings.csv", "participant 2 (s02)", f"line {first + 2}", f"line {second + 2}",
-                     "disagree with field 'labels'", "s02.dat", "swapped Experiment_id"):
+    for fragment in (
+        "participant_ratings.csv",
+        "participant 2 (s02)",
+        f"line {first + 2}",
+        f"line {second + 2}",
+        "disagree with field 'labels'",
+        "s02.dat",
+        "swapped Experiment_id",
+    ):
         assert fragment in message, (fragment, message)
 
 
@@ -443,8 +491,12 @@ def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(damageabl
     path = os.path.join(damageable_deap, "data_preprocessed_python", "s02.dat")
     with open(path, "wb") as handle:
         handle.write(PROTO2 + EMPTY_DICT + b")" + b"\x85" * 100_000 + short_string("v") + SETITEM + STOP)
-    result = subprocess.run([sys.executable, "-m", "emorecog.cli", "inspect", "--deap", str(damageable_deap)],
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-m", "emorecog.cli", "inspect", "--deap", str(damageable_deap)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 1, (result.returncode, result.stderr)
     assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
     assert "s02.dat" in result.stderr and "tuples nested 5 deep" in result.stderr
@@ -452,13 +504,14 @@ def test_hostile_pickle_in_inspect_is_one_error_line_in_a_real_process(damageabl
 
 # -- ExampleGen: a truncated file is skipped with --on-error skip, a refused one stops the run -----------------
 
+
 def test_example_gen_skips_a_truncated_subject_and_stops_on_a_refused_one(damageable_deap):
     from emorecog.components import beam_runner, example_gen, trial_plan
 
     path = os.path.join(damageable_deap, "data_preprocessed_python", "s02.dat")
     data = open(path, "rb").read()
     with open(path, "wb") as handle:
-        handle.write(data[:data.index(b"numpy.core.multi") + 16])  # cut inside a GLOBAL line
+        handle.write(data[: data.index(b"numpy.core.multi") + 16])  # cut inside a GLOBAL line
     keys, skipped = trial_plan.list_trials(DeapDataset(damageable_deap), "skip")
     assert {key.subject for key in keys} == {"s01"}
     assert [record["subject"] for record in skipped] == ["s02"] and "truncated" in skipped[0]["reason"]

@@ -38,12 +38,14 @@ def weights_of(path):
     """{dataset path: array} of a Keras .weights.h5 file (model and optimizer variables)."""
     arrays = {}
     with h5py.File(path) as handle:
-        handle.visititems(lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset)
-                          else None)
+        handle.visititems(
+            lambda name, item: arrays.__setitem__(name, item[()]) if isinstance(item, h5py.Dataset) else None
+        )
     return arrays
 
 
 # -- corrupt bytes in a shard ----------------------------------------------------------------------------------
+
 
 def test_one_flipped_byte_in_a_train_shard_is_named_by_train_and_evaluate(tiny_run, tmp_path):
     from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
@@ -56,8 +58,21 @@ def test_one_flipped_byte_in_a_train_shard_is_named_by_train_and_evaluate(tiny_r
     open(shard, "wb").write(bytes(data))
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
-    result = CliRunner().invoke(cli, ["train", "--data", str(examples), "--out", str(tmp_path / "run"),
-                                      "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "train",
+            "--data",
+            str(examples),
+            "--out",
+            str(tmp_path / "run"),
+            "--epochs",
+            "1",
+            "--config",
+            str(config),
+            *TINY_TRAINING_FLAGS,
+        ],
+    )
     assert_one_error_line(result, f"{shard} is corrupt: its SHA-256 differs")
     run = shutil.copytree(run_dir, tmp_path / "evaluated", ignore=shutil.ignore_patterns("evaluation"))
     result = CliRunner().invoke(cli, ["evaluate", "--run", str(run), "--data", str(examples)])
@@ -84,10 +99,11 @@ def test_train_with_a_deap_folder_as_data_is_one_clear_error(tiny_run, tmp_path)
 
 # -- resume: a killed run ends where a straight one does -------------------------------------------------------
 
+
 def test_a_run_killed_after_2_of_4_epochs_resumes_to_the_straight_runs_weights(tiny_run, tmp_path):
+    from emorecog.components.trainer import run_trainer
     from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS, tiny_model_config, tiny_training_config
 
-    from emorecog.components.trainer import run_trainer
     _, examples_dir, _ = tiny_run
     straight = tmp_path / "straight"
     run_trainer(examples_dir, straight, tiny_model_config(), tiny_training_config(epochs=4), log=lambda line: None)
@@ -95,8 +111,21 @@ def test_a_run_killed_after_2_of_4_epochs_resumes_to_the_straight_runs_weights(t
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
     resumed = tmp_path / "resumed"
-    command = [sys.executable, "-m", "emorecog.cli", "train", "--data", examples_dir, "--out", str(resumed),
-               "--epochs", "4", "--config", str(config), *TINY_TRAINING_FLAGS]
+    command = [
+        sys.executable,
+        "-m",
+        "emorecog.cli",
+        "train",
+        "--data",
+        examples_dir,
+        "--out",
+        str(resumed),
+        "--epochs",
+        "4",
+        "--config",
+        str(config),
+        *TINY_TRAINING_FLAGS,
+    ]
     state_file = resumed / "checkpoints" / "training_state.json"
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -123,17 +152,21 @@ def test_a_run_killed_after_2_of_4_epochs_resumes_to_the_straight_runs_weights(t
 
 # -- ExampleGen's output does not depend on the number of workers ----------------------------------------------
 
+
 def test_one_and_two_workers_write_the_same_records_in_the_same_shards(tmp_path):
     deap = write_synthetic_deap(tmp_path / "deap", TINY)
     outputs = {}
     for workers in (1, 2):
-        run = example_gen.run_example_gen(deap, tmp_path / f"out-{workers}", num_workers=workers,
-                                          records_per_shard=2)
+        run = example_gen.run_example_gen(deap, tmp_path / f"out-{workers}", num_workers=workers, records_per_shard=2)
         assert f"--direct_num_workers={workers}" in run.metadata["beam_flags"]
         outputs[workers] = run
-    files = {workers: {os.path.relpath(path, run.output_dir): open(path, "rb").read()
-                       for path in glob.glob(os.path.join(run.output_dir, "Split-*", "*.gz"))}
-             for workers, run in outputs.items()}
+    files = {
+        workers: {
+            os.path.relpath(path, run.output_dir): open(path, "rb").read()
+            for path in glob.glob(os.path.join(run.output_dir, "Split-*", "*.gz"))
+        }
+        for workers, run in outputs.items()
+    }
     assert len(files[1]) > 3 and files[1] == files[2]
     assert outputs[1].metadata["config_hash"] == outputs[2].metadata["config_hash"]
     stats = [tfrecord_reader.read_stats(run.output_dir) for run in outputs.values()]
@@ -142,13 +175,17 @@ def test_one_and_two_workers_write_the_same_records_in_the_same_shards(tmp_path)
 
     keys = [(row["subject"], row["trial"]) for row in stats[0]["per_trial"] if row["split"] == "train"]
     shards = tfrecord_reader.split_files(outputs[1].output_dir, "train")
-    stored = [tf.train.Example.FromString(record.numpy()).features.feature
-              for record in tf.data.TFRecordDataset(shards, compression_type="GZIP")]
-    assert [(feature["subject"].bytes_list.value[0].decode(), feature["trial"].int64_list.value[0])
-            for feature in stored] == sorted(keys)  # shard after shard, sorted by (subject, trial)
+    stored = [
+        tf.train.Example.FromString(record.numpy()).features.feature
+        for record in tf.data.TFRecordDataset(shards, compression_type="GZIP")
+    ]
+    assert [
+        (feature["subject"].bytes_list.value[0].decode(), feature["trial"].int64_list.value[0]) for feature in stored
+    ] == sorted(keys)  # shard after shard, sorted by (subject, trial)
 
 
 # -- fingerprints follow symbolic links ------------------------------------------------------------------------
+
 
 def test_a_video_replaced_behind_a_symlinked_folder_changes_the_fingerprint(tmp_path):
     deap = write_synthetic_deap(tmp_path / "deap", TINY)

@@ -61,6 +61,7 @@ def tree(folder):
 
 # -- ingest ----------------------------------------------------------------------------------------------------
 
+
 def test_ingest_into_a_folder_with_a_users_file_is_refused_and_keeps_it(deap, tmp_path):
     out = tmp_path / "out"
     kept = thesis(out)
@@ -107,13 +108,24 @@ def test_another_components_output_is_not_replaced(tiny_run, tmp_path):
 
 # -- train, synth, show-images, cv, pipeline, predict ----------------------------------------------------------
 
+
 def test_train_refuses_foreign_run_folders_and_a_foreign_model_subfolder(tiny_run, tmp_path):
     from tests.tiny_pipeline import TINY_MODEL, TINY_TRAINING_FLAGS
 
     _, examples_dir, run_dir = tiny_run
     config = tmp_path / "model.json"
     config.write_text(json.dumps(TINY_MODEL))
-    arguments = ["train", "--data", examples_dir, "--epochs", "1", "--config", str(config), *TINY_TRAINING_FLAGS, "--out"]
+    arguments = [
+        "train",
+        "--data",
+        examples_dir,
+        "--epochs",
+        "1",
+        "--config",
+        str(config),
+        *TINY_TRAINING_FLAGS,
+        "--out",
+    ]
 
     foreign = tmp_path / "foreign"
     kept = thesis(foreign)
@@ -121,8 +133,9 @@ def test_train_refuses_foreign_run_folders_and_a_foreign_model_subfolder(tiny_ru
     assert os.listdir(foreign) == ["thesis.txt"] and os.path.isfile(kept)
 
     assert_one_error_line(CliRunner().invoke(cli, arguments + [examples_dir]), "is the input")
-    assert_one_error_line(CliRunner().invoke(cli, arguments + [os.path.join(examples_dir, "run")]),
-                          "lies inside the input")
+    assert_one_error_line(
+        CliRunner().invoke(cli, arguments + [os.path.join(examples_dir, "run")]), "lies inside the input"
+    )
 
     run = shutil.copytree(run_dir, tmp_path / "run")  # an emorecog run directory ...
     shutil.rmtree(run / "model")
@@ -132,8 +145,27 @@ def test_train_refuses_foreign_run_folders_and_a_foreign_model_subfolder(tiny_ru
 
 
 def test_synth_force_replaces_only_its_own_directory(tmp_path):
-    arguments = ["synth", "--subjects", "1", "--trials", "1", "--duration", "3", "--fps", "4", "--width", "32",
-                 "--height", "32", "--event-window", "1", "--workers", "1", "--force", "--out"]
+    arguments = [
+        "synth",
+        "--subjects",
+        "1",
+        "--trials",
+        "1",
+        "--duration",
+        "3",
+        "--fps",
+        "4",
+        "--width",
+        "32",
+        "--height",
+        "32",
+        "--event-window",
+        "1",
+        "--workers",
+        "1",
+        "--force",
+        "--out",
+    ]
     foreign = tmp_path / "foreign"
     kept = thesis(foreign)
     assert_one_error_line(CliRunner().invoke(cli, arguments + [str(foreign)]), "thesis.txt")
@@ -192,13 +224,20 @@ BLOCKED_INGEST = textwrap.dedent("""
 
 def test_a_second_ingest_into_a_busy_output_stops_and_the_first_finishes(deap, tmp_path):
     out, release = tmp_path / "out", tmp_path / "release"
-    first = subprocess.Popen([sys.executable, "-c", BLOCKED_INGEST, str(deap), str(out), str(release)],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen(
+        [sys.executable, "-c", BLOCKED_INGEST, str(deap), str(out), str(release)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert first.stdout.readline().strip() == "running", first.stderr.read()
-        second = subprocess.run([sys.executable, "-m", "emorecog.cli", "ingest", "--deap", str(deap), "--out",
-                                 str(out), "--workers", "1"], capture_output=True, text=True,
-                                timeout=PROCESS_TIMEOUT_S)
+        second = subprocess.run(
+            [sys.executable, "-m", "emorecog.cli", "ingest", "--deap", str(deap), "--out", str(out), "--workers", "1"],
+            capture_output=True,
+            text=True,
+            timeout=PROCESS_TIMEOUT_S,
+        )
         assert second.returncode == 1, second.stdout + second.stderr
         assert second.stderr.count("\n") == 1 and second.stderr.startswith("Error: ")
         assert "is being written by another emorecog process (pid" in second.stderr
@@ -213,13 +252,21 @@ def test_a_second_ingest_into_a_busy_output_stops_and_the_first_finishes(deap, t
 
 
 def test_a_killed_holder_never_blocks_the_next_run(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import time
         from emorecog.output_lock import OutputLock
         with OutputLock({str(tmp_path / "out")!r}):
             print("locked", flush=True)
             time.sleep(600)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(OutputBusyError, match=f"pid {holder.pid}"):
@@ -254,8 +301,9 @@ def test_a_killed_synth_leaves_nothing_visible_and_the_rerun_cleans_up(tmp_path)
         process.wait()
     assert not out.exists()
     assert [name for name in os.listdir(tmp_path) if ".partial-" in name]
-    write_synthetic_deap(out, SynthConfig(subjects=1, trials=1, duration_s=3, fps=4, width=32, height=32,
-                                          event_window_s=1.0))
+    write_synthetic_deap(
+        out, SynthConfig(subjects=1, trials=1, duration_s=3, fps=4, width=32, height=32, event_window_s=1.0)
+    )
     assert sorted(os.listdir(tmp_path)) == ["synthetic"]
 
 
@@ -277,7 +325,8 @@ def test_the_lock_file_is_replaced_safely_between_holders(tmp_path):
 
 def test_the_beam_log_never_goes_into_the_dataset(deap, tmp_path):
     before = sorted(os.listdir(deap))
-    result = CliRunner().invoke(cli, ["ingest", "--deap", deap, "--out", str(tmp_path / "out"), "--beam-log",
-                                      os.path.join(deap, "beam.log")])
+    result = CliRunner().invoke(
+        cli, ["ingest", "--deap", deap, "--out", str(tmp_path / "out"), "--beam-log", os.path.join(deap, "beam.log")]
+    )
     assert_one_error_line(result, "lies inside the input")
     assert sorted(os.listdir(deap)) == before

@@ -39,8 +39,13 @@ def exported(tmp_path_factory, tiny_run):
     base = tmp_path_factory.mktemp("serving-faults")
     push_run(run_dir, str(base), "tiny", force=True)
     record = record_from_tfrecord(tfrecord_reader.split_files(examples_dir, "test")[0], 0)
-    return examples_dir, run_dir, os.path.join(str(base), "tiny"), record, tfrecord_reader.read_record_schema(
-        examples_dir)
+    return (
+        examples_dir,
+        run_dir,
+        os.path.join(str(base), "tiny"),
+        record,
+        tfrecord_reader.read_record_schema(examples_dir),
+    )
 
 
 def altered(record, keep=None, energy=None, face_present=None):
@@ -91,6 +96,7 @@ def assert_one_error_line(result, *fragments):
 
 # -- serve_examples needs only the model inputs ---------------------------------------------------------------
 
+
 def test_a_label_free_example_is_served_in_a_clean_process(exported, tmp_path):
     from emorecog.serving.saved_model import SavedModelClient
 
@@ -100,8 +106,9 @@ def test_a_label_free_example_is_served_in_a_clean_process(exported, tmp_path):
     assert SavedModelClient(model_dir).predict_examples([client_record])["class_id"] == expected["class_id"]
     record_file = write_records(tmp_path / "client.gz", [client_record])
     command = isolated_python_command(["--model", model_dir, "--tfrecord", record_file])
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET,
-                               timeout=PROCESS_TIMEOUT_S)
+    completed = subprocess.run(
+        command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET, timeout=PROCESS_TIMEOUT_S
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
     assert report["signature"] == "serve_examples" and report["emorecog_importable"] is False
@@ -109,6 +116,7 @@ def test_a_label_free_example_is_served_in_a_clean_process(exported, tmp_path):
 
 
 # -- values outside the contract are refused, by the graph and by predict --------------------------------------
+
 
 @pytest.mark.parametrize("bad_value", [np.nan, np.inf, -np.inf])
 def test_non_finite_eeg_is_refused_by_both_signatures(exported, bad_value):
@@ -160,8 +168,9 @@ def test_a_clean_process_gets_the_refusal_too(exported, tmp_path):
     inputs[features.EEG_KEY][0, 2, 3, 4, 1] = np.nan
     np.savez(tmp_path / "nan.npz", **inputs)
     command = isolated_python_command(["--model", model_dir, "--inputs-npz", str(tmp_path / "nan.npz")])
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET,
-                               timeout=PROCESS_TIMEOUT_S)
+    completed = subprocess.run(
+        command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET, timeout=PROCESS_TIMEOUT_S
+    )
     assert completed.returncode != 0 and EEG_NOT_FINITE in completed.stderr
 
 
@@ -171,15 +180,35 @@ def test_predict_refuses_bad_values_before_running_or_writing_anything(exported,
     energy[77] = np.nan
     present = np.ones(NUM_FRAMES, np.int64)
     present[9] = 2
-    record_file = write_records(tmp_path / "bad.gz", [record, altered(record, energy=energy),
-                                                      altered(record, face_present=present)])
+    record_file = write_records(
+        tmp_path / "bad.gz", [record, altered(record, energy=energy), altered(record, face_present=present)]
+    )
     assert run_cli("predict", "--model", model_dir, "--tfrecord", record_file, "--index", "0").exit_code == 0
-    assert_one_error_line(run_cli("predict", "--model", model_dir, "--tfrecord", record_file, "--index", "1"),
-                          f"{record_file}, record 1", EEG_NOT_FINITE, "sample 0 frame 0")
+    assert_one_error_line(
+        run_cli("predict", "--model", model_dir, "--tfrecord", record_file, "--index", "1"),
+        f"{record_file}, record 1",
+        EEG_NOT_FINITE,
+        "sample 0 frame 0",
+    )
     body = tmp_path / "body.json"
-    assert_one_error_line(run_cli("predict", "--model", model_dir, "--tfrecord", record_file, "--index", "2",
-                                  "--request-json", str(body), "--signature", "serve_examples"),
-                          f"{record_file}, record 2", FACE_PRESENT_NOT_BINARY, "frame 9 is 2.0")
+    assert_one_error_line(
+        run_cli(
+            "predict",
+            "--model",
+            model_dir,
+            "--tfrecord",
+            record_file,
+            "--index",
+            "2",
+            "--request-json",
+            str(body),
+            "--signature",
+            "serve_examples",
+        ),
+        f"{record_file}, record 2",
+        FACE_PRESENT_NOT_BINARY,
+        "frame 9 is 2.0",
+    )
     assert not body.exists()
 
 
@@ -187,10 +216,12 @@ def test_predict_names_a_record_of_another_sample_shape(exported, tmp_path):
     _, _, model_dir, record, schema = exported
     short = altered(record, energy=energy_of(record)[: energy_of(record).size // 2])
     record_file = write_records(tmp_path / "other-shape.gz", [short])
-    assert_one_error_line(run_cli("predict", "--model", model_dir, "--tfrecord", record_file),
-                          f"{record_file}, record 0",
-                          "feature 'eeg_band_energy' does not hold (24, 32, 3) float32 values",
-                          "takes samples of 24 frames, band energies of 32 electrodes")
+    assert_one_error_line(
+        run_cli("predict", "--model", model_dir, "--tfrecord", record_file),
+        f"{record_file}, record 0",
+        "feature 'eeg_band_energy' does not hold (24, 32, 3) float32 values",
+        "takes samples of 24 frames, band energies of 32 electrodes",
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"plain text, not gzip", gzip.compress(b"\x00" * 40)])
@@ -221,6 +252,7 @@ def test_request_json_never_replaces_a_foreign_file(exported, tmp_path):
 
 # -- which version is served -----------------------------------------------------------------------------------
 
+
 def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
     _, _, model_dir, record, schema = exported
     record_file = write_records(tmp_path / "one.gz", [record])
@@ -228,19 +260,30 @@ def test_predict_follows_tf_servings_version_rule(exported, tmp_path):
     shutil.copytree(model_dir, models)
     staging = models / ".2.partial-1234abcd"
     shutil.copytree(models / "1", staging)  # a complete SavedModel, but a staging folder
-    assert_one_error_line(run_cli("predict", "--model", str(staging), "--tfrecord", record_file),
-                          "hidden staging folder")
+    assert_one_error_line(
+        run_cli("predict", "--model", str(staging), "--tfrecord", record_file), "hidden staging folder"
+    )
     assert saved_model.resolve_saved_model_dir(models).endswith(os.sep + "1")  # TF Serving ignores staging
 
     (models / "2").mkdir()  # an empty version 2: TF Serving serves 2 (and fails), never 1
-    assert_one_error_line(run_cli("predict", "--model", str(models), "--tfrecord", record_file),
-                          f"{models / '2'}: TF Serving would serve version 2", "holds no saved_model.pb")
+    assert_one_error_line(
+        run_cli("predict", "--model", str(models), "--tfrecord", record_file),
+        f"{models / '2'}: TF Serving would serve version 2",
+        "holds no saved_model.pb",
+    )
     (models / "2").rmdir()
     shutil.copytree(models / "1", models / "10")
     shutil.copytree(models / "1", models / "9")
     assert saved_model.resolve_saved_model_dir(models).endswith(os.sep + "10")  # numbers, not text order
     assert [saved_model.parse_version(name) for name in ("007", " 12 ", "-3", "+4", "1e3", "٣", ".5")] == [
-        7, 12, -3, None, None, None, None]
+        7,
+        12,
+        -3,
+        None,
+        None,
+        None,
+        None,
+    ]
 
 
 # -- concurrent and killed exports ----------------------------------------------------------------------------
@@ -267,8 +310,13 @@ BLOCKED_EXPORT = textwrap.dedent("""
 
 def start_blocked_export(run_dir, base, release):
     """(process, staging folder) of an export that holds its version, staged, until `release` exists."""
-    process = subprocess.Popen([sys.executable, "-c", BLOCKED_EXPORT, run_dir, str(base), str(release)],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
+    process = subprocess.Popen(
+        [sys.executable, "-c", BLOCKED_EXPORT, run_dir, str(base), str(release)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=QUIET,
+    )
     staged = process.stdout.readline().split()
     if staged[:1] != ["staged"]:
         process.kill()
@@ -282,8 +330,19 @@ def test_concurrent_and_killed_exports_lose_nothing_and_leave_nothing(exported, 
     (provably abandoned: its lock is free) and takes 3."""
     _, run_dir, _, _, _ = exported
     base = tmp_path / "saved"
-    command = [sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base", str(base), "--model-name",
-               "tiny", "--force"]
+    command = [
+        sys.executable,
+        "-m",
+        "emorecog.cli",
+        "export",
+        "--run",
+        run_dir,
+        "--base",
+        str(base),
+        "--model-name",
+        "tiny",
+        "--force",
+    ]
     first, staging = start_blocked_export(run_dir, base, tmp_path / "never")
     try:
         second = subprocess.run(command, capture_output=True, text=True, env=QUIET, timeout=PROCESS_TIMEOUT_S)
@@ -305,10 +364,23 @@ def test_two_exports_started_together_never_claim_the_same_version(exported, tmp
     each either exports its own version or, if the other already pushed this very model, says so."""
     _, run_dir, _, _, _ = exported
     base = tmp_path / "saved"
-    command = [sys.executable, "-m", "emorecog.cli", "export", "--run", run_dir, "--base", str(base), "--model-name",
-               "tiny", "--force"]
-    processes = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
-                 for _ in range(2)]
+    command = [
+        sys.executable,
+        "-m",
+        "emorecog.cli",
+        "export",
+        "--run",
+        run_dir,
+        "--base",
+        str(base),
+        "--model-name",
+        "tiny",
+        "--force",
+    ]
+    processes = [
+        subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=QUIET)
+        for _ in range(2)
+    ]
     outputs = [process.communicate(timeout=PROCESS_TIMEOUT_S) for process in processes]
     assert [process.returncode for process in processes] == [0, 0], outputs
     reported = [line for stdout, _ in outputs for line in stdout.splitlines() if "exported" in line]

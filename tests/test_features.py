@@ -52,11 +52,13 @@ def test_round_trip_through_tf_example():
     assert decoded[features.FACE_KEY].shape == (3, *shape.face_shape)
     assert decoded[features.FACE_KEY].dtype == tf.uint8
     assert decoded[features.FACE_PRESENT_KEY].dtype == tf.float32
-    np.testing.assert_array_equal(decoded[features.EEG_BAND_ENERGY_KEY][1].numpy(),
-                                  samples[1][features.EEG_BAND_ENERGY_KEY])
+    np.testing.assert_array_equal(
+        decoded[features.EEG_BAND_ENERGY_KEY][1].numpy(), samples[1][features.EEG_BAND_ENERGY_KEY]
+    )
     # the reader's images are ExampleGen's images: the same operator, float32 rounding apart
-    np.testing.assert_allclose(decoded[features.EEG_KEY][1].numpy(), _images(samples[1], record_schema),
-                               rtol=0, atol=1e-5)
+    np.testing.assert_allclose(
+        decoded[features.EEG_KEY][1].numpy(), _images(samples[1], record_schema), rtol=0, atol=1e-5
+    )
     np.testing.assert_array_equal(decoded[features.FACE_PRESENT_KEY][2].numpy(), samples[2][features.FACE_PRESENT_KEY])
     assert decoded[features.SUBJECT_KEY][0].numpy() == b"s03"
     assert decoded[features.label_key("valence")][0].numpy() == 1
@@ -78,10 +80,17 @@ def test_encoding_without_tensorflow_gives_tensorflows_bytes():
     import sys
 
     # ExampleGen's workers encode without importing TensorFlow ...
-    script = ("import sys; from emorecog import features; import tests.test_features as t; "
-              "features.encode_example(t._sample(features.SampleShape(4, 4, 8))); print('tensorflow' in sys.modules)")
-    imported = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                              cwd=str(__import__("pathlib").Path(__file__).parents[1]))
+    script = (
+        "import sys; from emorecog import features; import tests.test_features as t; "
+        "features.encode_example(t._sample(features.SampleShape(4, 4, 8))); print('tensorflow' in sys.modules)"
+    )
+    imported = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=str(__import__("pathlib").Path(__file__).parents[1]),
+    )
     assert imported.stdout.strip() == "False"
     # ... and write exactly what tf.train.Example writes
     import tensorflow as tf
@@ -196,8 +205,11 @@ def test_check_sample_names_what_disagrees_with_the_record_schema():
     electrodes = record_schema.electrodes
 
     def sample(**changes):
-        good = {features.EEG_BAND_ENERGY_KEY: np.ones(record_schema.band_energy_shape, np.float32),
-                features.FACE_KEY: [b"jpeg"] * 4, features.FACE_PRESENT_KEY: np.array([1, 0, 1, 1])}
+        good = {
+            features.EEG_BAND_ENERGY_KEY: np.ones(record_schema.band_energy_shape, np.float32),
+            features.FACE_KEY: [b"jpeg"] * 4,
+            features.FACE_PRESENT_KEY: np.array([1, 0, 1, 1]),
+        }
         return {**good, **changes}
 
     features.check_sample(sample(), record_schema, electrodes)

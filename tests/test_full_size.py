@@ -20,16 +20,21 @@ def test_full_size_deap_eeg_ingests_with_two_workers_under_the_memory_limit(tmp_
     from emorecog.cli import main as cli
 
     deap = tmp_path / "deap"
-    result = CliRunner().invoke(cli, ["synth", "--out", str(deap), "--deap-size", "--subjects", "32",
-                                      "--subjects-without-video", "32"])
+    result = CliRunner().invoke(
+        cli, ["synth", "--out", str(deap), "--deap-size", "--subjects", "32", "--subjects-without-video", "32"]
+    )
     assert result.exit_code == 0, result.output
     out = tmp_path / "tfrecords"
-    code = (f"import json, sys; from emorecog.components import example_gen; "
-            f"run = example_gen.run_example_gen({str(deap)!r}, {str(out)!r}, num_workers=2); "
-            f"print(json.dumps(run.metadata['summary']))")
+    code = (
+        f"import json, sys; from emorecog.components import example_gen; "
+        f"run = example_gen.run_example_gen({str(deap)!r}, {str(out)!r}, num_workers=2); "
+        f"print(json.dumps(run.metadata['summary']))"
+    )
     summary, seconds, peak = process_tree.run_python(code, cwd=os.path.dirname(os.path.dirname(__file__)))
-    print(json.dumps({"trials": summary["trials"], "seconds": round(seconds, 1), "peak_tree_rss_mb": round(peak / 1e6)}),
-          file=sys.stderr)
+    print(
+        json.dumps({"trials": summary["trials"], "seconds": round(seconds, 1), "peak_tree_rss_mb": round(peak / 1e6)}),
+        file=sys.stderr,
+    )
     assert summary["trials"]["written"] == FULL_SIZE_EEG_TRIALS
     assert peak < PEAK_LIMIT_BYTES
     stats = json.loads((out / "stats.json").read_text())

@@ -44,8 +44,15 @@ def glimpse_inputs(seed=0, hidden=12, state=8):
     ]
 
 
-ENCODER_KWARGS = dict(feature_size=16, band_feature_size=12, band_pool_size=2, face_filters=(4,), face_patch_size=4,
-                      band_mean=(1.0, 2.0, 3.0), band_std=(1.0, 0.5, 2.0))
+ENCODER_KWARGS = dict(
+    feature_size=16,
+    band_feature_size=12,
+    band_pool_size=2,
+    face_filters=(4,),
+    face_patch_size=4,
+    band_mean=(1.0, 2.0, 3.0),
+    band_std=(1.0, 0.5, 2.0),
+)
 FUSION_KWARGS = dict(feature_size=16, glimpse_hidden_size=8, location_embedding_size=4)
 
 
@@ -58,8 +65,9 @@ def glimpse_layers(use_eeg=True, use_face=True):
     def glimpse(eeg, face, face_present, location, previous_hidden, eeg_state, face_state):
         rows, frames = np.arange(len(location)), np.array(location_to_frame(location, eeg.shape[1]))
         band_features, face_features = encoder(eeg[rows, frames], face[rows, frames])
-        return fusion(band_features, face_features, face_present[rows, frames], location, previous_hidden,
-                      eeg_state, face_state)
+        return fusion(
+            band_features, face_features, face_present[rows, frames], location, previous_hidden, eeg_state, face_state
+        )
 
     return encoder, fusion, glimpse
 
@@ -75,15 +83,21 @@ def encoded_glimpse_inputs(use_eeg=True, use_face=True, seed=0):
 
 # ------------------------------------------------------------------------------------------ conformance
 def test_every_registered_emorecog_layer_has_a_conformance_case():
-    import emorecog.layers
-    import pkgutil
     import importlib
+    import pkgutil
+
+    import emorecog.layers
 
     for module in pkgutil.iter_modules(emorecog.layers.__path__):
         importlib.import_module(f"emorecog.layers.{module.name}")
-    registered = {name: layer for name, layer in keras.saving.get_custom_objects().items()
-                  if name.startswith("emorecog>") and isinstance(layer, type) and issubclass(layer, keras.layers.Layer)
-                  and not issubclass(layer, keras.Model)}
+    registered = {
+        name: layer
+        for name, layer in keras.saving.get_custom_objects().items()
+        if name.startswith("emorecog>")
+        and isinstance(layer, type)
+        and issubclass(layer, keras.layers.Layer)
+        and not issubclass(layer, keras.Model)
+    }
     assert registered, "no layer registered under the emorecog package"
     missing = sorted(name for name, layer in registered.items() if layer not in CONFORMANCE_CASES)
     assert not missing, f"registered layers without a conformance case in tests/layer_conformance.py: {missing}"
@@ -92,15 +106,16 @@ def test_every_registered_emorecog_layer_has_a_conformance_case():
 @conformance_case(FaceEncoder)
 def test_face_encoder_conformance(tmp_path):
     data = [rng().integers(0, 256, size=(B, S, S, 3)).astype("uint8")]
-    run_layer_test(FaceEncoder, {"filters": (4, 8), "feature_size": 16, "patch_size": 4}, data, (B, 16), 6,
-                   tmp_path=tmp_path)
+    run_layer_test(
+        FaceEncoder, {"filters": (4, 8), "feature_size": 16, "patch_size": 4}, data, (B, 16), 6, tmp_path=tmp_path
+    )
 
 
 def test_face_encoder_embeds_patches_then_halves():
     encoder = FaceEncoder(filters=(4, 8, 8), feature_size=16, patch_size=4)
     encoder(np.zeros((1, 64, 64, 3), "uint8"))
     assert [convolution.kernel.shape[:2] for convolution in encoder.convolutions] == [(4, 4), (3, 3), (3, 3)]
-    assert encoder.projection.kernel.shape == (4 * 4 * 8, 16)   # 64 -> 16 (patches) -> 8 -> 4
+    assert encoder.projection.kernel.shape == (4 * 4 * 8, 16)  # 64 -> 16 (patches) -> 8 -> 4
 
 
 @conformance_case(BandFeatures)
@@ -127,17 +142,32 @@ GLIMPSE_STREAMS = [
 @pytest.mark.parametrize("streams, feature_shapes, weights, glimpse_size, fusion_weights", GLIMPSE_STREAMS)
 def test_glimpse_encoder_conformance(tmp_path, streams, feature_shapes, weights, glimpse_size, fusion_weights):
     frames = [inputs[:, 0] for inputs in glimpse_inputs()[:2]]
-    run_layer_test(GlimpseEncoder, {**ENCODER_KWARGS, **streams}, frames, feature_shapes, weights, tmp_path=tmp_path,
-                   fit=streams["use_eeg"] and streams["use_face"])
-    assert weights + fusion_weights == {(True, True): 16, (True, False): 11, (False, True): 10}[
-        (streams["use_eeg"], streams["use_face"])]
+    run_layer_test(
+        GlimpseEncoder,
+        {**ENCODER_KWARGS, **streams},
+        frames,
+        feature_shapes,
+        weights,
+        tmp_path=tmp_path,
+        fit=streams["use_eeg"] and streams["use_face"],
+    )
+    assert (
+        weights + fusion_weights
+        == {(True, True): 16, (True, False): 11, (False, True): 10}[(streams["use_eeg"], streams["use_face"])]
+    )
 
 
 @conformance_case(GlimpseFusion)
 @pytest.mark.parametrize("streams, feature_shapes, encoder_weights, glimpse_size, weights", GLIMPSE_STREAMS)
 def test_glimpse_fusion_conformance(tmp_path, streams, feature_shapes, encoder_weights, glimpse_size, weights):
-    run_layer_test(GlimpseFusion, {**FUSION_KWARGS, **streams}, encoded_glimpse_inputs(**streams),
-                   [(B, glimpse_size), (B, 2, 8), (B, 2, 8), (B, 3)], weights, tmp_path=tmp_path)
+    run_layer_test(
+        GlimpseFusion,
+        {**FUSION_KWARGS, **streams},
+        encoded_glimpse_inputs(**streams),
+        [(B, glimpse_size), (B, 2, 8), (B, 2, 8), (B, 3)],
+        weights,
+        tmp_path=tmp_path,
+    )
 
 
 @conformance_case(StackedLSTMCore)
@@ -149,8 +179,9 @@ def test_stacked_lstm_core_conformance(tmp_path):
 @conformance_case(InterLayerSelfAttention)
 def test_inter_layer_self_attention_conformance(tmp_path):
     data = [rng().normal(size=(B, 3, 8)).astype("float32"), rng(1).normal(size=(B, 3, 8)).astype("float32")]
-    run_layer_test(InterLayerSelfAttention, {"attention_size": 5}, data, [(B, 8), (B, 8), (B, 3), (B, 3)], 6,
-                   tmp_path=tmp_path)
+    run_layer_test(
+        InterLayerSelfAttention, {"attention_size": 5}, data, [(B, 8), (B, 8), (B, 3), (B, 3)], 6, tmp_path=tmp_path
+    )
 
 
 @conformance_case(LocationNetwork)
@@ -195,9 +226,9 @@ def test_band_attention_matches_numpy_equations_1_and_2(pool_size):
 
     pooled = frames.reshape(B, side, pool_size, side, pool_size, 3).mean(axis=(2, 4))
     pixels = pooled.reshape(B, side * side, 3)
-    band_features = np.maximum(np.einsum("bpi,ipf->bif", pixels, band_kernel) + band_bias, 0.0)   # e_i
-    expected_weights = softmax(previous @ importance_kernel + importance_bias)                       # eq. 2
-    expected = np.sum(band_features * expected_weights[:, :, None], axis=1)                          # eq. 1
+    band_features = np.maximum(np.einsum("bpi,ipf->bif", pixels, band_kernel) + band_bias, 0.0)  # e_i
+    expected_weights = softmax(previous @ importance_kernel + importance_bias)  # eq. 2
+    expected = np.sum(band_features * expected_weights[:, :, None], axis=1)  # eq. 1
     np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(attended, expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(np.sum(weights, axis=-1), 1.0, rtol=1e-6)
@@ -224,9 +255,11 @@ def test_inter_layer_self_attention_matches_numpy_equations_3_to_7():
     generator = rng(2)
     parameters = {}
     for state in ("hidden", "cell"):
-        parameters[state] = (generator.normal(size=(6, 4)).astype("float32"),
-                             generator.normal(size=(4,)).astype("float32"),
-                             generator.normal(size=(4,)).astype("float32"))
+        parameters[state] = (
+            generator.normal(size=(6, 4)).astype("float32"),
+            generator.normal(size=(4,)).astype("float32"),
+            generator.normal(size=(4,)).astype("float32"),
+        )
         getattr(layer, f"{state}_score_kernel").assign(parameters[state][0])
         getattr(layer, f"{state}_score_bias").assign(parameters[state][1])
         getattr(layer, f"{state}_score_vector").assign(parameters[state][2])
@@ -234,11 +267,12 @@ def test_inter_layer_self_attention_matches_numpy_equations_3_to_7():
     weighted_hidden, weighted_cell, hidden_weights, cell_weights = layer(hidden, cell)
 
     for states, (kernel, bias, vector), weighted, weights in (
-            (hidden, parameters["hidden"], weighted_hidden, hidden_weights),
-            (cell, parameters["cell"], weighted_cell, cell_weights)):
-        scores = np.tanh(states @ kernel + bias) @ vector          # eq. 3: u = v^T tanh(W_s X + b)
-        expected_weights = softmax(scores)                         # eq. 4
-        expected = np.einsum("bl,blr->br", expected_weights, states)   # eq. 7: Y = a X
+        (hidden, parameters["hidden"], weighted_hidden, hidden_weights),
+        (cell, parameters["cell"], weighted_cell, cell_weights),
+    ):
+        scores = np.tanh(states @ kernel + bias) @ vector  # eq. 3: u = v^T tanh(W_s X + b)
+        expected_weights = softmax(scores)  # eq. 4
+        expected = np.einsum("bl,blr->br", expected_weights, states)  # eq. 7: Y = a X
         np.testing.assert_allclose(weights, expected_weights, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(weighted, expected, rtol=1e-5, atol=1e-5)
 
@@ -255,10 +289,10 @@ def test_layer_variance_penalty_matches_numpy_equations_8_and_9():
         steps = int(mask[sample].sum())
         total = 0.0
         for step in range(steps):
-            mu = alpha[sample, step].mean()                    # eq. 9
+            mu = alpha[sample, step].mean()  # eq. 9
             eta = beta[sample, step].mean()
             total += np.sum((alpha[sample, step] - mu) ** 2 + (beta[sample, step] - eta) ** 2)
-        expected = total / steps if steps else 0.0             # eq. 8: 1/T sum_t sum_i (...)
+        expected = total / steps if steps else 0.0  # eq. 8: 1/T sum_t sum_i (...)
         np.testing.assert_allclose(penalty[sample], expected, rtol=1e-5, atol=1e-7)
     unmasked = np.array(layer_variance_penalty(alpha, beta))
     np.testing.assert_allclose(unmasked[0], penalty[0], rtol=1e-6)
@@ -273,8 +307,9 @@ def test_layer_variance_penalty_is_largest_for_one_hot_weights():
 
 
 def test_eeg_normalization_standardises_each_band():
-    encoder = GlimpseEncoder(**{**ENCODER_KWARGS, "band_mean": (1.0, 2.0, 3.0), "band_std": (2.0, 4.0, 0.5)},
-                             use_eeg=True, use_face=True)
+    encoder = GlimpseEncoder(
+        **{**ENCODER_KWARGS, "band_mean": (1.0, 2.0, 3.0), "band_std": (2.0, 4.0, 0.5)}, use_eeg=True, use_face=True
+    )
     eeg = np.stack([np.full((1, 2, 2), value, "float32") for value in (5.0, 6.0, 4.0)], axis=-1)
     np.testing.assert_allclose(np.array(encoder.eeg_normalization(eeg))[0, 0, 0], [2.0, 1.0, 2.0])
 
@@ -316,8 +351,11 @@ def test_glimpse_streams_share_one_lstm():
     encoder, network, glimpse_at = glimpse_layers()
     inputs = glimpse_inputs()
     glimpse, eeg_state, face_state, _ = glimpse_at(*inputs)
-    lstm_cells = [layer for layer in [*encoder._flatten_layers(), *network._flatten_layers()]
-                  if isinstance(layer, keras.layers.LSTMCell)]
+    lstm_cells = [
+        layer
+        for layer in [*encoder._flatten_layers(), *network._flatten_layers()]
+        if isinstance(layer, keras.layers.LSTMCell)
+    ]
     assert lstm_cells == [network.shared_lstm]
     # Both halves of g_n come out of the same cell: feeding the face stream's input to the cell by hand
     # with the face state reproduces the face half.
@@ -379,10 +417,10 @@ def test_location_network_log_prob_is_gaussian_and_clips_after_it():
     network.mean_projection.bias.assign(np.array([np.arctanh(0.9)], "float32"))
     noise = np.array([0.0, 1.0, -2.0], "float32")
     location, mean, log_prob = (np.array(value) for value in network(state, noise))
-    sample = 0.9 + 0.2 * noise                                    # 0.9, 1.1, 0.5
+    sample = 0.9 + 0.2 * noise  # 0.9, 1.1, 0.5
     expected = -0.5 * ((sample - 0.9) / 0.2) ** 2 - np.log(0.2 * np.sqrt(2 * np.pi))
     np.testing.assert_allclose(mean, 0.9, rtol=1e-5)
-    np.testing.assert_allclose(log_prob, expected, rtol=1e-4)      # of the unclipped 1.1
+    np.testing.assert_allclose(log_prob, expected, rtol=1e-4)  # of the unclipped 1.1
     np.testing.assert_allclose(location, [0.9, 1.0, 0.5], rtol=1e-5)
 
 
@@ -430,8 +468,9 @@ def test_baseline_network_does_not_train_the_state():
 
 # ------------------------------------------------------------------------------- skim, search, stopping
 K = 4
-SKIM_KWARGS = dict(skim_size=6, num_segments=K, grid_size=4, kernel_size=3, band_mean=(1.0, 2.0, 3.0),
-                   band_std=(1.0, 0.5, 2.0))
+SKIM_KWARGS = dict(
+    skim_size=6, num_segments=K, grid_size=4, kernel_size=3, band_mean=(1.0, 2.0, 3.0), band_std=(1.0, 0.5, 2.0)
+)
 
 
 def skim_inputs(seed=0):
@@ -440,35 +479,51 @@ def skim_inputs(seed=0):
 
 def policy_inputs(seed=0, sample=True):
     generator = rng(seed)
-    inputs = [generator.normal(size=(B, K, 6)).astype("float32"), generator.normal(size=(B, K)).astype("float32"),
-              generator.normal(size=(B, 12)).astype("float32"), (generator.random((B, K)) > 0.6).astype("float32")]
+    inputs = [
+        generator.normal(size=(B, K, 6)).astype("float32"),
+        generator.normal(size=(B, K)).astype("float32"),
+        generator.normal(size=(B, 12)).astype("float32"),
+        (generator.random((B, K)) > 0.6).astype("float32"),
+    ]
     if sample:
-        inputs += [-np.log(-np.log(generator.uniform(1e-6, 1.0, size=(B, K)))).astype("float32"),
-                   generator.normal(size=(B,)).astype("float32")]
+        inputs += [
+            -np.log(-np.log(generator.uniform(1e-6, 1.0, size=(B, K)))).astype("float32"),
+            generator.normal(size=(B,)).astype("float32"),
+        ]
     return inputs
 
 
 @conformance_case(TrialSkim)
 @pytest.mark.parametrize("streams, weights", [({}, 6), ({"use_face": False}, 6), ({"use_eeg": False}, 6)])
 def test_trial_skim_conformance(tmp_path, streams, weights):
-    run_layer_test(TrialSkim, {**SKIM_KWARGS, **streams}, skim_inputs(), [(B, K, 6), (B, K), (B, K)], weights,
-                   tmp_path=tmp_path)
+    run_layer_test(
+        TrialSkim, {**SKIM_KWARGS, **streams}, skim_inputs(), [(B, K, 6), (B, K), (B, K)], weights, tmp_path=tmp_path
+    )
 
 
 @conformance_case(SegmentLocationPolicy)
 @pytest.mark.parametrize("sample", [True, False])
 @pytest.mark.parametrize("use_skim, weights", [(True, 5), (False, 5)])
 def test_segment_location_policy_conformance(tmp_path, sample, use_skim, weights):
-    run_layer_test(SegmentLocationPolicy, dict(num_segments=K, attention_size=5, use_skim=use_skim),
-                   policy_inputs(sample=sample), [(B,), (B,), (B,), (B, K)], weights, tmp_path=tmp_path)
+    run_layer_test(
+        SegmentLocationPolicy,
+        dict(num_segments=K, attention_size=5, use_skim=use_skim),
+        policy_inputs(sample=sample),
+        [(B,), (B,), (B,), (B, K)],
+        weights,
+        tmp_path=tmp_path,
+    )
 
 
 @conformance_case(StopPolicy)
 @pytest.mark.parametrize("sample", [True, False])
 def test_stop_policy_conformance(tmp_path, sample):
     generator = rng(1)
-    inputs = [generator.normal(size=(B, 12)).astype("float32"), softmax(generator.normal(size=(B, 2))).astype("float32"),
-              generator.random(B).astype("float32")]
+    inputs = [
+        generator.normal(size=(B, 12)).astype("float32"),
+        softmax(generator.normal(size=(B, 2))).astype("float32"),
+        generator.random(B).astype("float32"),
+    ]
     if sample:
         inputs.append(generator.random(B).astype("float32"))
     run_layer_test(StopPolicy, dict(initial_probability=0.2), inputs, [(B,), (B,), (B,)], 2, tmp_path=tmp_path)
@@ -507,24 +562,28 @@ def test_trial_skim_face_statistics_are_grey_levels_on_a_grid():
     face = np.zeros((1, 2, S, S, 3), "uint8")
     face[0, 0, : S // 2] = 255  # upper half white in frame 0
     statistics = np.array(skim.frame_statistics(np.zeros((1, 2, H, H, 3), "float32"), face, np.ones((1, 2), "float32")))
-    face_grid = statistics[0, :, 4 * 4 * 3: 4 * 4 * 3 + 16].reshape(2, 4, 4)
+    face_grid = statistics[0, :, 4 * 4 * 3 : 4 * 4 * 3 + 16].reshape(2, 4, 4)
     # Standardised over the two frames: the upper half is +1 in frame 0 and -1 in frame 1, the rest constant.
     np.testing.assert_allclose(face_grid[0], [[1] * 4, [1] * 4, [0] * 4, [0] * 4], atol=1e-3)
     np.testing.assert_allclose(face_grid[1], -face_grid[0], atol=1e-3)
     # Without a face the crop is not read: its statistics are 0, the flag says why.
-    statistics = np.array(skim.frame_statistics(np.zeros((1, 2, H, H, 3), "float32"), face, np.zeros((1, 2), "float32")))
+    statistics = np.array(
+        skim.frame_statistics(np.zeros((1, 2, H, H, 3), "float32"), face, np.zeros((1, 2), "float32"))
+    )
     np.testing.assert_allclose(statistics[0, :, 48:], 0.0)
 
 
 def test_segment_location_policy_starts_from_the_novelty_prior():
     policy = SegmentLocationPolicy(num_segments=K, attention_size=5)
     novelty = np.log(np.array([[1.0, 2.0, 4.0, 1.0]], "float32"))
-    _, _, _, probabilities = policy(np.zeros((1, K, 6), "float32"), novelty, np.zeros((1, 12), "float32"),
-                                    np.zeros((1, K), "float32"))
+    _, _, _, probabilities = policy(
+        np.zeros((1, K, 6), "float32"), novelty, np.zeros((1, 12), "float32"), np.zeros((1, K), "float32")
+    )
     np.testing.assert_allclose(probabilities, [[1 / 8, 2 / 8, 4 / 8, 1 / 8]], rtol=1e-5)
     without_skim = SegmentLocationPolicy(num_segments=K, attention_size=5, use_skim=False)
-    _, _, _, probabilities = without_skim(np.zeros((1, K, 6), "float32"), novelty, np.zeros((1, 12), "float32"),
-                                          np.zeros((1, K), "float32"))
+    _, _, _, probabilities = without_skim(
+        np.zeros((1, K, 6), "float32"), novelty, np.zeros((1, 12), "float32"), np.zeros((1, K), "float32")
+    )
     np.testing.assert_allclose(probabilities, 0.25, rtol=1e-6)
 
 
@@ -533,14 +592,16 @@ def test_segment_location_policy_log_prob_is_the_mixtures():
     features, novelty, state, visited, gumbel, normal = policy_inputs(seed=3)
     policy(features, novelty, state, visited)
     policy.score_vector.assign(rng(4).normal(size=5).astype("float32"))
-    location, log_prob, _, probabilities = (np.array(value) for value in policy(features, novelty, state, visited,
-                                                                                gumbel, normal))
+    location, log_prob, _, probabilities = (
+        np.array(value) for value in policy(features, novelty, state, visited, gumbel, normal)
+    )
     sigma = 0.25 * 2.0 / K
     centres = np.array(segment_centres(K))
     for row in range(B):
         sample = location[row]  # inside [-1, 1] here, so not clipped
-        density = np.sum(probabilities[row] * np.exp(-0.5 * ((sample - centres) / sigma) ** 2)
-                         / (sigma * np.sqrt(2 * np.pi)))
+        density = np.sum(
+            probabilities[row] * np.exp(-0.5 * ((sample - centres) / sigma) ** 2) / (sigma * np.sqrt(2 * np.pi))
+        )
         assert log_prob[row] == pytest.approx(np.log(density), rel=1e-4, abs=1e-4)
         assert probabilities[row][visited[row] > 0.5].sum() < 1e-6 or visited[row].all()
 
@@ -562,8 +623,9 @@ def test_stop_policy_log_prob_is_bernoulli():
     policy = StopPolicy(initial_probability=0.25)
     state = rng(6).normal(size=(B, 12)).astype("float32")
     uniform = np.array([0.1, 0.3, 0.9, 0.2], "float32")
-    stop, probability, log_prob = (np.array(value) for value in policy(state, np.full((B, 2), 0.5, "float32"),
-                                                                       np.zeros(B, "float32"), uniform))
+    stop, probability, log_prob = (
+        np.array(value) for value in policy(state, np.full((B, 2), 0.5, "float32"), np.zeros(B, "float32"), uniform)
+    )
     np.testing.assert_allclose(probability, 0.25, rtol=1e-6)
     np.testing.assert_array_equal(stop, [1, 0, 0, 1])
     np.testing.assert_allclose(log_prob, np.where(stop > 0.5, np.log(0.25), np.log(0.75)), rtol=1e-5)

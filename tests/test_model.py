@@ -20,17 +20,28 @@ from emorecog.models.skim_only_model import SkimOnlyModel
 from emorecog.training.training_config import TrainingConfig
 
 SHAPE = SampleShape(num_frames=16, image_size=8, face_size=16)
-SMALL = dict(max_glimpses=6, hidden_size=16, glimpse_hidden_size=8, feature_size=16,
-             band_feature_size=16, face_filters=(4,), location_embedding_size=4, attention_size=8,
-             policy_segments=4, skim_size=8, policy_samples=2)
+SMALL = dict(
+    max_glimpses=6,
+    hidden_size=16,
+    glimpse_hidden_size=8,
+    feature_size=16,
+    band_feature_size=16,
+    face_filters=(4,),
+    location_embedding_size=4,
+    attention_size=8,
+    policy_segments=4,
+    skim_size=8,
+    policy_samples=2,
+)
 BAND_MEAN, BAND_STD = (1.0, 2.0, 3.0), (1.0, 0.5, 2.0)
 
 
 def make_inputs(batch=4, seed=0, shape=SHAPE):
     generator = np.random.default_rng(seed)
     return {
-        features.EEG_KEY: (np.asarray(BAND_MEAN) + np.asarray(BAND_STD)
-                           * generator.normal(size=(batch, *shape.eeg_shape))).astype("float32"),
+        features.EEG_KEY: (
+            np.asarray(BAND_MEAN) + np.asarray(BAND_STD) * generator.normal(size=(batch, *shape.eeg_shape))
+        ).astype("float32"),
         features.FACE_KEY: generator.integers(0, 256, size=(batch, *shape.face_shape)).astype("uint8"),
         features.FACE_PRESENT_KEY: (generator.random((batch, shape.num_frames)) > 0.2).astype("float32"),
     }
@@ -67,8 +78,13 @@ def force_stop_policy(model, logit):
 # ------------------------------------------------------------------------------------------------ config
 def test_model_config_defaults_are_the_papers():
     config = ModelConfig()
-    assert (TrainingConfig().batch_size, config.dropout, config.max_glimpses, config.core_layers,
-            config.penalty_weight) == (12, 0.6, 40, 3, 1.0)
+    assert (
+        TrainingConfig().batch_size,
+        config.dropout,
+        config.max_glimpses,
+        config.core_layers,
+        config.penalty_weight,
+    ) == (12, 0.6, 40, 3, 1.0)
     assert config.variant == "glimpse" and config.use_eeg and config.use_face and config.use_layer_attention
     assert config.reward_correct > 0 > config.reward_wrong and config.sparsity_weight < 0 < config.reward_scale
 
@@ -80,10 +96,16 @@ def test_model_config_json_round_trip():
     assert ModelConfig.from_dict(json.loads(text)).face_filters == (8, 8)
 
 
-@pytest.mark.parametrize("name, field, value", [
-    ("no_layer_attention", "use_layer_attention", False), ("no_penalty", "penalty_weight", 0.0),
-    ("full_sequence", "variant", "full_sequence"), ("eeg_only", "use_face", False), ("face_only", "use_eeg", False),
-])
+@pytest.mark.parametrize(
+    "name, field, value",
+    [
+        ("no_layer_attention", "use_layer_attention", False),
+        ("no_penalty", "penalty_weight", 0.0),
+        ("full_sequence", "variant", "full_sequence"),
+        ("eeg_only", "use_face", False),
+        ("face_only", "use_eeg", False),
+    ],
+)
 def test_model_config_ablations_set_their_field(name, field, value):
     config = ModelConfig.for_ablation(name)
     assert getattr(config, field) == value and config.ablation == name
@@ -108,8 +130,11 @@ def test_model_config_rejects_bad_values_with_names():
 def test_glimpse_model_outputs_follow_the_contract(glimpse_model, inputs):
     outputs = glimpse_model(inputs, training=False)
     expected = {
-        "probabilities": ((4, 2), tf.float32), "class_id": ((4,), tf.int64), "glimpse_frames": ((4, 6), tf.int32),
-        "glimpse_count": ((4,), tf.int32), "band_weights": ((4, 6, 3), tf.float32),
+        "probabilities": ((4, 2), tf.float32),
+        "class_id": ((4,), tf.int64),
+        "glimpse_frames": ((4, 6), tf.int32),
+        "glimpse_count": ((4,), tf.int32),
+        "band_weights": ((4, 6, 3), tf.float32),
         "layer_weights": ((4, 6, 2, 3), tf.float32),
     }
     assert {key: (tuple(value.shape), value.dtype) for key, value in outputs.items()} == expected
@@ -118,11 +143,11 @@ def test_glimpse_model_outputs_follow_the_contract(glimpse_model, inputs):
     frames = np.array(outputs["glimpse_frames"])
     counts = np.array(outputs["glimpse_count"])
     for sample in range(4):
-        assert np.all(frames[sample, :counts[sample]] >= 0) and np.all(frames[sample, counts[sample]:] == -1)
+        assert np.all(frames[sample, : counts[sample]] >= 0) and np.all(frames[sample, counts[sample] :] == -1)
         assert np.all(frames[sample] < SHAPE.num_frames)
-        taken = outputs["band_weights"][sample, :counts[sample]]
+        taken = outputs["band_weights"][sample, : counts[sample]]
         np.testing.assert_allclose(np.sum(taken, axis=-1), 1.0, rtol=1e-5)
-        np.testing.assert_allclose(np.sum(outputs["layer_weights"][sample, :counts[sample]], axis=-1), 1.0, rtol=1e-5)
+        np.testing.assert_allclose(np.sum(outputs["layer_weights"][sample, : counts[sample]], axis=-1), 1.0, rtol=1e-5)
 
 
 def test_glimpse_model_is_compiled_with_clipped_adam(glimpse_model):
@@ -134,9 +159,16 @@ def test_glimpse_model_is_compiled_with_clipped_adam(glimpse_model):
 def test_glimpse_model_gathers_the_frame_at_the_location(glimpse_model, inputs):
     trial_of_episode = np.array([0, 1, 2, 3, 2, 0], "int32")
     frames = np.array([0, 15, 7, 3, 9, 15], "int32")
-    eeg, face, present = (np.array(value) for value in glimpse_model.glimpsed_frames(
-        inputs[features.EEG_KEY], inputs[features.FACE_KEY], inputs[features.FACE_PRESENT_KEY], trial_of_episode,
-        frames))
+    eeg, face, present = (
+        np.array(value)
+        for value in glimpse_model.glimpsed_frames(
+            inputs[features.EEG_KEY],
+            inputs[features.FACE_KEY],
+            inputs[features.FACE_PRESENT_KEY],
+            trial_of_episode,
+            frames,
+        )
+    )
     np.testing.assert_array_equal(eeg, inputs[features.EEG_KEY][trial_of_episode, frames])
     np.testing.assert_array_equal(face, inputs[features.FACE_KEY][trial_of_episode, frames])
     np.testing.assert_array_equal(present, inputs[features.FACE_PRESENT_KEY][trial_of_episode, frames])
@@ -171,8 +203,11 @@ def test_model_reports_bad_inputs_by_name(glimpse_model, inputs):
 
 
 def test_model_without_any_face_gives_finite_outputs(glimpse_model, inputs):
-    no_face = {**inputs, features.FACE_PRESENT_KEY: np.zeros_like(inputs[features.FACE_PRESENT_KEY]),
-               features.FACE_KEY: np.zeros_like(inputs[features.FACE_KEY])}
+    no_face = {
+        **inputs,
+        features.FACE_PRESENT_KEY: np.zeros_like(inputs[features.FACE_PRESENT_KEY]),
+        features.FACE_KEY: np.zeros_like(inputs[features.FACE_KEY]),
+    }
     for training in (False, True):
         outputs = glimpse_model(no_face, training=training)
         assert all(np.all(np.isfinite(np.array(value, dtype="float64"))) for value in outputs.values())
@@ -212,11 +247,12 @@ def mixed_batch_model():
     model = make_model(seed=0)
     data = make_inputs(batch=6, seed=0)
     data[features.EEG_KEY] = data[features.EEG_KEY] + (
-        np.linspace(-3, 3, 6)[:, None, None, None, None] * np.asarray(BAND_STD)).astype("float32")
+        np.linspace(-3, 3, 6)[:, None, None, None, None] * np.asarray(BAND_STD)
+    ).astype("float32")
     data[features.FACE_PRESENT_KEY][:3] = 0
     stop_logit = model.stop_policy.stop_logit
     kernel = np.random.default_rng(0).normal(size=stop_logit.kernel.shape).astype("float32") * 30.0
-    kernel[SMALL["hidden_size"]:] = 0.0  # not the class probabilities nor the budget: they move every sample alike
+    kernel[SMALL["hidden_size"] :] = 0.0  # not the class probabilities nor the budget: they move every sample alike
     stop_logit.kernel.assign(kernel)
     for bias in np.linspace(-4.0, 4.0, 33):
         stop_logit.bias.assign([bias])
@@ -230,10 +266,15 @@ def test_samples_that_end_early_stop_changing_in_a_mixed_batch():
     model, data = mixed_batch_model()
     batch_outputs = model(data, training=False)
     for sample in range(6):
-        alone = model({key: value[sample:sample + 1] for key, value in data.items()}, training=False)
+        alone = model({key: value[sample : sample + 1] for key, value in data.items()}, training=False)
         for key in batch_outputs:
-            np.testing.assert_allclose(np.array(batch_outputs[key][sample]), np.array(alone[key][0]),
-                                       rtol=1e-5, atol=1e-6, err_msg=f"{key} of sample {sample}")
+            np.testing.assert_allclose(
+                np.array(batch_outputs[key][sample]),
+                np.array(alone[key][0]),
+                rtol=1e-5,
+                atol=1e-6,
+                err_msg=f"{key} of sample {sample}",
+            )
 
 
 def test_action_masks_count_the_actions_each_sample_took():
@@ -245,14 +286,20 @@ def test_action_masks_count_the_actions_each_sample_took():
     # f_1, then one action after each glimpse except the last possible one.
     np.testing.assert_array_equal(mask.sum(axis=1), np.minimum(counts + 1, model.max_glimpses))
     assert np.all(np.array(internals["action_log_probs"])[mask == 0] == 0)
-    step_mask = (np.array(outputs["glimpse_frames"]) >= 0)
+    step_mask = np.array(outputs["glimpse_frames"]) >= 0
     np.testing.assert_array_equal(step_mask.sum(axis=1), counts)
 
 
 # ------------------------------------------------------------------------------------------------ losses
 def test_episode_reward_is_equation_17():
-    reward = reinforce.episode_reward(np.array([True, False]), np.array([3, 10]), reward_scale=2.0,
-                                      reward_correct=1.0, reward_wrong=-3.0, sparsity_weight=-0.1)
+    reward = reinforce.episode_reward(
+        np.array([True, False]),
+        np.array([3, 10]),
+        reward_scale=2.0,
+        reward_correct=1.0,
+        reward_wrong=-3.0,
+        sparsity_weight=-0.1,
+    )
     np.testing.assert_allclose(reward, [2.0 * 1.0 - 0.3, 2.0 * -3.0 - 1.0], rtol=1e-6)
 
 
@@ -283,10 +330,19 @@ def gradients_by_loss_term(model, data, labels):
         _, internals = model.forward(data, training=True)
         losses = model.loss_terms(internals, labels)
     terms = ("classification_loss", "penalty", "reinforce_loss", "baseline_loss", "policy_entropy")
-    layers = ("location_network", "stop_policy", "trial_skim", "baseline_network", "classifier", "glimpse_encoder",
-              "glimpse_fusion")
-    return {term: {layer: tape.gradient(losses[term], getattr(model, layer).trainable_weights) for layer in layers}
-            for term in terms}
+    layers = (
+        "location_network",
+        "stop_policy",
+        "trial_skim",
+        "baseline_network",
+        "classifier",
+        "glimpse_encoder",
+        "glimpse_fusion",
+    )
+    return {
+        term: {layer: tape.gradient(losses[term], getattr(model, layer).trainable_weights) for layer in layers}
+        for term in terms
+    }
 
 
 def nonzero(gradients):
@@ -326,8 +382,17 @@ def test_penalty_is_zero_without_layer_attention(inputs):
 def test_fit_reports_every_named_metric(inputs):
     model = make_model()
     history = model.fit(inputs, np.array([0, 1, 1, 0]), batch_size=4, epochs=1, verbose=0).history
-    assert set(history) == {"loss", "classification_loss", "penalty", "reinforce_loss", "baseline_loss",
-                            "policy_entropy", "reward", "glimpses", "accuracy"}
+    assert set(history) == {
+        "loss",
+        "classification_loss",
+        "penalty",
+        "reinforce_loss",
+        "baseline_loss",
+        "policy_entropy",
+        "reward",
+        "glimpses",
+        "accuracy",
+    }
     assert all(np.isfinite(values[0]) for values in history.values())
     evaluation = model.evaluate(inputs, np.array([0, 1, 1, 0]), verbose=0, return_dict=True)
     assert evaluation["reinforce_loss"] == 0.0 and set(evaluation) == set(history)
@@ -352,8 +417,10 @@ def test_same_seed_same_training_run():
 
 
 # ---------------------------------------------------------------------------------------------- ablations
-@pytest.mark.parametrize("ablation, overrides", [(name, {}) for name in ABLATIONS] + [
-    ("full", {"core_layers": 1}), ("full", {"core_layers": 5})])
+@pytest.mark.parametrize(
+    "ablation, overrides",
+    [(name, {}) for name in ABLATIONS] + [("full", {"core_layers": 1}), ("full", {"core_layers": 5})],
+)
 def test_every_ablation_builds_and_takes_a_fit_step(ablation, overrides):
     model = make_model(ablation, **overrides)
     data = make_inputs(batch=4, seed=3)
@@ -375,6 +442,7 @@ def test_every_ablation_answers_a_batch_of_one_in_a_traced_function(ablation):
     outputs = inference_function(model)(make_inputs(batch=1, seed=4))
     assert outputs["probabilities"].shape == (1, 2)
     np.testing.assert_allclose(np.sum(outputs["probabilities"], axis=-1), 1.0, rtol=1e-5)
+
 
 # ------------------------------------------------------------------------------------------ save / export
 @pytest.mark.parametrize("ablation", ["full", "full_sequence", "skim_only", "paper_policy"])
@@ -408,8 +476,9 @@ def saved_model_op_types(export_dir):
     with open(os.path.join(export_dir, "saved_model.pb"), "rb") as handle:
         saved_model.ParseFromString(handle.read())
     graph = saved_model.meta_graphs[0].graph_def
-    return {node.op for node in graph.node} | {node.op for function in graph.library.function
-                                               for node in function.node_def}
+    return {node.op for node in graph.node} | {
+        node.op for function in graph.library.function for node in function.node_def
+    }
 
 
 @pytest.mark.parametrize("ablation", ["full", "full_sequence", "skim_only"])
@@ -419,13 +488,15 @@ def test_export_archive_serves_equal_outputs_without_random_ops(tmp_path, ablati
     specs = features.serving_input_signature(SHAPE)
 
     def serve(eeg, face, face_present):
-        return model({features.EEG_KEY: eeg, features.FACE_KEY: face, features.FACE_PRESENT_KEY: face_present},
-                     training=False)
+        return model(
+            {features.EEG_KEY: eeg, features.FACE_KEY: face, features.FACE_PRESENT_KEY: face_present}, training=False
+        )
 
     archive = keras.export.ExportArchive()
     archive.track(model)
-    archive.add_endpoint(name="serving_default", fn=serve,
-                         input_signature=[specs[key] for key in features.MODEL_INPUT_KEYS])
+    archive.add_endpoint(
+        name="serving_default", fn=serve, input_signature=[specs[key] for key in features.MODEL_INPUT_KEYS]
+    )
     export_dir = os.path.join(tmp_path, "saved_model")
     archive.write_out(export_dir, verbose=False)
 
@@ -492,8 +563,11 @@ def test_first_glimpse_can_land_anywhere_in_the_trial():
     model = make_model()
     segment_features = np.zeros((3, 4, SMALL["skim_size"]), "float32")
     _, _, entropy, probabilities = model.location_network(
-        segment_features, np.zeros((3, 4), "float32"), np.zeros((3, SMALL["hidden_size"]), "float32"),
-        np.zeros((3, 4), "float32"))
+        segment_features,
+        np.zeros((3, 4), "float32"),
+        np.zeros((3, SMALL["hidden_size"]), "float32"),
+        np.zeros((3, 4), "float32"),
+    )
     np.testing.assert_allclose(probabilities, 0.25, rtol=1e-6)  # a trial in which nothing stands out
     np.testing.assert_allclose(entropy, np.log(4.0), rtol=1e-6)
     data = make_inputs(batch=16, seed=6)
@@ -543,17 +617,29 @@ def test_action_rewards_and_returns_match_hand_computed_values():
     outcome = np.array([1.0, -1.0], "float32")
     confidence = np.array([[-0.7, -0.5, -0.1, 0.0], [-0.7, -0.9, -0.6, -0.2]], "float32")
     glimpse_mask = np.array([[1, 1, 0], [1, 1, 1]], "float32")
-    rewards = reinforce.action_rewards(outcome, confidence, glimpse_mask, np.array([2, 3]), sparsity_weight=-0.1,
-                                       confidence_reward_weight=2.0)
-    expected = np.array([[-0.1 + 2 * 0.2, -0.1 + 2 * 0.4, 1.0],
-                         [-0.1 - 2 * 0.2, -0.1 + 2 * 0.3, -0.1 + 2 * 0.4 - 1.0]], "float32")
+    rewards = reinforce.action_rewards(
+        outcome, confidence, glimpse_mask, np.array([2, 3]), sparsity_weight=-0.1, confidence_reward_weight=2.0
+    )
+    expected = np.array(
+        [[-0.1 + 2 * 0.2, -0.1 + 2 * 0.4, 1.0], [-0.1 - 2 * 0.2, -0.1 + 2 * 0.3, -0.1 + 2 * 0.4 - 1.0]], "float32"
+    )
     np.testing.assert_allclose(rewards, expected, rtol=1e-5, atol=1e-6)
     returns = reinforce.discounted_returns(expected, 0.5)
-    np.testing.assert_allclose(returns[0], [expected[0, 0] + 0.5 * expected[0, 1] + 0.25 * expected[0, 2],
-                                            expected[0, 1] + 0.5 * expected[0, 2], expected[0, 2]], rtol=1e-5)
+    np.testing.assert_allclose(
+        returns[0],
+        [
+            expected[0, 0] + 0.5 * expected[0, 1] + 0.25 * expected[0, 2],
+            expected[0, 1] + 0.5 * expected[0, 2],
+            expected[0, 2],
+        ],
+        rtol=1e-5,
+    )
     # Undiscounted and without shaping, every action's return-to-go ends in the paper's outcome R'.
-    paper = reinforce.action_rewards(outcome, confidence, glimpse_mask, np.array([2, 3]), sparsity_weight=-0.1,
-                                     confidence_reward_weight=0.0)
-    np.testing.assert_allclose(np.array(reinforce.discounted_returns(paper, 1.0))[:, 0],
-                               reinforce.episode_reward(outcome > 0, np.array([2, 3]), 1.0, 1.0, -1.0, -0.1),
-                               rtol=1e-5)
+    paper = reinforce.action_rewards(
+        outcome, confidence, glimpse_mask, np.array([2, 3]), sparsity_weight=-0.1, confidence_reward_weight=0.0
+    )
+    np.testing.assert_allclose(
+        np.array(reinforce.discounted_returns(paper, 1.0))[:, 0],
+        reinforce.episode_reward(outcome > 0, np.array([2, 3]), 1.0, 1.0, -1.0, -0.1),
+        rtol=1e-5,
+    )

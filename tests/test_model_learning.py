@@ -21,8 +21,9 @@ def run_learning(task, config, num_train, max_epochs, seed=0, stop_at_accuracy=N
     validation = task.generate(96, seed=100 * seed + 1)
     test_inputs, test_labels, test_windows = task.generate(128, seed=100 * seed + 2)
     model = build_model(config, task.sample_shape, task.band_mean, task.band_std)
-    history = task.fit_and_select(model, train, validation, max_epochs, TrainingConfig().batch_size, seed=seed,
-                                  stop_at_accuracy=stop_at_accuracy)
+    history = task.fit_and_select(
+        model, train, validation, max_epochs, TrainingConfig().batch_size, seed=seed, stop_at_accuracy=stop_at_accuracy
+    )
     score = task.score(model.predict(test_inputs, batch_size=64, verbose=0), test_labels, test_windows)
     return score, history
 
@@ -63,8 +64,15 @@ def synthetic_deap_pipeline(tmp_path, synth_config, preprocess_config, training_
 
     deap_dir = str(tmp_path / "deap")
     write_synthetic_deap(deap_dir, synth_config)
-    result = run_local_pipeline(deap_dir, str(tmp_path / "root"), ModelConfig(), training_config,
-                                preprocess_config=preprocess_config, num_workers=1, log=lambda line: None)
+    result = run_local_pipeline(
+        deap_dir,
+        str(tmp_path / "root"),
+        ModelConfig(),
+        training_config,
+        preprocess_config=preprocess_config,
+        num_workers=1,
+        log=lambda line: None,
+    )
     with open(os.path.join(result.evaluator.output_dir, "metrics.json")) as handle:
         return json.load(handle)
 
@@ -78,9 +86,19 @@ def test_default_model_searches_the_synthetic_deap_eeg(tmp_path):
     from emorecog.training.training_config import TrainingConfig
 
     metrics = synthetic_deap_pipeline(
-        tmp_path, SynthConfig(subjects=6, trials=20, duration_s=30, difficulty=0.1, event_window_s=3.0,
-                              event_window_max_s=5.0, subjects_without_video=6),
-        PreprocessConfig(fps=4), TrainingConfig(epochs=16, image_summary_samples=0))
+        tmp_path,
+        SynthConfig(
+            subjects=6,
+            trials=20,
+            duration_s=30,
+            difficulty=0.1,
+            event_window_s=3.0,
+            event_window_max_s=5.0,
+            subjects_without_video=6,
+        ),
+        PreprocessConfig(fps=4),
+        TrainingConfig(epochs=16, image_summary_samples=0),
+    )
     planted = metrics["planted_window"]
     assert metrics["accuracy"] >= metrics["majority_baseline"]["accuracy"] + 0.15, metrics
     assert planted["glimpses_inside_fraction"] >= 2 * planted["chance_fraction"], planted
@@ -97,8 +115,11 @@ def test_default_training_on_the_synthetic_deap_meets_the_goal(tmp_path):
     from emorecog.training.training_config import TrainingConfig
 
     metrics = synthetic_deap_pipeline(
-        tmp_path, SynthConfig(subjects=10, trials=20, event_window_s=3.0, event_window_max_s=5.0),
-        PreprocessConfig(), TrainingConfig())
+        tmp_path,
+        SynthConfig(subjects=10, trials=20, event_window_s=3.0, event_window_max_s=5.0),
+        PreprocessConfig(),
+        TrainingConfig(),
+    )
     assert metrics["accuracy"] >= 0.9, metrics
     assert metrics["accuracy"] >= metrics["classical_baseline"]["accuracy"] - 0.05, metrics
 

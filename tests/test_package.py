@@ -46,15 +46,17 @@ def test_cli_silences_tensorflow_logging():
     every model command does, and running an op prints no CUDA, oneDNN or CPU-feature lines on stderr."""
     import os
 
-    probe = (
-        "import emorecog.cli\n"
-        "import tensorflow as tf\n"
-        "print(float(tf.reduce_sum(tf.constant([1.0, 2.0]))))\n"
-    )
-    clean = {key: value for key, value in os.environ.items()
-             if key not in {"TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "GLOG_minloglevel", "CUDA_VISIBLE_DEVICES"}}
+    probe = "import emorecog.cli\nimport tensorflow as tf\nprint(float(tf.reduce_sum(tf.constant([1.0, 2.0]))))\n"
+    clean = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"TF_CPP_MIN_LOG_LEVEL", "TF_ENABLE_ONEDNN_OPTS", "GLOG_minloglevel", "CUDA_VISIBLE_DEVICES"}
+    }
     completed = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=clean, check=True)
     assert completed.stdout.strip() == "3.0"
-    noise = [line for line in completed.stderr.splitlines()
-             if any(word in line for word in ("cuda", "CUDA", "oneDNN", "cpu_feature_guard", "TensorRT", "cuDNN"))]
+    noise = [
+        line
+        for line in completed.stderr.splitlines()
+        if any(word in line for word in ("cuda", "CUDA", "oneDNN", "cpu_feature_guard", "TensorRT", "cuDNN"))
+    ]
     assert noise == [], noise

@@ -25,14 +25,14 @@ from emorecog.datasets.synthetic.mahnob import MahnobLayout, write_synthetic_mah
 # (7 per subject: the 5:1:1 split then gives every split 2 trials.)
 TINY_MAHNOB = SynthConfig(subjects=2, trials=7, duration_s=5, fps=8, width=96, height=80, event_window_s=2.0, seed=3)
 TINY_LAYOUT = MahnobLayout(pre_stimulus_s=2, post_stimulus_s=1)
-TINY_RECORDINGS = SynthConfig(subjects=2, trials=7, duration_s=5, fps=8, width=96, height=80, event_window_s=2.0,
-                              seed=4)
+TINY_RECORDINGS = SynthConfig(
+    subjects=2, trials=7, duration_s=5, fps=8, width=96, height=80, event_window_s=2.0, seed=4
+)
 
 
 def _tiny_preprocess(**overrides):
-    from tests.tiny_pipeline import TINY_PREPROCESS
-
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
+    from tests.tiny_pipeline import TINY_PREPROCESS
 
     return PreprocessConfig(**{**TINY_PREPROCESS, "trial_seconds": 5.0, **overrides})
 
@@ -72,11 +72,21 @@ def _write_recording(folder, trial):
     else:
         path = f"{stem}_raw.fif"
         raw.save(os.path.join(folder, path), verbose="ERROR")
-    row = {"subject": trial.subject, "trial": trial.trial, "eeg_file": path,
-           "stimulus_onset_s": trial.eeg_baseline.shape[1] / trial.sampling_rate,
-           "stimulus_duration_s": trial.duration_s, "baseline_s": 3,
-           "valence": trial.ratings[0], "arousal": trial.ratings[1], "dominance": trial.ratings[2],
-           "liking": trial.ratings[3], "montage": "biosemi32", "video_file": "", "video_onset_s": ""}
+    row = {
+        "subject": trial.subject,
+        "trial": trial.trial,
+        "eeg_file": path,
+        "stimulus_onset_s": trial.eeg_baseline.shape[1] / trial.sampling_rate,
+        "stimulus_duration_s": trial.duration_s,
+        "baseline_s": 3,
+        "valence": trial.ratings[0],
+        "arousal": trial.ratings[1],
+        "dominance": trial.ratings[2],
+        "liking": trial.ratings[3],
+        "montage": "biosemi32",
+        "video_file": "",
+        "video_onset_s": "",
+    }
     if trial.face_video is not None:
         video = os.path.join("video", os.path.basename(trial.face_video))
         os.makedirs(os.path.join(folder, "video"), exist_ok=True)
@@ -95,16 +105,16 @@ def write_manifest(path, rows):
 
 def _ingest_train_evaluate_export(source, source_format, base):
     """ExampleGen -> Trainer -> Evaluator -> Pusher at tiny size; the export answers in a clean process."""
-    from tests.tiny_pipeline import tiny_model_config, tiny_training_config
-
     from emorecog.commands.demo import _predict_in_clean_process
     from emorecog.components.evaluator import run_evaluator
     from emorecog.components.pusher import push_run
     from emorecog.components.trainer import run_trainer
+    from tests.tiny_pipeline import tiny_model_config, tiny_training_config
 
     examples = os.path.join(base, "examples")
-    ingest = run_example_gen(source, examples, preprocess_config=_tiny_preprocess(), num_workers=1,
-                             source_format=source_format)
+    ingest = run_example_gen(
+        source, examples, preprocess_config=_tiny_preprocess(), num_workers=1, source_format=source_format
+    )
     run_dir = os.path.join(base, "run")
     run_trainer(examples, run_dir, tiny_model_config(), tiny_training_config(epochs=1), log=lambda line: None)
     evaluation = run_evaluator(run_dir, examples, split="test")
@@ -119,12 +129,16 @@ def _ingest_train_evaluate_export(source, source_format, base):
 
 # -- MAHNOB-HCI ------------------------------------------------------------------------------------------
 
+
 def test_synthetic_mahnob_has_the_layout_and_the_reader_finds_events_rate_and_channels(mahnob):
     sessions = sorted(os.listdir(os.path.join(mahnob, "Sessions")), key=int)
     assert sessions == [str(2 * number) for number in range(1, 16)]
     names = sorted(os.listdir(os.path.join(mahnob, "Sessions", "2")))
-    assert names == ["P1-Rec1-2009.07.09.17.53.46_C1 trigger _C_Section_1.avi", "Part_1_S_Trial1_emotion.bdf",
-                     "session.xml"]
+    assert names == [
+        "P1-Rec1-2009.07.09.17.53.46_C1 trigger _C_Section_1.avi",
+        "Part_1_S_Trial1_emotion.bdf",
+        "session.xml",
+    ]
     raw = mne.io.read_raw_bdf(os.path.join(mahnob, "Sessions", "2", names[1]), verbose="ERROR")
     assert raw.info["sfreq"] == 256 and raw.ch_names[:4] == ["Fp1", "AF3", "F7", "F3"] and "Status" in raw.ch_names
     events = mne.find_events(raw, stim_channel="Status", shortest_event=1, verbose="ERROR")
@@ -197,6 +211,7 @@ def test_ingest_takes_exactly_one_source(mahnob, tmp_path):
 
 # -- manifests of EDF / FIF recordings -------------------------------------------------------------------
 
+
 def test_manifest_reads_edf_and_fif_by_channel_name_with_relative_paths(recordings):
     dataset = ManifestDataset(os.path.join(recordings, "manifest.csv"))
     keys = dataset.list_trials().keys
@@ -214,7 +229,8 @@ def test_manifest_reads_edf_and_fif_by_channel_name_with_relative_paths(recordin
 
 def test_manifest_runs_ingest_train_evaluate_export(recordings, tmp_path):
     ingest, stats, metrics, served = _ingest_train_evaluate_export(
-        os.path.join(recordings, "manifest.csv"), "manifest", tmp_path)
+        os.path.join(recordings, "manifest.csv"), "manifest", tmp_path
+    )
     assert stats["source_format"] == "manifest" and stats["trials"]["written"] == 14
     assert stats["eeg_only_policy"]["trials_without_video"] == []
     assert stats["face_detection"]["mean_detection_rate"] > 0.8
@@ -255,11 +271,36 @@ def test_a_recording_without_a_montage_channel_is_one_error_line_naming_file_and
     mne.export.export_raw(folder / "eeg" / "no_oz.edf", raw, fmt="edf", verbose="ERROR")
     write_manifest(folder / "no_oz.csv", [{**rows[0], "eeg_file": "eeg/no_oz.edf"}, rows[1]])
     with pytest.raises(ExampleGenError, match=r"no_oz.edf: no channel 'Oz'"):
-        run_example_gen(folder / "no_oz.csv", tmp_path / "out", preprocess_config=_tiny_preprocess(), num_workers=1,
-                        on_error="stop", source_format="manifest")
-    result = CliRunner().invoke(cli, ["ingest", "--manifest", str(folder / "no_oz.csv"), "--out", str(tmp_path / "o"),
-                                      "--on-error", "stop", "--workers", "1", "--fps", "4", "--image-size", "8",
-                                      "--face-size", "16", "--trial-seconds", "5"])
+        run_example_gen(
+            folder / "no_oz.csv",
+            tmp_path / "out",
+            preprocess_config=_tiny_preprocess(),
+            num_workers=1,
+            on_error="stop",
+            source_format="manifest",
+        )
+    result = CliRunner().invoke(
+        cli,
+        [
+            "ingest",
+            "--manifest",
+            str(folder / "no_oz.csv"),
+            "--out",
+            str(tmp_path / "o"),
+            "--on-error",
+            "stop",
+            "--workers",
+            "1",
+            "--fps",
+            "4",
+            "--image-size",
+            "8",
+            "--face-size",
+            "16",
+            "--trial-seconds",
+            "5",
+        ],
+    )
     assert result.exit_code == 1
     error_lines = [line for line in result.output.splitlines() if line.startswith("Error:")]
     assert len(error_lines) == 1 and "no_oz.edf" in error_lines[0] and "'Oz'" in error_lines[0]

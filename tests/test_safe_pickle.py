@@ -45,6 +45,7 @@ class CallsEval:
 
 # -- what the format needs loads --------------------------------------------------------------------
 
+
 def test_python2_pickle_loads_equal_and_memory_mapped(tmp_path):
     content = deap_like()
     path = write_python2(tmp_path / "s01.dat", content)
@@ -107,14 +108,17 @@ def test_dtypes_orders_and_empty_arrays(tmp_path):
     np.testing.assert_array_equal(loaded["flags"], content["flags"])
 
 
-@pytest.mark.parametrize("value, refused", [
-    (np.float64(3.25), "numpy.core.multiarray.scalar"),
-    ([1, 2], "a list"),
-    (1 + 2j, "__builtin__.complex"),
-    (2.5, "a float"),
-    ({"nested": np.ones(2)}, "holding a dict"),
-    ("text", "holding a 4-character text"),
-])
+@pytest.mark.parametrize(
+    "value, refused",
+    [
+        (np.float64(3.25), "numpy.core.multiarray.scalar"),
+        ([1, 2], "a list"),
+        (1 + 2j, "__builtin__.complex"),
+        (2.5, "a float"),
+        ({"nested": np.ones(2)}, "holding a dict"),
+        ("text", "holding a 4-character text"),
+    ],
+)
 def test_only_a_dict_of_named_arrays_can_be_built(tmp_path, value, refused):
     """Anything but arrays as the dict's values is refused, even harmless Python values."""
     path = tmp_path / "other.dat"
@@ -124,6 +128,7 @@ def test_only_a_dict_of_named_arrays_can_be_built(tmp_path, value, refused):
 
 
 # -- what runs code is refused ----------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("protocol", [0, 2, 4])
 def test_malicious_pickle_refused_and_command_not_run(tmp_path, protocol):
@@ -186,6 +191,7 @@ def test_persistent_id_refused(tmp_path):
 
 # -- broken files get a clear error -----------------------------------------------------------------
 
+
 def test_truncated_pickle(tmp_path):
     path = write_python2(tmp_path / "s01.dat", deap_like(trials=1, samples=600))
     path.write_bytes(path.read_bytes()[:1000])
@@ -214,9 +220,11 @@ def test_not_a_pickle(tmp_path):
 def test_buffer_size_mismatch(tmp_path):
     # a float64 [2] array whose buffer holds 8 bytes instead of 16
     path = tmp_path / "short.dat"
-    path.write_bytes(b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
-                     b"(K\x01K\x02\x85cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xff"
-                     b"J\xff\xff\xff\xffK\x00tb\x89U\x08\x00\x00\x00\x00\x00\x00\xf0?tb.")
+    path.write_bytes(
+        b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85U\x01b\x87R"
+        b"(K\x01K\x02\x85cnumpy\ndtype\nU\x02f8K\x00K\x01\x87R(K\x03U\x01<NNNJ\xff\xff\xff\xff"
+        b"J\xff\xff\xff\xffK\x00tb\x89U\x08\x00\x00\x00\x00\x00\x00\xf0?tb."
+    )
     with pytest.raises(pickle.UnpicklingError, match="needs 16"):
         load_safe_pickle(path)
 
@@ -228,7 +236,8 @@ def test_python2_protocol0_text_pickle(tmp_path):
         b"(dp0\nS'data'\np1\ncnumpy.core.multiarray\n_reconstruct\np2\n(cnumpy\nndarray\np3\n(I0\ntp4\nS'b'\np5\n"
         b"tp6\nRp7\n(I1\n(I2\ntp8\ncnumpy\ndtype\np9\n(S'f8'\np10\nI0\nI1\ntp11\nRp12\n(I3\nS'<'\np13\nNNNI-1\n"
         b"I-1\nI0\ntp14\nbI00\nS'\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\x00\\xf0?'\n"
-        b"p15\ntp16\nbs.")
+        b"p15\ntp16\nbs."
+    )
     np.testing.assert_array_equal(load_safe_pickle(path)["data"], [0.0, 1.0])
 
 

@@ -14,9 +14,7 @@ from click.testing import CliRunner
 
 from emorecog import features
 from emorecog.cli import main as cli
-from emorecog.serving import saved_model
-from emorecog.serving import signatures
-from emorecog.serving import trial_request
+from emorecog.serving import saved_model, signatures, trial_request
 from emorecog.testing.isolated_python import isolated_python_command
 
 QUIET = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -128,15 +126,16 @@ def test_next_version_and_resolving_a_model_folder(tmp_path):
     with pytest.raises(FileNotFoundError, match="TF Serving would serve version 3.*holds no saved_model.pb"):
         saved_model.resolve_saved_model_dir(str(tmp_path))
     with pytest.raises(FileNotFoundError, match="neither a SavedModel"):
-        saved_model.resolve_saved_model_dir(str(tmp_path / ".4.partial-abc" / ".."  / "missing"))
+        saved_model.resolve_saved_model_dir(str(tmp_path / ".4.partial-abc" / ".." / "missing"))
 
 
 def test_clean_process_without_emorecog_matches_the_keras_model(exported, test_batch, keras_model, tmp_path):
     _, _, _, model_dir, _ = exported
     inputs, _, _ = test_batch
     np.savez(tmp_path / "inputs.npz", **inputs)
-    command = isolated_python_command(["--model", model_dir, "--inputs-npz", str(tmp_path / "inputs.npz"),
-                                       "--out-npz", str(tmp_path / "outputs.npz")])
+    command = isolated_python_command(
+        ["--model", model_dir, "--inputs-npz", str(tmp_path / "inputs.npz"), "--out-npz", str(tmp_path / "outputs.npz")]
+    )
     completed = subprocess.run(command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET)
     assert completed.returncode == 0, completed.stderr[-3000:]
     report = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -152,12 +151,18 @@ def test_clean_process_without_emorecog_matches_the_keras_model(exported, test_b
 
 def test_the_clean_interpreter_really_cannot_import_emorecog(tmp_path):
     command = isolated_python_command([])
-    probe = ("import sys; sys.path.extend(sys.argv[1:]); import importlib.util; "
-             "print(importlib.util.find_spec('emorecog') is None); import tensorflow")
+    probe = (
+        "import sys; sys.path.extend(sys.argv[1:]); import importlib.util; "
+        "print(importlib.util.find_spec('emorecog') is None); import tensorflow"
+    )
     site_packages = [argument for flag, argument in zip(command, command[1:]) if flag == "--site-packages"]
-    completed = subprocess.run([sys.executable, "-I", "-S", "-c", probe, *site_packages], capture_output=True,
-                               text=True, cwd="/work/main" if os.path.isdir("/work/main") else str(tmp_path),
-                               env=QUIET)
+    completed = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", probe, *site_packages],
+        capture_output=True,
+        text=True,
+        cwd="/work/main" if os.path.isdir("/work/main") else str(tmp_path),
+        env=QUIET,
+    )
     assert completed.returncode == 0, completed.stderr[-2000:]
     assert completed.stdout.strip().splitlines()[-1] == "True"
 
@@ -178,25 +183,34 @@ def test_serve_examples_equals_serving_default_on_the_same_record(exported):
 
 def test_saved_model_cli_shows_the_documented_signatures(exported):
     _, _, _, _, version_dir = exported
-    shown = subprocess.run([SAVED_MODEL_CLI, "show", "--dir", version_dir, "--all"], capture_output=True,
-                           text=True, env=QUIET)
+    shown = subprocess.run(
+        [SAVED_MODEL_CLI, "show", "--dir", version_dir, "--all"], capture_output=True, text=True, env=QUIET
+    )
     assert shown.returncode == 0, shown.stderr[-2000:]
     text = shown.stdout
-    serving_default = text[text.index("signature_def['serving_default']"):]
-    serve_compact = text[text.index("signature_def['serve_compact']"):text.index("signature_def['serve_examples']")]
-    serve_examples = text[text.index("signature_def['serve_examples']"):text.index("signature_def['serving_default']")]
-    for name, dtype, shape in (("eeg_band_energy", "DT_FLOAT", "(-1, 24, 32, 3)"), ("face_jpeg", "DT_STRING", "(-1, 24)"),
-                               ("face_present", "DT_FLOAT", "(-1, 24)")):
-        block = serve_compact[serve_compact.index(f"inputs['{name}']"):]
+    serving_default = text[text.index("signature_def['serving_default']") :]
+    serve_compact = text[text.index("signature_def['serve_compact']") : text.index("signature_def['serve_examples']")]
+    serve_examples = text[
+        text.index("signature_def['serve_examples']") : text.index("signature_def['serving_default']")
+    ]
+    for name, dtype, shape in (
+        ("eeg_band_energy", "DT_FLOAT", "(-1, 24, 32, 3)"),
+        ("face_jpeg", "DT_STRING", "(-1, 24)"),
+        ("face_present", "DT_FLOAT", "(-1, 24)"),
+    ):
+        block = serve_compact[serve_compact.index(f"inputs['{name}']") :]
         assert f"dtype: {dtype}" in block.splitlines()[1] and f"shape: {shape}" in block.splitlines()[2], block[:200]
-    for name, dtype, shape in (("eeg", "DT_FLOAT", "(-1, 24, 8, 8, 3)"), ("face", "DT_UINT8", "(-1, 24, 16, 16, 3)"),
-                               ("face_present", "DT_FLOAT", "(-1, 24)")):
-        block = serving_default[serving_default.index(f"inputs['{name}']"):]
+    for name, dtype, shape in (
+        ("eeg", "DT_FLOAT", "(-1, 24, 8, 8, 3)"),
+        ("face", "DT_UINT8", "(-1, 24, 16, 16, 3)"),
+        ("face_present", "DT_FLOAT", "(-1, 24)"),
+    ):
+        block = serving_default[serving_default.index(f"inputs['{name}']") :]
         assert f"dtype: {dtype}" in block.splitlines()[1] and f"shape: {shape}" in block.splitlines()[2], block[:200]
     assert "inputs['examples']" in serve_examples and "DT_STRING" in serve_examples
     for output in signatures.OUTPUT_KEYS:
         assert f"outputs['{output}']" in serving_default and f"outputs['{output}']" in serve_examples
-    block = serving_default[serving_default.index("outputs['layer_weights']"):]
+    block = serving_default[serving_default.index("outputs['layer_weights']") :]
     assert "shape: (-1, 4, 2, 2)" in block.splitlines()[2]
     assert "tensorflow/serving/predict" in serving_default
 
@@ -208,9 +222,23 @@ def test_saved_model_cli_run_with_npy_inputs_returns_probabilities(exported, tes
     for key in features.MODEL_INPUT_KEYS:
         np.save(tmp_path / f"{key}.npy", inputs[key][:1])
         paths.append(f"{key}={tmp_path / (key + '.npy')}")
-    completed = subprocess.run([SAVED_MODEL_CLI, "run", "--dir", version_dir, "--tag_set", "serve",
-                                "--signature_def", "serving_default", "--inputs", ";".join(paths)],
-                               capture_output=True, text=True, env=QUIET)
+    completed = subprocess.run(
+        [
+            SAVED_MODEL_CLI,
+            "run",
+            "--dir",
+            version_dir,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            ";".join(paths),
+        ],
+        capture_output=True,
+        text=True,
+        env=QUIET,
+    )
     assert completed.returncode == 0, completed.stderr[-3000:]
     text = completed.stdout
     assert "probabilities" in text and "class_id" in text and "glimpse_frames" in text
@@ -226,9 +254,9 @@ def test_graph_holds_only_standard_tensorflow_ops(exported):
 
 
 def test_forbidden_op_detection():
-    assert saved_model.forbidden_op_types(["MatMul", "RandomStandardNormal", "IO>AudioDecodeWAV",
-                                         "CudnnRNNV3", "StatelessWhile"]) == [
-        "CudnnRNNV3", "IO>AudioDecodeWAV", "RandomStandardNormal"]
+    assert saved_model.forbidden_op_types(
+        ["MatMul", "RandomStandardNormal", "IO>AudioDecodeWAV", "CudnnRNNV3", "StatelessWhile"]
+    ) == ["CudnnRNNV3", "IO>AudioDecodeWAV", "RandomStandardNormal"]
     assert saved_model.unregistered_op_types(["MatMul", "NoSuchOpAnywhere"]) == ["NoSuchOpAnywhere"]
 
 
@@ -286,12 +314,28 @@ def test_predict_cli_writes_rest_bodies(exported, tmp_path):
 
     _, examples_dir, _, model_dir, _ = exported
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
-    for request_format, signature in (("instances", "serving_default"), ("inputs", "serve_examples"),
-                                      ("inputs", "serve_compact")):
+    for request_format, signature in (
+        ("instances", "serving_default"),
+        ("inputs", "serve_examples"),
+        ("inputs", "serve_compact"),
+    ):
         path = tmp_path / f"{request_format}-{signature}.json"
-        result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--tfrecord", record_file,
-                                          "--request-json", str(path), "--format", request_format,
-                                          "--signature", signature])
+        result = CliRunner().invoke(
+            cli,
+            [
+                "predict",
+                "--model",
+                model_dir,
+                "--tfrecord",
+                record_file,
+                "--request-json",
+                str(path),
+                "--format",
+                request_format,
+                "--signature",
+                signature,
+            ],
+        )
         assert result.exit_code == 0, result.output
         body = json.loads(path.read_text())
         assert body["signature_name"] == signature and request_format in body
@@ -305,8 +349,9 @@ def test_compact_request_runs_in_a_clean_process_and_agrees_with_the_keras_model
     _, examples_dir, _, model_dir, _ = exported
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
     path = tmp_path / "body.json"
-    result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--tfrecord", record_file, "--index", "1",
-                                      "--request-json", str(path)])
+    result = CliRunner().invoke(
+        cli, ["predict", "--model", model_dir, "--tfrecord", record_file, "--index", "1", "--request-json", str(path)]
+    )
     assert result.exit_code == 0, result.output
     body = json.loads(path.read_text())
     assert body["signature_name"] == "serve_compact"
@@ -315,8 +360,9 @@ def test_compact_request_runs_in_a_clean_process_and_agrees_with_the_keras_model
     assert all(set(jpeg) == {"b64"} for jpeg in instance["face_jpeg"])
     assert b" " not in path.read_bytes()[:200]  # compact JSON
 
-    command = isolated_python_command(["--model", model_dir, "--request-json", str(path),
-                                       "--out-npz", str(tmp_path / "outputs.npz")])
+    command = isolated_python_command(
+        ["--model", model_dir, "--request-json", str(path), "--out-npz", str(tmp_path / "outputs.npz")]
+    )
     completed = subprocess.run(command, capture_output=True, text=True, cwd=str(tmp_path), env=QUIET)
     assert completed.returncode == 0, completed.stderr[-3000:]
     served = np.load(tmp_path / "outputs.npz")
@@ -343,9 +389,11 @@ def test_compact_signature_builds_the_readers_images_and_rejects_bad_inputs(expo
     loaded = tf.saved_model.load(version_dir)
     decoded = features.decode_examples([record], schema)
     dense = loaded.signatures["serving_default"](**{key: decoded[key] for key in features.MODEL_INPUT_KEYS})
-    tensors = {"eeg_band_energy": tf.constant(compact["eeg_band_energy"]),
-               "face_jpeg": tf.constant(compact["face_jpeg"], tf.string),
-               "face_present": tf.constant(compact["face_present"])}
+    tensors = {
+        "eeg_band_energy": tf.constant(compact["eeg_band_energy"]),
+        "face_jpeg": tf.constant(compact["face_jpeg"], tf.string),
+        "face_present": tf.constant(compact["face_present"]),
+    }
     served = loaded.signatures["serve_compact"](**tensors)
     for key in signatures.OUTPUT_KEYS:
         np.testing.assert_allclose(served[key], dense[key], atol=1e-5)
@@ -362,14 +410,16 @@ def test_predict_from_a_deap_trial_preprocesses_like_the_training_data(exported)
     record = _test_record(examples_dir)
     decoded = trial_request.dense_inputs(model_dir, record, "test record")
     subject, trial = decoded["subject"][0].decode(), int(decoded["trial"][0])
-    from_deap = trial_request.predict_record(model_dir, trial_request.record_from_deap(model_dir, deap_dir, subject,
-                                                                                        trial), "deap trial")
+    from_deap = trial_request.predict_record(
+        model_dir, trial_request.record_from_deap(model_dir, deap_dir, subject, trial), "deap trial"
+    )
     from_record = trial_request.predict_record(model_dir, record, "test record")
     assert from_deap["subject"] == subject and from_deap["trial"] == trial
     assert from_deap["glimpse_frames"] == from_record["glimpse_frames"]
     assert from_deap["probabilities"] == pytest.approx(from_record["probabilities"], abs=1e-4)
-    result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--deap", deap_dir, "--subject", "s09",
-                                      "--trial", "1"])
+    result = CliRunner().invoke(
+        cli, ["predict", "--model", model_dir, "--deap", deap_dir, "--subject", "s09", "--trial", "1"]
+    )
     assert result.exit_code == 1 and "no subject 's09'" in result.output
     result = CliRunner().invoke(cli, ["predict", "--model", model_dir, "--deap", deap_dir])
     assert result.exit_code == 2 and "--subject and --trial" in result.output
@@ -382,8 +432,9 @@ def test_export_cli_refuses_an_unblessed_run_and_forces(exported, tmp_path):
     copy = shutil.copytree(run_dir, tmp_path / "run", ignore=shutil.ignore_patterns("evaluation"))
     result = CliRunner().invoke(cli, ["export", "--run", str(copy), "--base", str(tmp_path / "saved")])
     assert result.exit_code == 1 and "emorecog evaluate --run" in result.output
-    result = CliRunner().invoke(cli, ["export", "--run", str(copy), "--base", str(tmp_path / "saved"),
-                                      "--model-name", "m", "--force"])
+    result = CliRunner().invoke(
+        cli, ["export", "--run", str(copy), "--base", str(tmp_path / "saved"), "--model-name", "m", "--force"]
+    )
     assert result.exit_code == 0, result.output
     assert os.path.isfile(tmp_path / "saved" / "m" / "1" / "saved_model.pb")
     assert "docker run" in result.output

@@ -144,6 +144,7 @@ def test_duplicate_keys_are_rejected():
 
 # -- stratification by both labels, and the single-class warning ---------------------------------------
 
+
 def arousal_imbalanced_labels(keys, seed, high_arousal=0.1):
     """Valence balanced, arousal rarely high (as on some real subjects)."""
     rng = random.Random(seed)
@@ -196,12 +197,17 @@ def test_a_split_with_one_class_is_warned_about_naming_split_and_label():
     with pytest.warns(splits.SplitWarning) as caught:
         assignment = splits.assign_splits(keys, config, strata=labels)
     messages = [str(warning.message) for warning in caught]
-    lacking = [split for split in splits.SPLIT_NAMES
-               if {labels[key][1] for key, name in assignment.items() if name == split} == {0}]
+    lacking = [
+        split
+        for split in splits.SPLIT_NAMES
+        if {labels[key][1] for key, name in assignment.items() if name == split} == {0}
+    ]
     assert lacking
     for split in lacking:
-        assert any(f"split '{split}' holds only one class of arousal: all" in message and "are low" in message
-                   for message in messages), messages
+        assert any(
+            f"split '{split}' holds only one class of arousal: all" in message and "are low" in message
+            for message in messages
+        ), messages
     assert not any("of valence" in message for message in messages)
 
 
@@ -221,8 +227,7 @@ def test_the_cli_prints_a_split_warning_as_one_line():
     @click.command()
     def split_tiny():
         keys = [(f"s{subject}", 1) for subject in range(3)]
-        splits.assign_splits(keys, splits.SplitConfig(mode="subject"),
-                             strata={key: (0, 1) for key in keys})
+        splits.assign_splits(keys, splits.SplitConfig(mode="subject"), strata={key: (0, 1) for key in keys})
 
     group = LazyCommandGroup(commands={"split-tiny": split_tiny})
     group.get_command = lambda ctx, name: split_tiny

@@ -22,8 +22,9 @@ EEG_SET = SynthConfig(subjects=2, trials=8, duration_s=10, subjects_without_vide
 
 
 def files_of(root):
-    return sorted(os.path.relpath(os.path.join(directory, name), root)
-                  for directory, _, names in os.walk(root) for name in names)
+    return sorted(
+        os.path.relpath(os.path.join(directory, name), root) for directory, _, names in os.walk(root) for name in names
+    )
 
 
 def read_bytes(root):
@@ -51,6 +52,7 @@ def eeg_dir(tmp_path_factory):
 
 # -- configuration ----------------------------------------------------------------------------------
 
+
 def test_config_defaults_are_small_and_deap_size_is_deap():
     config = SynthConfig()
     assert (config.subjects, config.trials, config.duration_s, config.fps) == (6, 16, 20, 10)
@@ -61,15 +63,18 @@ def test_config_defaults_are_small_and_deap_size_is_deap():
     assert SynthConfig.deap_size().trials == 40
 
 
-@pytest.mark.parametrize("overrides, fragment", [
-    (dict(difficulty=1.5), "difficulty"),
-    (dict(subjects=0), "subjects"),
-    (dict(trials=100), "trials"),
-    (dict(duration_s=3, event_window_s=3.0), "duration_s"),
-    (dict(duration_s=2.5), "int"),
-    (dict(subjects_without_video=7), "subjects_without_video"),
-    (dict(missing_trial_videos=1000), "missing_trial_videos"),
-])
+@pytest.mark.parametrize(
+    "overrides, fragment",
+    [
+        (dict(difficulty=1.5), "difficulty"),
+        (dict(subjects=0), "subjects"),
+        (dict(trials=100), "trials"),
+        (dict(duration_s=3, event_window_s=3.0), "duration_s"),
+        (dict(duration_s=2.5), "int"),
+        (dict(subjects_without_video=7), "subjects_without_video"),
+        (dict(missing_trial_videos=1000), "missing_trial_videos"),
+    ],
+)
 def test_config_rejects_bad_values(overrides, fragment):
     with pytest.raises(ValueError, match=fragment):
         SynthConfig(**overrides)
@@ -77,13 +82,17 @@ def test_config_rejects_bad_values(overrides, fragment):
 
 # -- layout -----------------------------------------------------------------------------------------
 
+
 def test_layout_files(tiny_dir):
     names = files_of(tiny_dir)
     assert "ground_truth.json" in names and "metadata_csv/participant_ratings.csv" in names
-    assert [n for n in names if n.endswith(".dat")] == ["data_preprocessed_python/s01.dat",
-                                                        "data_preprocessed_python/s02.dat"]
+    assert [n for n in names if n.endswith(".dat")] == [
+        "data_preprocessed_python/s01.dat",
+        "data_preprocessed_python/s02.dat",
+    ]
     assert sorted(n for n in names if n.startswith("face_video/s01/")) == [
-        f"face_video/s01/s01_trial{i:02d}.avi" for i in (1, 2, 3)]
+        f"face_video/s01/s01_trial{i:02d}.avi" for i in (1, 2, 3)
+    ]
     assert not any(name.startswith(".") for name in os.listdir(os.path.dirname(tiny_dir)))  # no staging left
 
 
@@ -101,8 +110,17 @@ def test_dat_is_a_python2_pickle_of_deap_arrays(tiny_dir):
 def test_ratings_csv_has_deap_columns_and_shuffled_order(tiny_dir):
     with open(os.path.join(tiny_dir, "metadata_csv", "participant_ratings.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert list(rows[0]) == ["Participant_id", "Trial", "Experiment_id", "Start_time", "Valence", "Arousal",
-                             "Dominance", "Liking", "Familiarity"]
+    assert list(rows[0]) == [
+        "Participant_id",
+        "Trial",
+        "Experiment_id",
+        "Start_time",
+        "Valence",
+        "Arousal",
+        "Dominance",
+        "Liking",
+        "Familiarity",
+    ]
     labels = {}
     for subject in ("s01", "s02"):
         with open(os.path.join(tiny_dir, "data_preprocessed_python", f"{subject}.dat"), "rb") as handle:
@@ -121,8 +139,7 @@ def test_ratings_csv_has_deap_columns_and_shuffled_order(tiny_dir):
 def test_presentation_order_is_shuffled_per_subject(eeg_dir):
     with open(os.path.join(eeg_dir, "metadata_csv", "participant_ratings.csv"), newline="") as handle:
         rows = list(csv.DictReader(handle))
-    orders = [[int(row["Experiment_id"]) for row in rows if row["Participant_id"] == str(number)]
-              for number in (1, 2)]
+    orders = [[int(row["Experiment_id"]) for row in rows if row["Participant_id"] == str(number)] for number in (1, 2)]
     assert all(sorted(order) == list(range(1, 9)) for order in orders)
     assert orders[0] != list(range(1, 9)) and orders[0] != orders[1]
 
@@ -165,6 +182,7 @@ def test_video_frames_and_size(tiny_dir):
 
 # -- determinism and atomicity ----------------------------------------------------------------------
 
+
 def test_same_seed_same_bytes(tiny_dir, tmp_path):
     again = write_synthetic_deap(tmp_path / "again", TINY)
     assert read_bytes(again) == read_bytes(tiny_dir)  # .dat, .avi, .csv and .json, byte for byte
@@ -172,8 +190,10 @@ def test_same_seed_same_bytes(tiny_dir, tmp_path):
 
 def test_other_seed_other_data(tiny_dir, tmp_path):
     other = write_synthetic_deap(tmp_path / "other", dataclasses.replace(TINY, seed=12))
-    assert read_bytes(other)["data_preprocessed_python/s01.dat"] != read_bytes(tiny_dir)[
-        "data_preprocessed_python/s01.dat"]
+    assert (
+        read_bytes(other)["data_preprocessed_python/s01.dat"]
+        != read_bytes(tiny_dir)["data_preprocessed_python/s01.dat"]
+    )
 
 
 def test_parallel_workers_write_the_same_bytes(tiny_dir, tmp_path):
@@ -183,8 +203,9 @@ def test_parallel_workers_write_the_same_bytes(tiny_dir, tmp_path):
 
 def test_subject_data_independent_of_subject_count(tiny_dir, tmp_path):
     one = write_synthetic_deap(tmp_path / "one", dataclasses.replace(TINY, subjects=1))
-    assert read_bytes(one)["data_preprocessed_python/s01.dat"] == read_bytes(tiny_dir)[
-        "data_preprocessed_python/s01.dat"]
+    assert (
+        read_bytes(one)["data_preprocessed_python/s01.dat"] == read_bytes(tiny_dir)["data_preprocessed_python/s01.dat"]
+    )
 
 
 def test_existing_output_needs_overwrite_and_failure_leaves_nothing(tmp_path):
@@ -204,6 +225,7 @@ def test_existing_output_needs_overwrite_and_failure_leaves_nothing(tmp_path):
 
 # -- the planted EEG signal -------------------------------------------------------------------------
 
+
 def band_power(eeg, band, channels, segment):
     sos = signal.butter(4, band, btype="band", fs=128, output="sos")
     filtered = signal.sosfiltfilt(sos, eeg[[EEG_CHANNELS.index(c) for c in channels]], axis=1)
@@ -218,14 +240,17 @@ def window_features(root):
     rows = []
     for key in dataset.trial_keys():
         trial = dataset.read_trial(key.subject, key.trial)
-        start, end = (int(round(t * 128)) for t in truth["subjects"][key.subject]["trials"][key.trial - 1][
-            "event_window_s"])
+        start, end = (
+            int(round(t * 128)) for t in truth["subjects"][key.subject]["trials"][key.trial - 1]["event_window_s"]
+        )
         inside = np.zeros(trial.eeg.shape[1], bool)
         inside[start:end] = True
         outside = np.ones_like(inside)
-        outside[max(0, start - 64):end + 64] = False  # everything else, with a 0.5 s guard
-        asymmetry = [np.log(band_power(trial.eeg, (8, 13), right, s) / band_power(trial.eeg, (8, 13), left, s))
-                     for s in (inside, outside)]
+        outside[max(0, start - 64) : end + 64] = False  # everything else, with a 0.5 s guard
+        asymmetry = [
+            np.log(band_power(trial.eeg, (8, 13), right, s) / band_power(trial.eeg, (8, 13), left, s))
+            for s in (inside, outside)
+        ]
         beta = [np.log(band_power(trial.eeg, (15, 25), beta_channels, s)) for s in (inside, outside)]
         rows.append((key.label("valence"), key.label("arousal"), *asymmetry, *beta))
     return np.array(rows)
@@ -292,6 +317,7 @@ def test_blinks_on_frontal_channels_and_veog(eeg_dir):
 
 # -- the face video ---------------------------------------------------------------------------------
 
+
 def sclera_pixels(frame):
     return int(np.all(frame >= 240, axis=2).sum())
 
@@ -305,11 +331,24 @@ def mouth_bend(frame, face):
 
 
 def test_face_expression_parameters_change_the_drawing():
-    face = SyntheticFace(skin=(160, 188, 230), hair=(40, 55, 80), hair_style="short", eye_colour=(60, 60, 60),
-                         shirt=(120, 80, 60), background=(200, 210, 205), face_width=0.4, glasses=False)
+    face = SyntheticFace(
+        skin=(160, 188, 230),
+        hair=(40, 55, 80),
+        hair_style="short",
+        eye_colour=(60, 60, 60),
+        shirt=(120, 80, 60),
+        background=(200, 210, 205),
+        face_width=0.4,
+        glasses=False,
+    )
     draw = lambda **kwargs: face.draw(240, 320, (160, 110), **kwargs)  # noqa: E731
-    assert sclera_pixels(draw(eye_open=1.5)) > sclera_pixels(draw(eye_open=1.0)) > sclera_pixels(
-        draw(eye_open=0.5)) > sclera_pixels(draw(eye_open=0.0)) == 0
+    assert (
+        sclera_pixels(draw(eye_open=1.5))
+        > sclera_pixels(draw(eye_open=1.0))
+        > sclera_pixels(draw(eye_open=0.5))
+        > sclera_pixels(draw(eye_open=0.0))
+        == 0
+    )
     assert mouth_bend(draw(mouth_curve=1.0), face) > 1.0
     assert mouth_bend(draw(mouth_curve=-1.0), face) < -1.0
     away = draw(turned_away=True)
@@ -327,8 +366,7 @@ def test_mediapipe_finds_the_synthetic_faces(tmp_path):
 
     from emorecog.preprocessing.face_detector import FaceDetector
 
-    config = SynthConfig(subjects=4, trials=2, duration_s=6, fps=10, event_window_s=2.0, look_away_episodes=2,
-                         seed=21)
+    config = SynthConfig(subjects=4, trials=2, duration_s=6, fps=10, event_window_s=2.0, look_away_episodes=2, seed=21)
     root = write_synthetic_deap(tmp_path / "faces", config)
     truth = load_truth(root)
     with_face = [0, 0]  # [frames, detected]
@@ -357,12 +395,34 @@ def test_mediapipe_finds_the_synthetic_faces(tmp_path):
 
 # -- CLI --------------------------------------------------------------------------------------------
 
+
 def test_synth_command(tmp_path):
     from emorecog.cli import main
 
     out = tmp_path / "cli"
-    arguments = ["synth", "--out", str(out), "--subjects", "1", "--trials", "2", "--duration", "3", "--fps", "4",
-                 "--width", "64", "--height", "48", "--event-window", "1", "--seed", "4", "--workers", "1"]
+    arguments = [
+        "synth",
+        "--out",
+        str(out),
+        "--subjects",
+        "1",
+        "--trials",
+        "2",
+        "--duration",
+        "3",
+        "--fps",
+        "4",
+        "--width",
+        "64",
+        "--height",
+        "48",
+        "--event-window",
+        "1",
+        "--seed",
+        "4",
+        "--workers",
+        "1",
+    ]
     result = CliRunner().invoke(main, arguments)
     assert result.exit_code == 0, result.output
     assert "wrote" in result.output and "2/2 trials" in result.output

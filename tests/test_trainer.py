@@ -22,8 +22,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from emorecog.cli import main as cli
-from emorecog.training import distribution
-from emorecog.training import training_checkpoint
+from emorecog.training import distribution, training_checkpoint
 from emorecog.training.training_config import TrainingConfig
 from tests.tiny_pipeline import (
     TINY_EPOCHS,
@@ -33,6 +32,7 @@ from tests.tiny_pipeline import (
     tiny_model_config,
     tiny_training_config,
 )
+
 
 @pytest.fixture(scope="session")
 def tiny(tiny_run):
@@ -47,13 +47,33 @@ def _json(path):
 def test_training_writes_the_model_configs_history_and_summary(tiny):
     _, _, run_dir = tiny
     model_dir = os.path.join(run_dir, "model")
-    for name in ("model.keras", "model_config.json", "training_config.json", "schema.json", "history.json",
-                 "training_summary.json", "eeg_normalisation.json", "preprocessing.json"):
+    for name in (
+        "model.keras",
+        "model_config.json",
+        "training_config.json",
+        "schema.json",
+        "history.json",
+        "training_summary.json",
+        "eeg_normalisation.json",
+        "preprocessing.json",
+    ):
         assert os.path.isfile(os.path.join(model_dir, name)), name
     history = _json(os.path.join(model_dir, "history.json"))
     assert [entry["epoch"] for entry in history] == list(range(1, TINY_EPOCHS + 1))
-    for key in ("loss", "classification_loss", "penalty", "reinforce_loss", "baseline_loss", "reward", "glimpses",
-                "accuracy", "val_f1_macro", "val_accuracy", "val_balanced_accuracy", "train_samples_per_second"):
+    for key in (
+        "loss",
+        "classification_loss",
+        "penalty",
+        "reinforce_loss",
+        "baseline_loss",
+        "reward",
+        "glimpses",
+        "accuracy",
+        "val_f1_macro",
+        "val_accuracy",
+        "val_balanced_accuracy",
+        "train_samples_per_second",
+    ):
         assert key in history[0], key
     summary = _json(os.path.join(model_dir, "training_summary.json"))
     assert summary["num_train_samples"] == 15 and summary["num_eval_samples"] == 3
@@ -65,9 +85,9 @@ def test_best_epoch_is_the_highest_eval_macro_f1_and_is_the_saved_model(tiny):
     import keras
 
     from emorecog import features
-    from emorecog.training.trained_model import load_trained_model
     from emorecog.models.builder import build_model
     from emorecog.models.model_config import ModelConfig
+    from emorecog.training.trained_model import load_trained_model
 
     _, _, run_dir = tiny
     history = _json(os.path.join(run_dir, "model", "history.json"))
@@ -99,8 +119,14 @@ def test_tensorboard_has_losses_reward_glimpses_learning_rate_and_glimpse_images
     _, _, run_dir = tiny
     logs = os.path.join(run_dir, "logs")
     train_tags, _ = _event_tags(os.path.join(logs, "train"))
-    for tag in ("epoch_loss", "epoch_classification_loss", "epoch_reward", "epoch_glimpses", "epoch_learning_rate",
-                "epoch_train_samples_per_second"):
+    for tag in (
+        "epoch_loss",
+        "epoch_classification_loss",
+        "epoch_reward",
+        "epoch_glimpses",
+        "epoch_learning_rate",
+        "epoch_train_samples_per_second",
+    ):
         assert tag in train_tags, (tag, sorted(train_tags))
     validation_tags, _ = _event_tags(os.path.join(logs, "validation"))
     assert {"epoch_f1_macro", "epoch_accuracy", "epoch_glimpses"} <= validation_tags
@@ -156,8 +182,9 @@ def test_more_epochs_continue_from_the_last_checkpoint(tiny, tmp_path):
     _, examples_dir, run_dir = tiny
     copy = shutil.copytree(run_dir, tmp_path / "run")
     lines = []
-    run = run_trainer(examples_dir, copy, tiny_model_config(), tiny_training_config(epochs=TINY_EPOCHS + 1),
-                      log=lines.append)
+    run = run_trainer(
+        examples_dir, copy, tiny_model_config(), tiny_training_config(epochs=TINY_EPOCHS + 1), log=lines.append
+    )
     assert not run.skipped
     assert any(f"resuming {copy} after epoch {TINY_EPOCHS}" in line for line in lines), lines
     trained = [line for line in lines if line.startswith("epoch ")]
@@ -167,7 +194,10 @@ def test_more_epochs_continue_from_the_last_checkpoint(tiny, tmp_path):
     state = _json(os.path.join(copy, "checkpoints", training_checkpoint.STATE_FILE))
     assert state["epochs_done"] == TINY_EPOCHS + 1
     assert sorted(os.listdir(os.path.join(copy, "checkpoints"))) == [
-        "best.weights.h5", f"epoch-{TINY_EPOCHS + 1:04d}.weights.h5", "training_state.json"]
+        "best.weights.h5",
+        f"epoch-{TINY_EPOCHS + 1:04d}.weights.h5",
+        "training_state.json",
+    ]
 
 
 def test_checkpoints_of_another_configuration_are_refused(tiny, tmp_path):
@@ -235,8 +265,9 @@ def test_train_cli_rejects_a_bad_config_file(tiny, tmp_path):
     _, examples_dir, _ = tiny
     bad = tmp_path / "config.json"
     bad.write_text(json.dumps({"core_layerz": 2}))
-    result = CliRunner().invoke(cli, ["train", "--data", examples_dir, "--config", str(bad), "--out",
-                                      str(tmp_path / "run")])
+    result = CliRunner().invoke(
+        cli, ["train", "--data", examples_dir, "--config", str(bad), "--out", str(tmp_path / "run")]
+    )
     assert result.exit_code == 2 and "core_layerz" in result.output
     bad.write_text("[1, 2]")
     result = CliRunner().invoke(cli, ["train", "--data", examples_dir, "--config", str(bad)])
@@ -244,8 +275,21 @@ def test_train_cli_rejects_a_bad_config_file(tiny, tmp_path):
 
 
 def _train_command(examples_dir, run_dir, epochs, config_file):
-    return [sys.executable, "-m", "emorecog.cli", "train", "--data", examples_dir, "--out", run_dir,
-            "--epochs", str(epochs), "--config", config_file, *TINY_TRAINING_FLAGS]
+    return [
+        sys.executable,
+        "-m",
+        "emorecog.cli",
+        "train",
+        "--data",
+        examples_dir,
+        "--out",
+        run_dir,
+        "--epochs",
+        str(epochs),
+        "--config",
+        config_file,
+        *TINY_TRAINING_FLAGS,
+    ]
 
 
 @pytest.mark.slow
@@ -256,8 +300,13 @@ def test_a_killed_training_process_resumes_after_its_last_finished_epoch(tiny, t
     run_dir = str(tmp_path / "run")
     state_file = os.path.join(run_dir, "checkpoints", training_checkpoint.STATE_FILE)
     environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    process = subprocess.Popen(_train_command(examples_dir, run_dir, 4, str(config_file)), env=environment,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        _train_command(examples_dir, run_dir, 4, str(config_file)),
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         while not os.path.isfile(state_file):
             assert process.poll() is None, process.stdout.read()
@@ -269,8 +318,9 @@ def test_a_killed_training_process_resumes_after_its_last_finished_epoch(tiny, t
     assert 1 <= killed_after < 4
     assert not os.path.isdir(os.path.join(run_dir, "model"))  # the Trainer output appears only when finished
 
-    resumed = subprocess.run(_train_command(examples_dir, run_dir, 4, str(config_file)), env=environment,
-                             capture_output=True, text=True)
+    resumed = subprocess.run(
+        _train_command(examples_dir, run_dir, 4, str(config_file)), env=environment, capture_output=True, text=True
+    )
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert f"after epoch {killed_after}" in resumed.stdout
     assert "epoch 1/4" not in resumed.stdout

@@ -11,9 +11,17 @@ from emorecog.training.training_config import TrainingConfig
 # 3 subjects x 7 trials of 6 s; samples at 4 fps -> T = 24 frames of 8x8 EEG images and 16x16 face crops.
 TINY_SYNTH = SynthConfig(subjects=3, trials=7, duration_s=6, fps=8, width=96, height=80, event_window_s=2.0)
 TINY_PREPROCESS = {"fps": 4, "image_size": 8, "face_size": 16}
-TINY_MODEL = {"max_glimpses": 4, "core_layers": 2, "hidden_size": 16, "glimpse_hidden_size": 8, "feature_size": 16,
-              "band_feature_size": 8, "face_filters": [4, 8], "location_embedding_size": 4,
-              "attention_size": 8}
+TINY_MODEL = {
+    "max_glimpses": 4,
+    "core_layers": 2,
+    "hidden_size": 16,
+    "glimpse_hidden_size": 8,
+    "feature_size": 16,
+    "band_feature_size": 8,
+    "face_filters": [4, 8],
+    "location_embedding_size": 4,
+    "attention_size": 8,
+}
 TINY_BATCH_SIZE = 4
 TINY_EPOCHS = 2
 # The same training settings as flags, for tests that go through the CLI.

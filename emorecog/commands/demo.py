@@ -22,8 +22,13 @@ DEMO_FPS = 4
 
 
 @click.command(name="demo")
-@click.option("--workdir", default="demo_workdir", show_default=True, type=click.Path(file_okay=False),
-              help="Where the synthetic data, TFRecords, run and saved_models/ go (reused by a rerun).")
+@click.option(
+    "--workdir",
+    default="demo_workdir",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where the synthetic data, TFRecords, run and saved_models/ go (reused by a rerun).",
+)
 @click.option("--epochs", type=int, default=DEMO_EPOCHS, show_default=True, help="Training epochs.")
 @click.option("--target", type=click.Choice(["valence", "arousal"]), default=DEMO_TARGET, show_default=True)
 def command(workdir, epochs, target):
@@ -35,14 +40,12 @@ def command(workdir, epochs, target):
     fresh Python process in which emorecog cannot be imported, and predicts one test trial. A rerun reuses
     every step whose inputs did not change.
     """
-    from emorecog.datasets.synthetic.deap import SynthConfig
-    from emorecog.datasets.synthetic.deap import write_synthetic_deap
+    from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
     from emorecog.models.model_config import ModelConfig
+    from emorecog.output_folders import claim_folder
     from emorecog.pipelines.local_pipeline import run_local_pipeline
     from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
     from emorecog.training.training_config import TrainingConfig
-
-    from emorecog.output_folders import claim_folder
 
     started = time.perf_counter()
     timings = {}
@@ -62,10 +65,16 @@ def command(workdir, epochs, target):
     step = time.perf_counter()
     beam_log = os.path.join(workdir, "beam.log")
     result = run_local_pipeline(
-        deap_dir, workdir, ModelConfig.for_ablation("full"), TrainingConfig(target=target, epochs=epochs),
-        preprocess_config=PreprocessConfig(fps=DEMO_FPS), model_name=DEMO_MODEL_NAME, beam_log=beam_log,
+        deap_dir,
+        workdir,
+        ModelConfig.for_ablation("full"),
+        TrainingConfig(target=target, epochs=epochs),
+        preprocess_config=PreprocessConfig(fps=DEMO_FPS),
+        model_name=DEMO_MODEL_NAME,
+        beam_log=beam_log,
         log=click.echo,
-        progress=_ingest_progress())
+        progress=_ingest_progress(),
+    )
     timings["pipeline (ingest, train, evaluate, export)"] = time.perf_counter() - step
     for name, state, path in result.steps():
         click.echo(f"  {name:<11} {state:<28} {path}")
@@ -142,8 +151,13 @@ def _predict_in_clean_process(model_dir, examples_dir):
 
     record_file = tfrecord_reader.split_files(examples_dir, "test")[0]
     command = isolated_python_command(["--model", model_dir, "--tfrecord", record_file, "--index", "0"])
-    completed = subprocess.run(command, capture_output=True, text=True, cwd=os.path.dirname(model_dir),
-                               env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    completed = subprocess.run(
+        command,
+        capture_output=True,
+        text=True,
+        cwd=os.path.dirname(model_dir),
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     if completed.returncode != 0:
         raise click.ClickException(f"the exported model failed in a clean process:\n{completed.stderr[-3000:]}")
     served = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -166,10 +180,15 @@ def _table(results, model_dir, pipeline):
         "=" * 82,
         f"{'':<22}{'model':>11}{'majority':>11}{'classical':>11}{'uniform-K':>11}",
     ]
-    for label, key in (("accuracy (CR)", "accuracy"), ("macro F1", "f1_macro"),
-                       ("balanced accuracy", "balanced_accuracy")):
-        lines.append(f"{label:<22}{cell(row[key])}{cell(row[f'majority_baseline_{key}'])}"
-                     f"{cell(row[f'classical_baseline_{key}'])}{cell(row[f'uniform_k_{key}'])}")
+    for label, key in (
+        ("accuracy (CR)", "accuracy"),
+        ("macro F1", "f1_macro"),
+        ("balanced accuracy", "balanced_accuracy"),
+    ):
+        lines.append(
+            f"{label:<22}{cell(row[key])}{cell(row[f'majority_baseline_{key}'])}"
+            f"{cell(row[f'classical_baseline_{key}'])}{cell(row[f'uniform_k_{key}'])}"
+        )
     lines += [
         f"{'frames read (mean)':<22}{cell(row['mean_glimpses'], '.1f')}{cell(0, 'd')}{cell(None)}"
         f"{cell(row['uniform_k_glimpses'], 'd')}",

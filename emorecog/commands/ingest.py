@@ -12,37 +12,90 @@ from emorecog.commands.shared_options import preprocess_options, source_options
 
 @click.command(name="ingest")
 @source_options
-@click.option("--out", "output_dir", required=True, type=click.Path(file_okay=False),
-              help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically). "
-                   "New, empty, or an earlier ingest output holding nothing else; never inside the input.")
+@click.option(
+    "--out",
+    "output_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Output directory: Split-{train,eval,test}/*.gz, schema.json, stats.json (appears atomically). "
+    "New, empty, or an earlier ingest output holding nothing else; never inside the input.",
+)
 @preprocess_options
-@click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
-              help="trial: trial-disjoint within each subject, 5:1:1; subject: subject-disjoint, 5:1:1.")
-@click.option("--fold", type=int, default=None,
-              help="Cross-validation fold used as test (0-based; eval is the next fold). Needs --folds.")
+@click.option(
+    "--split",
+    "split_mode",
+    type=click.Choice(["trial", "subject"]),
+    default="trial",
+    show_default=True,
+    help="trial: trial-disjoint within each subject, 5:1:1; subject: subject-disjoint, 5:1:1.",
+)
+@click.option(
+    "--fold",
+    type=int,
+    default=None,
+    help="Cross-validation fold used as test (0-based; eval is the next fold). Needs --folds.",
+)
 @click.option("--folds", default=None, help="Cross-validation: 'loso' (leave one subject out) or a number >= 3.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the split shuffles.")
-@click.option("--label-threshold", type=float, default=5.0, show_default=True,
-              help="A rating above this is 'high' (label 1).")
+@click.option(
+    "--label-threshold", type=float, default=5.0, show_default=True, help="A rating above this is 'high' (label 1)."
+)
 @click.option("--label-inclusive", is_flag=True, help="A rating equal to --label-threshold counts as high.")
-@click.option("--on-error", type=click.Choice(["skip", "stop"]), default="skip", show_default=True,
-              help="Bad trial input (corrupt or short video, NaN EEG, unreadable file): skip it and list it in "
-                   "stats.json, or stop the run and write nothing.")
-@click.option("--skip-eeg-only", is_flag=True,
-              help="Leave out trials without face video (default: write them with face_present = 0).")
-@click.option("--runner", default="DirectRunner", show_default=True,
-              help="Beam runner (DirectRunner runs locally in --workers processes and downloads nothing).")
+@click.option(
+    "--on-error",
+    type=click.Choice(["skip", "stop"]),
+    default="skip",
+    show_default=True,
+    help="Bad trial input (corrupt or short video, NaN EEG, unreadable file): skip it and list it in "
+    "stats.json, or stop the run and write nothing.",
+)
+@click.option(
+    "--skip-eeg-only",
+    is_flag=True,
+    help="Leave out trials without face video (default: write them with face_present = 0).",
+)
+@click.option(
+    "--runner",
+    default="DirectRunner",
+    show_default=True,
+    help="Beam runner (DirectRunner runs locally in --workers processes and downloads nothing).",
+)
 @click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
-@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
-              help="Extra Beam pipeline option, repeatable (e.g. --beam-option project=my-gcp-project).")
-@click.option("--records-per-shard", type=click.IntRange(min=1), default=32, show_default=True,
-              help="Trials per TFRecord file.")
-@click.option("--beam-log", type=click.Path(dir_okay=False),
-              help="File for the Beam workers' log output [default: a file in the temp folder].")
+@click.option(
+    "--beam-option",
+    "beam_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra Beam pipeline option, repeatable (e.g. --beam-option project=my-gcp-project).",
+)
+@click.option(
+    "--records-per-shard", type=click.IntRange(min=1), default=32, show_default=True, help="Trials per TFRecord file."
+)
+@click.option(
+    "--beam-log",
+    type=click.Path(dir_okay=False),
+    help="File for the Beam workers' log output [default: a file in the temp folder].",
+)
 @click.option("--force", is_flag=True, help="Rerun even if OUT was made from the same inputs and options.")
-def command(source, output_dir, preprocess_config, split_mode, fold, folds, seed, label_threshold,
-            label_inclusive, on_error, skip_eeg_only, runner, workers, beam_options, records_per_shard, beam_log,
-            force):
+def command(
+    source,
+    output_dir,
+    preprocess_config,
+    split_mode,
+    fold,
+    folds,
+    seed,
+    label_threshold,
+    label_inclusive,
+    on_error,
+    skip_eeg_only,
+    runner,
+    workers,
+    beam_options,
+    records_per_shard,
+    beam_log,
+    force,
+):
     """Turn a dataset into TFRecords of EEG band images and face crops (ExampleGen, on Beam).
 
     Reads one of: a DEAP directory (--deap), a MAHNOB-HCI folder (--mahnob) or a CSV manifest of your own
@@ -69,10 +122,22 @@ def command(source, output_dir, preprocess_config, split_mode, fold, folds, seed
     click.echo(f"ExampleGen: {source_path} ({source_format}) -> {output_dir} ({' '.join(flags)})")
     try:
         run = example_gen.run_example_gen(
-            source_path, output_dir, source_format=source_format, preprocess_config=preprocess_config,
-            split_config=split_config, label_rule=label_rule, on_error=on_error, skip_eeg_only=skip_eeg_only,
-            records_per_shard=records_per_shard, runner=runner, num_workers=workers, beam_options=beam_options,
-            force=force, progress=display.update, beam_log=beam_log)
+            source_path,
+            output_dir,
+            source_format=source_format,
+            preprocess_config=preprocess_config,
+            split_config=split_config,
+            label_rule=label_rule,
+            on_error=on_error,
+            skip_eeg_only=skip_eeg_only,
+            records_per_shard=records_per_shard,
+            runner=runner,
+            num_workers=workers,
+            beam_options=beam_options,
+            force=force,
+            progress=display.update,
+            beam_log=beam_log,
+        )
     except example_gen.ExampleGenError as error:
         raise example_gen.ExampleGenError(f"{error} (Beam log: {beam_log})") from error
     finally:
@@ -115,9 +180,15 @@ class ProgressDisplay:
         if self.bar is None:
             interactive = self.stream.isatty()
             self.bar = tqdm.tqdm(
-                total=total, unit=" trials", bar_format=_BAR_FORMAT, ascii=not interactive, leave=True,
+                total=total,
+                unit=" trials",
+                bar_format=_BAR_FORMAT,
+                ascii=not interactive,
+                leave=True,
                 file=self.stream if interactive else _LinePerRedraw(self.stream),
-                mininterval=0.5 if interactive else 0, miniters=1 if interactive else max(1, total // 10))
+                mininterval=0.5 if interactive else 0,
+                miniters=1 if interactive else max(1, total // 10),
+            )
         if done > self.bar.n:
             self.bar.update(done - self.bar.n)
 
@@ -161,8 +232,10 @@ def summary_lines(stats, output_dir):
     for name, split in stats["splits"].items():
         valence = f"{split['labels']['valence']['0']}/{split['labels']['valence']['1']}"
         arousal = f"{split['labels']['arousal']['0']}/{split['labels']['arousal']['1']}"
-        lines.append(f"{name:<6} {split['samples']:>7} {len(split['subjects']):>8} {valence:>12} {arousal:>12} "
-                     f"{split['eeg_only']:>8}")
+        lines.append(
+            f"{name:<6} {split['samples']:>7} {len(split['subjects']):>8} {valence:>12} {arousal:>12} "
+            f"{split['eeg_only']:>8}"
+        )
     lines.append(f"{'total':<6} {trials['written']:>7}")
     detection = stats["face_detection"]
     rate = detection["mean_detection_rate"]
@@ -172,10 +245,13 @@ def summary_lines(stats, output_dir):
         f"EEG-only written {trials['eeg_only_written']} ({stats['eeg_only_policy']['policy']} policy)",
         f"face detection {'n/a' if rate is None else f'{rate:.1%} of frames'} over "
         f"{detection['trials_with_video']} trials with video",
-        "EEG normalisation (train split) mean " + ", ".join(
-            f"{band} {mean:.3g}" for band, mean in zip(stats["eeg_normalization"]["bands"],
-                                                        stats["eeg_normalization"]["mean"]))
-        + "; std " + ", ".join(f"{std:.3g}" for std in stats["eeg_normalization"]["std"]),
+        "EEG normalisation (train split) mean "
+        + ", ".join(
+            f"{band} {mean:.3g}"
+            for band, mean in zip(stats["eeg_normalization"]["bands"], stats["eeg_normalization"]["mean"])
+        )
+        + "; std "
+        + ", ".join(f"{std:.3g}" for std in stats["eeg_normalization"]["std"]),
         f"time {stats['seconds']:.1f} s ({stats['trials_per_second'] or 0:.2f} trials/s); output {output_dir}",
     ]
     for record in stats["skipped"][:10]:

@@ -6,14 +6,26 @@ import click
 
 
 @click.command(name="inspect")
-@click.option("--deap", "deap_dir", type=click.Path(exists=True, file_okay=False),
-              help="DEAP directory (data_preprocessed_python/ or data_preprocessed_matlab/, face_video/, "
-                   "metadata_csv/).")
-@click.option("--mahnob", "mahnob_dir", type=click.Path(exists=True, file_okay=False),
-              help="MAHNOB-HCI folder holding Sessions/ (instead of --deap): sessions, subjects, sessions without "
-                   "ratings, EEG or video.")
-@click.option("--label-threshold", type=float, default=5.0, show_default=True,
-              help="A rating above this is 'high' (binary labels).")
+@click.option(
+    "--deap",
+    "deap_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="DEAP directory (data_preprocessed_python/ or data_preprocessed_matlab/, face_video/, metadata_csv/).",
+)
+@click.option(
+    "--mahnob",
+    "mahnob_dir",
+    type=click.Path(exists=True, file_okay=False),
+    help="MAHNOB-HCI folder holding Sessions/ (instead of --deap): sessions, subjects, sessions without "
+    "ratings, EEG or video.",
+)
+@click.option(
+    "--label-threshold",
+    type=float,
+    default=5.0,
+    show_default=True,
+    help="A rating above this is 'high' (binary labels).",
+)
 @click.option("--inclusive", is_flag=True, help="Count a rating equal to the threshold as high (>=).")
 @click.option("--keys-only", is_flag=True, help="List labels and videos only; do not read the EEG samples.")
 def command(deap_dir, mahnob_dir, label_threshold, inclusive, keys_only):
@@ -46,8 +58,10 @@ def command(deap_dir, mahnob_dir, label_threshold, inclusive, keys_only):
     for line in report.lines():
         click.echo(line)
     for eeg, baseline, peripheral in sorted(shapes):
-        click.echo(f"EEG shape        {list(eeg)} stimulus + {list(baseline)} baseline at 128 Hz; "
-                   f"peripheral {list(peripheral)}")
+        click.echo(
+            f"EEG shape        {list(eeg)} stimulus + {list(baseline)} baseline at 128 Hz; "
+            f"peripheral {list(peripheral)}"
+        )
     if not keys_only:
         click.echo(f"read             {trials_read} trials, all finite, in {time.monotonic() - started:.1f} s")
 
@@ -63,7 +77,9 @@ def _inspect_mahnob(mahnob_dir, label_rule, keys_only, started):
     keys = dataset.list_trials().keys
     for key in keys:
         trial = dataset.load_trial(key)
-        click.echo(f"session {key.trial:<7} {key.subject}: {trial.duration_s:.1f} s stimulus + "
-                   f"{0 if trial.eeg_baseline is None else trial.eeg_baseline.shape[1] / trial.sampling_rate:.1f} s "
-                   f"baseline at {trial.sampling_rate:g} Hz, {trial.eeg.shape[0]} EEG channels")
+        click.echo(
+            f"session {key.trial:<7} {key.subject}: {trial.duration_s:.1f} s stimulus + "
+            f"{0 if trial.eeg_baseline is None else trial.eeg_baseline.shape[1] / trial.sampling_rate:.1f} s "
+            f"baseline at {trial.sampling_rate:g} Hz, {trial.eeg.shape[0]} EEG channels"
+        )
     click.echo(f"read             {len(keys)} sessions, all finite, in {time.monotonic() - started:.1f} s")

@@ -15,23 +15,53 @@ from emorecog.commands.shared_options import (
 
 @click.command(name="pipeline")
 @source_options
-@click.option("--root", "pipeline_root", default="pipeline_root", show_default=True,
-              type=click.Path(file_okay=False),
-              help="Where examples/, runs/ and saved_models/ go: new, empty, or one emorecog made.")
+@click.option(
+    "--root",
+    "pipeline_root",
+    default="pipeline_root",
+    show_default=True,
+    type=click.Path(file_okay=False),
+    help="Where examples/, runs/ and saved_models/ go: new, empty, or one emorecog made.",
+)
 @model_options
 @training_options
 @preprocess_options
-@click.option("--split", "split_mode", type=click.Choice(["trial", "subject"]), default="trial", show_default=True,
-              help="trial: trial-disjoint within subject (5:1:1); subject: subject-disjoint.")
+@click.option(
+    "--split",
+    "split_mode",
+    type=click.Choice(["trial", "subject"]),
+    default="trial",
+    show_default=True,
+    help="trial: trial-disjoint within subject (5:1:1); subject: subject-disjoint.",
+)
 @click.option("--model-name", default="emorecog", show_default=True, help="Served model name.")
-@click.option("--serving-base", type=click.Path(file_okay=False),
-              help="TF Serving model base folder [default: ROOT/saved_models].")
+@click.option(
+    "--serving-base",
+    type=click.Path(file_okay=False),
+    help="TF Serving model base folder [default: ROOT/saved_models].",
+)
 @click.option("--runner", default="DirectRunner", show_default=True, help="Beam runner of ExampleGen.")
 @click.option("--workers", type=int, default=None, help="DirectRunner worker processes [default: CPU cores].")
-@click.option("--beam-option", "beam_options", multiple=True, metavar="KEY=VALUE",
-              help="Beam pipeline option passed through to ExampleGen (repeatable).")
-def command(source, pipeline_root, model_config, training_config, preprocess_config, split_mode,
-            model_name, serving_base, runner, workers, beam_options):
+@click.option(
+    "--beam-option",
+    "beam_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Beam pipeline option passed through to ExampleGen (repeatable).",
+)
+def command(
+    source,
+    pipeline_root,
+    model_config,
+    training_config,
+    preprocess_config,
+    split_mode,
+    model_name,
+    serving_base,
+    runner,
+    workers,
+    beam_options,
+):
     """Run the whole pipeline; a component whose inputs and parameters did not change is skipped.
 
     Reads a DEAP directory, a MAHNOB-HCI folder or a manifest of recordings. Writes ROOT/examples/
@@ -58,10 +88,22 @@ def command(source, pipeline_root, model_config, training_config, preprocess_con
 
     source_format, source_path = source
     result = run_local_pipeline(
-        source_path, pipeline_root, model_config, training_config, preprocess_config=preprocess_config,
-        split_config=split_config, model_name=model_name, serving_base=serving_base, runner=runner,
-        num_workers=workers, beam_options=beam_options, progress=progress, beam_log=beam_log, log=click.echo,
-        source_format=source_format)
+        source_path,
+        pipeline_root,
+        model_config,
+        training_config,
+        preprocess_config=preprocess_config,
+        split_config=split_config,
+        model_name=model_name,
+        serving_base=serving_base,
+        runner=runner,
+        num_workers=workers,
+        beam_options=beam_options,
+        progress=progress,
+        beam_log=beam_log,
+        log=click.echo,
+        source_format=source_format,
+    )
     click.echo("")
     for name, state, path in result.steps():
         click.echo(f"{name:<11} {state:<28} {path}")

@@ -17,10 +17,19 @@ def model_options(function):
         kwargs["model_config"] = _model_config_from_options(kwargs.pop("ablation"), kwargs.pop("config_file"))
         return function(**kwargs)
 
-    wrapper = click.option("--ablation", type=click.Choice(ABLATIONS), default="full", show_default=True,
-                           help="Model variant of the paper's ablations (LSTM depth: core_layers in --config).")(wrapper)
-    return click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False),
-                        help="JSON object of ModelConfig fields overriding the paper's defaults.")(wrapper)
+    wrapper = click.option(
+        "--ablation",
+        type=click.Choice(ABLATIONS),
+        default="full",
+        show_default=True,
+        help="Model variant of the paper's ablations (LSTM depth: core_layers in --config).",
+    )(wrapper)
+    return click.option(
+        "--config",
+        "config_file",
+        type=click.Path(exists=True, dir_okay=False),
+        help="JSON object of ModelConfig fields overriding the paper's defaults.",
+    )(wrapper)
 
 
 def training_options(function):
@@ -34,15 +43,27 @@ def training_options(function):
 def source_options(function):
     """--deap DIR | --mahnob DIR | --manifest FILE, exactly one (-> source = (format, path))."""
     sources = (
-        ("deap", "--deap", click.Path(exists=True, file_okay=False),
-         "DEAP directory (data_preprocessed_python/ or _matlab/, face_video/, metadata_csv/), real or written by "
-         "`emorecog synth`."),
-        ("mahnob", "--mahnob", click.Path(exists=True, file_okay=False),
-         "MAHNOB-HCI folder holding Sessions/<id>/ (session.xml, the .bdf recording, the colour video), real or "
-         "written by `emorecog synth --format mahnob`."),
-        ("manifest", "--manifest", click.Path(exists=True, dir_okay=False),
-         "CSV manifest of your own recordings (EDF/BDF/FIF/BrainVision/EEGLAB, optional videos; columns in the "
-         "README)."),
+        (
+            "deap",
+            "--deap",
+            click.Path(exists=True, file_okay=False),
+            "DEAP directory (data_preprocessed_python/ or _matlab/, face_video/, metadata_csv/), real or written by "
+            "`emorecog synth`.",
+        ),
+        (
+            "mahnob",
+            "--mahnob",
+            click.Path(exists=True, file_okay=False),
+            "MAHNOB-HCI folder holding Sessions/<id>/ (session.xml, the .bdf recording, the colour video), real or "
+            "written by `emorecog synth --format mahnob`.",
+        ),
+        (
+            "manifest",
+            "--manifest",
+            click.Path(exists=True, dir_okay=False),
+            "CSV manifest of your own recordings (EDF/BDF/FIF/BrainVision/EEGLAB, optional videos; columns in the "
+            "README).",
+        ),
     )
 
     @functools.wraps(function)
@@ -50,8 +71,10 @@ def source_options(function):
         given = [(name, kwargs.pop(f"{name}_source")) for name, *_ in sources]
         given = [(name, path) for name, path in given if path is not None]
         if len(given) != 1:
-            raise click.UsageError("give exactly one input: --deap DIR, --mahnob DIR or --manifest FILE"
-                                   + (f" (got {', '.join('--' + name for name, _ in given)})" if given else ""))
+            raise click.UsageError(
+                "give exactly one input: --deap DIR, --mahnob DIR or --manifest FILE"
+                + (f" (got {', '.join('--' + name for name, _ in given)})" if given else "")
+            )
         kwargs["source"] = given[0]
         return function(**kwargs)
 
@@ -74,8 +97,9 @@ def _model_config_from_options(ablation, config_file):
             except json.JSONDecodeError as error:
                 raise click.BadParameter(f"{config_file} is not JSON: {error}", param_hint="--config") from None
         if not isinstance(overrides, dict):
-            raise click.BadParameter(f"{config_file} must hold a JSON object of ModelConfig fields",
-                                     param_hint="--config")
+            raise click.BadParameter(
+                f"{config_file} must hold a JSON object of ModelConfig fields", param_hint="--config"
+            )
     try:
         return ModelConfig.for_ablation(ablation, **overrides)
     except (TypeError, ValueError) as error:
@@ -113,16 +137,22 @@ def _config_options(function, config_class, parameter, help_overrides):
         try:
             kwargs[parameter] = config_class(**values)
         except (TypeError, ValueError) as error:
-            flag = next((f"--{field.name.replace('_', '-')}" for field in fields if f".{field.name} " in str(error)),
-                        None)
+            flag = next(
+                (f"--{field.name.replace('_', '-')}" for field in fields if f".{field.name} " in str(error)), None
+            )
             raise click.BadParameter(str(error), param_hint=flag) from None
         return function(**kwargs)
 
     for field in reversed(fields):
         shown = ",".join(f"{edge:g}" for edge in field.default) if isinstance(field.default, tuple) else True
-        wrapper = click.option(f"--{field.name.replace('_', '-')}", field.name, show_default=shown,
-                               default=field.default, **_option_type(field, config_class.CHOICES),
-                               help=help_overrides.get(field.name, helps.get(field.name, "")))(wrapper)
+        wrapper = click.option(
+            f"--{field.name.replace('_', '-')}",
+            field.name,
+            show_default=shown,
+            default=field.default,
+            **_option_type(field, config_class.CHOICES),
+            help=help_overrides.get(field.name, helps.get(field.name, "")),
+        )(wrapper)
     return wrapper
 
 

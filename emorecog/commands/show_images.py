@@ -10,15 +10,33 @@ ROW_TITLES = ("low, in window", "high, in window", "high - low, in window", "hig
 
 
 @click.command(name="show-images")
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="ExampleGen output of `emorecog ingest` (Split-*/, schema.json).")
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
-              help="Folder for the PNGs: new, empty, or one emorecog made (never an input folder).")
-@click.option("--ground-truth", type=click.Path(exists=True, dir_okay=False),
-              help="ground_truth.json of a synthetic DEAP (`emorecog synth`): its event windows split each "
-                   "trial into inside / outside. Without it the whole trial counts as 'inside'.")
-@click.option("--split", "split_names", multiple=True, type=click.Choice(["train", "eval", "test"]),
-              help="Splits to read, repeatable [default: all three].")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="ExampleGen output of `emorecog ingest` (Split-*/, schema.json).",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder for the PNGs: new, empty, or one emorecog made (never an input folder).",
+)
+@click.option(
+    "--ground-truth",
+    type=click.Path(exists=True, dir_okay=False),
+    help="ground_truth.json of a synthetic DEAP (`emorecog synth`): its event windows split each "
+    "trial into inside / outside. Without it the whole trial counts as 'inside'.",
+)
+@click.option(
+    "--split",
+    "split_names",
+    multiple=True,
+    type=click.Choice(["train", "eval", "test"]),
+    help="Splits to read, repeatable [default: all three].",
+)
 @click.option("--max-trials", type=int, default=400, show_default=True, help="Read at most this many trials.")
 def command(data_dir, out_dir, ground_truth, split_names, max_trials):
     """Write PNGs of mean EEG band images and face crops per label, in the event window vs outside it.
@@ -31,17 +49,18 @@ def command(data_dir, out_dir, ground_truth, split_names, max_trials):
     the middle of the window, low row above high row) and OUT/summary.json (trial counts and the size of
     the high - low difference inside and outside the window).
     """
-    from emorecog.output_folders import claim_folder
-
     from emorecog.evaluation.band_image_layout import BandImageLayout
+    from emorecog.output_folders import claim_folder
 
     layout = BandImageLayout.read(data_dir)
     windows = _event_windows(ground_truth) if ground_truth else None
     accumulator = _accumulate(data_dir, split_names or ("train", "eval", "test"), windows, max_trials)
     claim_folder(out_dir, "emorecog show-images", inputs={"data": data_dir, "ground truth": ground_truth})
-    summary = {"data": os.path.abspath(data_dir),
-               "event_window": "ground truth" if windows else "whole trial (no --ground-truth)",
-               "trials_read": accumulator["trials"]}
+    summary = {
+        "data": os.path.abspath(data_dir),
+        "event_window": "ground truth" if windows else "whole trial (no --ground-truth)",
+        "trials_read": accumulator["trials"],
+    }
     from emorecog import features
 
     for target in features.TARGETS:
@@ -51,8 +70,10 @@ def command(data_dir, out_dir, ground_truth, split_names, max_trials):
     click.echo(f"read {accumulator['trials']} trials; wrote PNGs and summary.json to {out_dir}")
     for target in features.TARGETS:
         inside, outside = (summary[target][f"high_minus_low_{where}"] for where in ("inside", "outside"))
-        click.echo(f"{target}: RMS of mean(high) - mean(low) EEG image: in window {_number(inside)}, "
-                   f"outside {_number(outside)}")
+        click.echo(
+            f"{target}: RMS of mean(high) - mean(low) EEG image: in window {_number(inside)}, "
+            f"outside {_number(outside)}"
+        )
 
 
 def _number(value):
@@ -64,8 +85,11 @@ def _event_windows(path):
     with open(path) as handle:
         truth = json.load(handle)
     try:
-        return {(subject, int(trial["trial"])): tuple(trial["event_window_s"])
-                for subject, info in truth["subjects"].items() for trial in info["trials"]}
+        return {
+            (subject, int(trial["trial"])): tuple(trial["event_window_s"])
+            for subject, info in truth["subjects"].items()
+            for trial in info["trials"]
+        }
     except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"{path} is not a synthetic DEAP ground_truth.json: missing {error}") from error
 
@@ -146,8 +170,11 @@ def _plot_target(accumulator, layout, target, out_dir):
         # One colour range per band for the two label rows and one symmetric range for the two differences,
         # over the pixels inside the hull only (the rest is masked), so rows of a column compare.
         level_pixels = [image[..., band_index][layout.inside_hull] for image in rows[:2] if image is not None]
-        level_range = (min(float(i.min()) for i in level_pixels), max(float(i.max()) for i in level_pixels)) \
-            if level_pixels else (0.0, 1.0)
+        level_range = (
+            (min(float(i.min()) for i in level_pixels), max(float(i.max()) for i in level_pixels))
+            if level_pixels
+            else (0.0, 1.0)
+        )
         difference_pixels = [image[..., band_index][layout.inside_hull] for image in rows[2:] if image is not None]
         bound = max([float(np.abs(i).max()) for i in difference_pixels] + [1e-9])
         for row_index, image in enumerate(rows):
@@ -158,13 +185,32 @@ def _plot_target(accumulator, layout, target, out_dir):
                 axis.text(0.5, 0.5, "no frames", ha="center", va="center", transform=axis.transAxes)
                 continue
             if row_index < 2:
-                plots.draw_band_image(figure, axis, image[..., band_index], layout, layout.value_unit,
-                                      cmap="viridis", vmin=level_range[0], vmax=level_range[1])
+                plots.draw_band_image(
+                    figure,
+                    axis,
+                    image[..., band_index],
+                    layout,
+                    layout.value_unit,
+                    cmap="viridis",
+                    vmin=level_range[0],
+                    vmax=level_range[1],
+                )
             else:
-                plots.draw_band_image(figure, axis, image[..., band_index], layout,
-                                      f"high - low: {layout.value_unit}", cmap="RdBu_r", vmin=-bound, vmax=bound)
-    figure.suptitle(f"EEG band images by {target} label (mean over frames; nose at the top)\npixels outside the "
-                    f"electrodes' hull are not drawn (the model sees {_fill_description(layout)} there)", fontsize=9)
+                plots.draw_band_image(
+                    figure,
+                    axis,
+                    image[..., band_index],
+                    layout,
+                    f"high - low: {layout.value_unit}",
+                    cmap="RdBu_r",
+                    vmin=-bound,
+                    vmax=bound,
+                )
+    figure.suptitle(
+        f"EEG band images by {target} label (mean over frames; nose at the top)\npixels outside the "
+        f"electrodes' hull are not drawn (the model sees {_fill_description(layout)} there)",
+        fontsize=9,
+    )
     figure.savefig(os.path.join(out_dir, f"eeg_{target}.png"), dpi=100)
 
     faces = accumulator["faces"][target]
@@ -188,8 +234,10 @@ def _plot_target(accumulator, layout, target, out_dir):
         "trials": {str(label): count for label, count in accumulator["trials_per_label"][target].items()},
         "high_minus_low_inside": rms(inside_difference),
         "high_minus_low_outside": rms(outside_difference),
-        "high_minus_low_inside_per_band": None if inside_difference is None else
-        {band: rms(inside_difference[..., i]) for i, band in enumerate(features.EEG_BANDS)},
-        "high_minus_low_outside_per_band": None if outside_difference is None else
-        {band: rms(outside_difference[..., i]) for i, band in enumerate(features.EEG_BANDS)},
+        "high_minus_low_inside_per_band": None
+        if inside_difference is None
+        else {band: rms(inside_difference[..., i]) for i, band in enumerate(features.EEG_BANDS)},
+        "high_minus_low_outside_per_band": None
+        if outside_difference is None
+        else {band: rms(outside_difference[..., i]) for i, band in enumerate(features.EEG_BANDS)},
     }

@@ -9,12 +9,18 @@ from emorecog.commands.shared_options import model_options, training_options
 
 
 @click.command(name="train")
-@click.option("--data", "data_dir", required=True, type=click.Path(exists=True, file_okay=False),
-              help="ExampleGen output of `emorecog ingest` (Split-*/ TFRecords, schema.json, stats.json).")
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="ExampleGen output of `emorecog ingest` (Split-*/ TFRecords, schema.json, stats.json).",
+)
 @model_options
 @training_options
-@click.option("--out", "run_dir", type=click.Path(file_okay=False),
-              help="Run directory [default: runs/<ablation>-<target>].")
+@click.option(
+    "--out", "run_dir", type=click.Path(file_okay=False), help="Run directory [default: runs/<ablation>-<target>]."
+)
 @click.option("--restart", is_flag=True, help="Discard the run's checkpoints instead of resuming from them.")
 def command(data_dir, model_config, training_config, run_dir, restart):
     """Train the model on Split-train, keep the best epoch by eval-split macro F1.

@@ -73,8 +73,15 @@ from emorecog.datasets.safe_pickle import UnsafePickleError, load_safe_pickle
 from emorecog.features import RATING_NAMES, TARGETS
 
 __all__ = [
-    "DeapDataset", "DeapFormatError", "DeapLayoutReport", "DeapTrial", "DeapTrialKey",
-    "EEG_CHANNELS", "PERIPHERAL_CHANNELS", "SAMPLING_RATE_HZ", "BASELINE_SAMPLES",
+    "DeapDataset",
+    "DeapFormatError",
+    "DeapLayoutReport",
+    "DeapTrial",
+    "DeapTrialKey",
+    "EEG_CHANNELS",
+    "PERIPHERAL_CHANNELS",
+    "SAMPLING_RATE_HZ",
+    "BASELINE_SAMPLES",
 ]
 
 SAMPLING_RATE_HZ = 128
@@ -83,8 +90,38 @@ BASELINE_SAMPLES = SAMPLING_RATE_HZ * BASELINE_SECONDS
 
 # Channels 1-32 of the preprocessed files (Geneva order), then channels 33-40.
 EEG_CHANNELS = (
-    "Fp1", "AF3", "F3", "F7", "FC5", "FC1", "C3", "T7", "CP5", "CP1", "P3", "P7", "PO3", "O1", "Oz", "Pz",
-    "Fp2", "AF4", "Fz", "F4", "F8", "FC6", "FC2", "Cz", "C4", "T8", "CP6", "CP2", "P4", "P8", "PO4", "O2",
+    "Fp1",
+    "AF3",
+    "F3",
+    "F7",
+    "FC5",
+    "FC1",
+    "C3",
+    "T7",
+    "CP5",
+    "CP1",
+    "P3",
+    "P7",
+    "PO3",
+    "O1",
+    "Oz",
+    "Pz",
+    "Fp2",
+    "AF4",
+    "Fz",
+    "F4",
+    "F8",
+    "FC6",
+    "FC2",
+    "Cz",
+    "C4",
+    "T8",
+    "CP6",
+    "CP2",
+    "P4",
+    "P8",
+    "PO4",
+    "O2",
 )
 PERIPHERAL_CHANNELS = ("hEOG", "vEOG", "zEMG", "tEMG", "GSR", "Respiration", "Plethysmograph", "Temperature")
 NUM_CHANNELS = len(EEG_CHANNELS) + len(PERIPHERAL_CHANNELS)
@@ -98,8 +135,15 @@ FACE_VIDEO_DIR = "face_video"
 METADATA_DIR = "metadata_csv"
 PARTICIPANT_RATINGS_CSV = "participant_ratings.csv"
 PARTICIPANT_RATINGS_COLUMNS = (
-    "Participant_id", "Trial", "Experiment_id", "Start_time",
-    "Valence", "Arousal", "Dominance", "Liking", "Familiarity",
+    "Participant_id",
+    "Trial",
+    "Experiment_id",
+    "Start_time",
+    "Valence",
+    "Arousal",
+    "Dominance",
+    "Liking",
+    "Familiarity",
 )
 # participant_ratings.csv holds the ratings with 2 decimals; the data files' labels are the same ratings.
 RATINGS_AGREEMENT_TOLERANCE = 0.01
@@ -221,8 +265,9 @@ class DeapTrial:
     @property
     def key(self):
         """The trial's `DeapTrialKey` (identity and labels, no samples)."""
-        return DeapTrialKey(self.subject, self.trial, self.presentation_index, self.ratings, self.labels,
-                            self.face_video)
+        return DeapTrialKey(
+            self.subject, self.trial, self.presentation_index, self.ratings, self.labels, self.face_video
+        )
 
     def rating(self, name):
         """The 1..9 rating `name` ('valence', 'arousal', 'dominance' or 'liking')."""
@@ -287,8 +332,9 @@ class DeapLayoutReport:
             {"subject": subject, "trial": trial, "presentation_index": index}
             for subject, trial, index in self.missing_videos
         ]
-        result["label_counts"] = {target: {"low": low, "high": high}
-                                  for target, (low, high) in self.label_counts.items()}
+        result["label_counts"] = {
+            target: {"low": low, "high": high} for target, (low, high) in self.label_counts.items()
+        }
         result["num_trials"] = self.num_trials
         return result
 
@@ -298,8 +344,8 @@ class DeapLayoutReport:
             f"DEAP directory   {self.root} ({self.dataset}, layout: {self.layout})",
             f"subjects         {len(self.subjects)}: {', '.join(self.subjects)}",
             f"trials           {self.num_trials}, {self.num_trials_with_video} with face video",
-            f"labels           {self.label_rule}; " + ", ".join(
-                f"{target} low/high {low}/{high}" for target, (low, high) in self.label_counts.items()),
+            f"labels           {self.label_rule}; "
+            + ", ".join(f"{target} low/high {low}/{high}" for target, (low, high) in self.label_counts.items()),
         ]
         if self.ratings_csv is None:
             lines.append("ratings csv      MISSING: presentation order unknown, face videos not matched to trials")
@@ -312,8 +358,10 @@ class DeapLayoutReport:
             for subject, trials in by_subject.items():
                 lines.append(f"missing videos   {subject}: trials {', '.join(trials)} (EEG-only)")
         if self.unmatched_videos:
-            lines.append(f"unmatched videos {len(self.unmatched_videos)}: {', '.join(self.unmatched_videos[:5])}"
-                         + (" ..." if len(self.unmatched_videos) > 5 else ""))
+            lines.append(
+                f"unmatched videos {len(self.unmatched_videos)}: {', '.join(self.unmatched_videos[:5])}"
+                + (" ..." if len(self.unmatched_videos) > 5 else "")
+            )
         return lines
 
     def __str__(self):
@@ -359,8 +407,7 @@ class DeapDataset:
             if match and name.endswith(extension):
                 self._subject_files[subject_name(match.group(1))] = os.path.join(self.data_dir, name)
         if not self._subject_files:
-            raise DeapFormatError(
-                f"{self.data_dir}: no subject files (expected s01{extension} ... s32{extension})")
+            raise DeapFormatError(f"{self.data_dir}: no subject files (expected s01{extension} ... s32{extension})")
         self.ratings_csv = os.path.join(self.root, METADATA_DIR, PARTICIPANT_RATINGS_CSV)
         if not os.path.lexists(self.ratings_csv):  # anything else there is read, and refused if unreadable
             self.ratings_csv = None
@@ -402,7 +449,7 @@ class DeapDataset:
                 default: all subjects.
         """
         keys = []
-        for subject in (self.subjects() if subject is None else [subject]):
+        for subject in self.subjects() if subject is None else [subject]:
             labels = self._subject_labels(subject)
             for index in range(labels.shape[0]):
                 keys.append(self._trial_key(subject, index + 1, labels[index]))
@@ -417,8 +464,13 @@ class DeapDataset:
         unreadable = []
         for subject, evidence in self._subjects_without_data_file().items():
             data_file = os.path.join(self.data_dir, subject + _LAYOUTS[self.layout][1])
-            unreadable.append(UnreadableTrial(
-                subject, None, f"subject {subject}: data file {data_file} is missing, but the subject has {evidence}"))
+            unreadable.append(
+                UnreadableTrial(
+                    subject,
+                    None,
+                    f"subject {subject}: data file {data_file} is missing, but the subject has {evidence}",
+                )
+            )
         keys = []
         for subject in self.subjects():
             try:
@@ -460,7 +512,8 @@ class DeapDataset:
             raise DeapFormatError(
                 f"{path}: field 'data', subject {subject} trial {trial} channel {channel + 1} ({names[channel]}): "
                 f"{int(bad[channel].sum())} NaN/inf samples, first at sample {int(np.argmax(bad[channel]))} (of the "
-                f"whole trial, {BASELINE_SAMPLES} baseline samples first); expected finite values")
+                f"whole trial, {BASELINE_SAMPLES} baseline samples first); expected finite values"
+            )
         key = self._trial_key(subject, trial, labels[trial - 1])
         num_eeg = len(EEG_CHANNELS)
         return DeapTrial(
@@ -488,8 +541,7 @@ class DeapDataset:
         subjects_without_video, missing = [], []
         for subject in self.subjects():
             subject_dir = os.path.join(video_root, subject)
-            has_any = os.path.isdir(subject_dir) and any(
-                _VIDEO_FILE.match(name) for name in os.listdir(subject_dir))
+            has_any = os.path.isdir(subject_dir) and any(_VIDEO_FILE.match(name) for name in os.listdir(subject_dir))
             if not has_any:
                 subjects_without_video.append(subject)
                 continue
@@ -542,7 +594,8 @@ class DeapDataset:
                 return layout
         raise DeapFormatError(
             f"{self.root}: unknown layout: expected a DEAP directory holding {PYTHON_DATA_DIR}/sXX.dat or "
-            f"{MATLAB_DATA_DIR}/sXX.mat (pass the directory that contains the data folder, not the folder)")
+            f"{MATLAB_DATA_DIR}/sXX.mat (pass the directory that contains the data folder, not the folder)"
+        )
 
     def _subject_file(self, subject):
         try:
@@ -590,7 +643,8 @@ class DeapDataset:
         except (pickle.UnpicklingError, OSError) as error:
             raise DeapFormatError(
                 f"{path}: not a readable DEAP pickle (expected a Python 2 pickle of a dict with 'data' and "
-                f"'labels'): {_without_path(error, path)}") from error
+                f"'labels'): {_without_path(error, path)}"
+            ) from error
 
     @staticmethod
     def _load_mat(path, variable_names):
@@ -601,7 +655,8 @@ class DeapDataset:
         except (MatFileError, OSError) as error:
             raise DeapFormatError(
                 f"{path}: not a readable MATLAB file ({_without_path(error, path)}); expected variables "
-                "'data' [trials, 40, samples] and 'labels' [trials, 4]") from error
+                "'data' [trials, 40, samples] and 'labels' [trials, 4]"
+            ) from error
 
     @staticmethod
     def _checked_data(path, content):
@@ -611,20 +666,24 @@ class DeapDataset:
         if not isinstance(data, np.ndarray) or data.dtype.kind not in "iuf":
             raise DeapFormatError(
                 f"{path}: field 'data' is {type(data).__name__} "
-                f"{getattr(data, 'dtype', '')}, expected a numeric array [trials, 40, samples]")
+                f"{getattr(data, 'dtype', '')}, expected a numeric array [trials, 40, samples]"
+            )
         if data.ndim != 3:
             raise DeapFormatError(
-                f"{path}: field 'data' has shape {data.shape}, expected 3 dimensions [trials, 40, samples]")
+                f"{path}: field 'data' has shape {data.shape}, expected 3 dimensions [trials, 40, samples]"
+            )
         if data.shape[1] != NUM_CHANNELS:
             raise DeapFormatError(
                 f"{path}: field 'data' has {data.shape[1]} channels (shape {data.shape}), expected {NUM_CHANNELS} "
-                f"(32 EEG + 8 peripheral, shape [trials, 40, samples])")
+                f"(32 EEG + 8 peripheral, shape [trials, 40, samples])"
+            )
         if data.shape[0] < 1:
             raise DeapFormatError(f"{path}: field 'data' holds no trials (shape {data.shape})")
         if data.shape[2] <= BASELINE_SAMPLES:
             raise DeapFormatError(
                 f"{path}: field 'data' has {data.shape[2]} samples per trial, expected more than the "
-                f"{BASELINE_SAMPLES}-sample baseline (8064 = 63 s at {SAMPLING_RATE_HZ} Hz in DEAP)")
+                f"{BASELINE_SAMPLES}-sample baseline (8064 = 63 s at {SAMPLING_RATE_HZ} Hz in DEAP)"
+            )
         return data
 
     @staticmethod
@@ -632,14 +691,20 @@ class DeapDataset:
         if "labels" not in content:
             raise DeapFormatError(f"{path}: field 'labels' is missing (expected [trials, 4])")
         labels = content["labels"]
-        if not isinstance(labels, np.ndarray) or labels.dtype.kind not in "iuf" or labels.ndim != 2 or (
-                labels.shape[1] != len(LABEL_COLUMNS)):
+        if (
+            not isinstance(labels, np.ndarray)
+            or labels.dtype.kind not in "iuf"
+            or labels.ndim != 2
+            or (labels.shape[1] != len(LABEL_COLUMNS))
+        ):
             raise DeapFormatError(
                 f"{path}: field 'labels' has shape {getattr(labels, 'shape', type(labels).__name__)}, expected "
-                f"[trials, {len(LABEL_COLUMNS)}] ({', '.join(LABEL_COLUMNS)})")
+                f"[trials, {len(LABEL_COLUMNS)}] ({', '.join(LABEL_COLUMNS)})"
+            )
         if num_trials is not None and labels.shape[0] != num_trials:
             raise DeapFormatError(
-                f"{path}: field 'labels' has {labels.shape[0]} rows but field 'data' has {num_trials} trials")
+                f"{path}: field 'labels' has {labels.shape[0]} rows but field 'data' has {num_trials} trials"
+            )
         labels = np.array(labels, dtype=np.float64)
         low, high = RATING_RANGE
         bad = ~np.isfinite(labels) | (labels < low) | (labels > high)
@@ -647,7 +712,8 @@ class DeapDataset:
             row, column = (int(index) for index in np.argwhere(bad)[0])
             raise DeapFormatError(
                 f"{path}: field 'labels', trial {row + 1} {LABEL_COLUMNS[column]} = {labels[row, column]!r}, "
-                f"expected a rating in [{low:g}, {high:g}]")
+                f"expected a rating in [{low:g}, {high:g}]"
+            )
         return labels
 
     def _trial_key(self, subject, trial, rating_row):
@@ -671,8 +737,10 @@ class DeapDataset:
             return {}
         order = {}
         try:
-            with open_regular_file(self.ratings_csv) as binary, io.TextIOWrapper(
-                    binary, encoding="utf-8-sig", newline="") as handle:
+            with (
+                open_regular_file(self.ratings_csv) as binary,
+                io.TextIOWrapper(binary, encoding="utf-8-sig", newline="") as handle,
+            ):
                 reader = csv.DictReader(handle)
                 columns = [column.strip() for column in (reader.fieldnames or [])]
                 needed = ("Participant_id", "Trial", "Experiment_id")
@@ -680,7 +748,8 @@ class DeapDataset:
                 if missing:
                     raise DeapFormatError(
                         f"{self.ratings_csv}: missing column(s) {', '.join(missing)}; expected the columns "
-                        f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}")
+                        f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}"
+                    )
                 rating_columns = [name.capitalize() for name in LABEL_COLUMNS]
                 has_ratings = all(column in columns for column in rating_columns)
                 for line_number, row in enumerate(reader, start=2):
@@ -690,25 +759,33 @@ class DeapDataset:
                     if video_id in subject_order:
                         raise DeapFormatError(
                             f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
-                            f"Experiment_id {video_id} twice (expected each video once per participant)")
+                            f"Experiment_id {video_id} twice (expected each video once per participant)"
+                        )
                     if presentation_index in subject_order.values():
                         raise DeapFormatError(
                             f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
-                            f"Trial {presentation_index} twice (expected each presentation index once)")
+                            f"Trial {presentation_index} twice (expected each presentation index once)"
+                        )
                     subject_order[video_id] = presentation_index
                     if has_ratings:
                         self._csv_ratings.setdefault(subject, {})[video_id] = (
-                            line_number, self._csv_row_ratings(row, rating_columns, line_number))
+                            line_number,
+                            self._csv_row_ratings(row, rating_columns, line_number),
+                        )
         except UnicodeDecodeError as error:
-            raise DeapFormatError(f"{self.ratings_csv}: not a UTF-8 text CSV (undecodable byte at position "
-                                  f"{error.start}); expected the columns {', '.join(PARTICIPANT_RATINGS_COLUMNS)}"
-                                  ) from None
+            raise DeapFormatError(
+                f"{self.ratings_csv}: not a UTF-8 text CSV (undecodable byte at position "
+                f"{error.start}); expected the columns {', '.join(PARTICIPANT_RATINGS_COLUMNS)}"
+            ) from None
         except csv.Error as error:
-            raise DeapFormatError(f"{self.ratings_csv}: not a readable CSV ({error}); expected the columns "
-                                  f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}") from None
+            raise DeapFormatError(
+                f"{self.ratings_csv}: not a readable CSV ({error}); expected the columns "
+                f"{', '.join(PARTICIPANT_RATINGS_COLUMNS)}"
+            ) from None
         except OSError as error:
-            raise DeapFormatError(f"{self.ratings_csv}: cannot be read: {_without_path(error, self.ratings_csv)}"
-                                  ) from None
+            raise DeapFormatError(
+                f"{self.ratings_csv}: cannot be read: {_without_path(error, self.ratings_csv)}"
+            ) from None
         return order
 
     def _csv_row_identity(self, row, line_number):
@@ -718,7 +795,8 @@ class DeapDataset:
             raise DeapFormatError(
                 f"{self.ratings_csv}, line {line_number}: Participant_id, Trial and Experiment_id must be "
                 f"integers, got {_cell(row.get('Participant_id'))}, {_cell(row.get('Trial'))}, "
-                f"{_cell(row.get('Experiment_id'))}") from None
+                f"{_cell(row.get('Experiment_id'))}"
+            ) from None
 
     def _csv_row_ratings(self, row, rating_columns, line_number):
         try:
@@ -726,7 +804,8 @@ class DeapDataset:
         except (TypeError, ValueError):
             raise DeapFormatError(
                 f"{self.ratings_csv}, line {line_number}: {', '.join(rating_columns)} must be numbers, got "
-                + ", ".join(_cell(row.get(column)) for column in rating_columns)) from None
+                + ", ".join(_cell(row.get(column)) for column in rating_columns)
+            ) from None
 
     def _check_ratings_agree(self, subject, path, labels):
         """Refuse a subject whose csv ratings differ from its data file's labels (e.g. swapped Experiment_id:
@@ -736,25 +815,29 @@ class DeapDataset:
             if not 1 <= video_id <= labels.shape[0]:
                 raise DeapFormatError(
                     f"{self.ratings_csv}, line {line_number}: participant {subject_number(subject)} lists "
-                    f"Experiment_id {video_id}, but {path} holds trials 1..{labels.shape[0]}")
+                    f"Experiment_id {video_id}, but {path} holds trials 1..{labels.shape[0]}"
+                )
             if np.max(np.abs(np.asarray(csv_ratings) - labels[video_id - 1])) > RATINGS_AGREEMENT_TOLERANCE:
                 disagreeing.append((line_number, video_id, csv_ratings, labels[video_id - 1]))
         if disagreeing:
             shown = "; ".join(
                 f"line {line} (Experiment_id {video}): {_ratings_text(csv_row)} vs trial {video}: "
-                f"{_ratings_text(dat_row)}" for line, video, csv_row, dat_row in disagreeing[:4])
+                f"{_ratings_text(dat_row)}"
+                for line, video, csv_row, dat_row in disagreeing[:4]
+            )
             more = f" (and {len(disagreeing) - 4} more rows)" if len(disagreeing) > 4 else ""
             raise DeapFormatError(
                 f"{self.ratings_csv}: participant {subject_number(subject)} ({subject}): the csv ratings of "
                 f"{len(disagreeing)} row(s) disagree with field 'labels' of {path}: {shown}{more}; expected the "
                 f"same ratings (to {RATINGS_AGREEMENT_TOLERANCE}); a swapped Experiment_id would pair face "
-                "videos with the wrong trials")
+                "videos with the wrong trials"
+            )
 
 
 def _without_path(error, path):
     """An error's message without its leading "<path>: " (the caller names the file already)."""
     message = str(error)
-    return message[len(path) + 2:] if message.startswith(f"{path}: ") else message
+    return message[len(path) + 2 :] if message.startswith(f"{path}: ") else message
 
 
 def _cell(value, limit=20):

@@ -66,9 +66,18 @@ def read_recorded_trial(key, channel_names, stimulus_samples):
     if key.face_video is not None:
         face_video_start_s = start / rate if key.face_video_onset_s is None else key.face_video_onset_s
     return RecordedTrial(
-        subject=key.subject, trial=key.trial, eeg=eeg, eeg_baseline=baseline, eeg_channels=tuple(channel_names),
-        sampling_rate=rate, ratings=key.ratings, labels=key.labels, face_video=key.face_video,
-        face_video_start_s=face_video_start_s, source_file=path)
+        subject=key.subject,
+        trial=key.trial,
+        eeg=eeg,
+        eeg_baseline=baseline,
+        eeg_channels=tuple(channel_names),
+        sampling_rate=rate,
+        ratings=key.ratings,
+        labels=key.labels,
+        face_video=key.face_video,
+        face_video_start_s=face_video_start_s,
+        source_file=path,
+    )
 
 
 def _open_recording(path):
@@ -77,13 +86,14 @@ def _open_recording(path):
 
     path = check_regular_file(path, "EEG recording")
     if not path.lower().endswith(RECORDING_SUFFIXES):
-        raise RecordingError(f"EEG recording {path}: unknown file type; expected one of "
-                             f"{', '.join(RECORDING_SUFFIXES)} (EDF, BDF, FIF, BrainVision, EEGLAB)")
+        raise RecordingError(
+            f"EEG recording {path}: unknown file type; expected one of "
+            f"{', '.join(RECORDING_SUFFIXES)} (EDF, BDF, FIF, BrainVision, EEGLAB)"
+        )
     try:
         return mne.io.read_raw(path, preload=False, verbose="ERROR")
     except Exception as error:  # MNE raises many types for a broken file; all mean "cannot read it"
-        raise RecordingError(f"EEG recording {path} cannot be read by MNE: {type(error).__name__}: {error}"
-                             ) from error
+        raise RecordingError(f"EEG recording {path} cannot be read by MNE: {type(error).__name__}: {error}") from error
 
 
 def montage_channel_names(montage):
@@ -112,10 +122,10 @@ def _match_channels(raw, wanted, path):
         (found if name.lower() in by_lower else missing).append(by_lower.get(name.lower(), name))
     if missing:
         raise RecordingError(
-            f"EEG recording {path}: no channel {missing[0]!r}" + (f" (nor {', '.join(missing[1:4])}"
-                                                                  f"{' ...' if len(missing) > 4 else ''})"
-                                                                  if len(missing) > 1 else "")
-            + f"; it has {', '.join(raw.ch_names[:40])}{' ...' if len(raw.ch_names) > 40 else ''}")
+            f"EEG recording {path}: no channel {missing[0]!r}"
+            + (f" (nor {', '.join(missing[1:4])}{' ...' if len(missing) > 4 else ''})" if len(missing) > 1 else "")
+            + f"; it has {', '.join(raw.ch_names[:40])}{' ...' if len(raw.ch_names) > 40 else ''}"
+        )
     return found
 
 
@@ -133,8 +143,10 @@ def stimulus_events(raw, path, stim_channel="Status"):
     except ValueError as error:
         raise RecordingError(f"EEG recording {path}: cannot read events of {stim_channel!r}: {error}") from error
     if len(events) < 2:
-        raise RecordingError(f"EEG recording {path}: channel {stim_channel!r} holds {len(events)} event(s), "
-                             "expected two (stimulus start and end)")
+        raise RecordingError(
+            f"EEG recording {path}: channel {stim_channel!r} holds {len(events)} event(s), "
+            "expected two (stimulus start and end)"
+        )
     start, end = int(events[0, 0]) - raw.first_samp, int(events[1, 0]) - raw.first_samp
     if end <= start:
         raise RecordingError(f"EEG recording {path}: the stimulus end event precedes its start")
@@ -149,7 +161,8 @@ def _cut_recording(raw, channels, start, stop, baseline_samples, path):
     if not 0 <= start < stop <= raw.n_times:
         raise RecordingError(
             f"EEG recording {path}: the stimulus part, samples {start}..{stop}, lies outside the recording of "
-            f"{raw.n_times} samples ({raw.n_times / raw.info['sfreq']:.2f} s)")
+            f"{raw.n_times} samples ({raw.n_times / raw.info['sfreq']:.2f} s)"
+        )
     first = max(0, start - int(baseline_samples))
     data = raw.get_data(picks=list(channels), start=first, stop=stop)
     data = np.asarray(data, dtype=np.float32)

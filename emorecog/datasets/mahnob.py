@@ -77,11 +77,18 @@ class MahnobDataset:
         nested = os.path.join(self.root, SESSIONS_DIR)
         self.sessions_dir = nested if os.path.isdir(nested) else self.root
         self._session_dirs = sorted(
-            (name for name in os.listdir(self.sessions_dir)
-             if name.isdigit() and os.path.isdir(os.path.join(self.sessions_dir, name))), key=int)
+            (
+                name
+                for name in os.listdir(self.sessions_dir)
+                if name.isdigit() and os.path.isdir(os.path.join(self.sessions_dir, name))
+            ),
+            key=int,
+        )
         if not self._session_dirs:
-            raise MahnobFormatError(f"{self.sessions_dir}: no session folders (expected {SESSIONS_DIR}/<id>/"
-                                    f"{SESSION_FILE} with the session's .bdf recording)")
+            raise MahnobFormatError(
+                f"{self.sessions_dir}: no session folders (expected {SESSIONS_DIR}/<id>/"
+                f"{SESSION_FILE} with the session's .bdf recording)"
+            )
 
     def __getstate__(self):
         return {"root": self.root, "label_rule": self.label_rule, "montage": self.montage}
@@ -107,25 +114,31 @@ class MahnobDataset:
             try:
                 keys.append(self._session_key(session))
             except MahnobFormatError as error:
-                unreadable.append(UnreadableTrial(f"session {session}", None, str(error),
-                                                  (os.path.join(self.sessions_dir, session),)))
+                unreadable.append(
+                    UnreadableTrial(f"session {session}", None, str(error), (os.path.join(self.sessions_dir, session),))
+                )
         return TrialListing(tuple(keys), tuple(unreadable))
 
     def load_trial(self, key):
         """The `RecordedTrial` of a key from `list_trials()`: the stimulus part and the baseline before it."""
-        return read_recorded_trial(key, montage_channel_names(self.montage),
-                                   lambda raw, rate: stimulus_events(raw, key.source_file, STIMULUS_CHANNEL))
+        return read_recorded_trial(
+            key,
+            montage_channel_names(self.montage),
+            lambda raw, rate: stimulus_events(raw, key.source_file, STIMULUS_CHANNEL),
+        )
 
     def layout_report(self):
         """Lines of text: sessions, subjects, trials with video, and every session that cannot be used."""
         listing = self.list_trials()
         subjects = sorted({key.subject for key in listing.keys})
         with_video = sum(key.face_video is not None for key in listing.keys)
-        lines = [f"MAHNOB-HCI folder {self.root} ({self.name})",
-                 f"sessions          {len(self._session_dirs)}, {len(listing.keys)} usable, {with_video} with "
-                 "colour face video",
-                 f"subjects          {len(subjects)}: {', '.join(subjects)}",
-                 f"labels            {self.label_rule.describe()}"]
+        lines = [
+            f"MAHNOB-HCI folder {self.root} ({self.name})",
+            f"sessions          {len(self._session_dirs)}, {len(listing.keys)} usable, {with_video} with "
+            "colour face video",
+            f"subjects          {len(subjects)}: {', '.join(subjects)}",
+            f"labels            {self.label_rule.describe()}",
+        ]
         for key in listing.keys:
             if key.face_video is None:
                 lines.append(f"no face video     session {key.trial} ({key.subject}): EEG-only")
@@ -139,8 +152,9 @@ class MahnobDataset:
         where = os.path.join(folder, SESSION_FILE)
         unrated = any(name not in attributes for name in RATING_ATTRIBUTES[:2])
         if attributes.get("isStim", "1").strip() == "0" or unrated:
-            raise MahnobFormatError(f"{where}: no felt ratings (feltVlnc, feltArsl): not a rated "
-                                    "emotion-elicitation session")
+            raise MahnobFormatError(
+                f"{where}: no felt ratings (feltVlnc, feltArsl): not a rated emotion-elicitation session"
+            )
         ratings = []
         for name in RATING_ATTRIBUTES:
             if name not in attributes:
@@ -155,7 +169,7 @@ class MahnobDataset:
             ratings.append(value)
         ratings = (*ratings, NOT_RATED)
         if subject_id is None or not subject_id.isdigit():
-            raise MahnobFormatError(f"{where}: no <subject id=\"N\"> element with a numeric id")
+            raise MahnobFormatError(f'{where}: no <subject id="N"> element with a numeric id')
         names = sorted(os.listdir(folder))
         recordings = [name for name in names if name.lower().endswith(".bdf")]
         if not recordings:
@@ -164,9 +178,14 @@ class MahnobDataset:
             raise MahnobFormatError(f"{folder}: several EEG recordings, expected one: {', '.join(recordings)}")
         videos = [name for name in names if COLOUR_VIDEO.search(name)]
         return TrialKey(
-            subject=f"P{int(subject_id):02d}", trial=int(session), ratings=ratings,
-            labels=self.label_rule.labels(ratings), face_video=os.path.join(folder, videos[0]) if videos else None,
-            source_file=os.path.join(folder, recordings[0]), baseline_s=BASELINE_SECONDS)
+            subject=f"P{int(subject_id):02d}",
+            trial=int(session),
+            ratings=ratings,
+            labels=self.label_rule.labels(ratings),
+            face_video=os.path.join(folder, videos[0]) if videos else None,
+            source_file=os.path.join(folder, recordings[0]),
+            baseline_s=BASELINE_SECONDS,
+        )
 
     @staticmethod
     def _read_session_file(path):
@@ -181,8 +200,10 @@ class MahnobDataset:
         if len(content) > MAX_SESSION_FILE_BYTES:
             raise MahnobFormatError(f"{path}: larger than {MAX_SESSION_FILE_BYTES} bytes, not a session file")
         if b"<!DOCTYPE" in content.upper() or b"<!ENTITY" in content.upper():
-            raise MahnobFormatError(f"{path}: holds a DOCTYPE or ENTITY declaration, which a session file does "
-                                    "not need (refused: entities are never expanded)")
+            raise MahnobFormatError(
+                f"{path}: holds a DOCTYPE or ENTITY declaration, which a session file does "
+                "not need (refused: entities are never expanded)"
+            )
         try:
             element = ElementTree.fromstring(content)
         except ElementTree.ParseError as error:

@@ -91,7 +91,8 @@ class ManifestDataset:
                 raise RecordingError(
                     f"EEG recording {key.source_file}: subject {key.subject} trial {key.trial}: the stimulus ends "
                     f"at {key.stimulus_onset_s + key.stimulus_duration_s:g} s, the recording lasts "
-                    f"{raw.n_times / rate:.2f} s")
+                    f"{raw.n_times / rate:.2f} s"
+                )
             return start, stop
 
         return read_recorded_trial(key, key.eeg_channels or self._montage_channels, stimulus_samples)
@@ -113,8 +114,10 @@ class ManifestDataset:
         columns = [str(column).strip() for column in (reader.fieldnames or [])]
         missing = [column for column in REQUIRED_COLUMNS if column not in columns]
         if missing:
-            raise ManifestError(f"manifest {self.root}: missing column(s) {', '.join(missing)}; expected at least "
-                                f"{', '.join(REQUIRED_COLUMNS)}")
+            raise ManifestError(
+                f"manifest {self.root}: missing column(s) {', '.join(missing)}; expected at least "
+                f"{', '.join(REQUIRED_COLUMNS)}"
+            )
         keys, seen = [], {}
         try:
             for line, row in enumerate(reader, start=2):
@@ -124,8 +127,10 @@ class ManifestDataset:
                 key = self._row_key(row, line)
                 identity = (key.subject, key.trial)
                 if identity in seen:
-                    raise ManifestError(f"manifest {self.root}, line {line}: subject {key.subject} trial {key.trial} "
-                                        f"is listed again (first on line {seen[identity]})")
+                    raise ManifestError(
+                        f"manifest {self.root}, line {line}: subject {key.subject} trial {key.trial} "
+                        f"is listed again (first on line {seen[identity]})"
+                    )
                 seen[identity] = line
                 keys.append(key)
         except csv.Error as error:
@@ -148,8 +153,10 @@ class ManifestDataset:
             except ValueError:
                 raise ManifestError(f"{where}: column {column} = {text[:20]!r} is not a number") from None
             if not math.isfinite(value) or (minimum is not None and value < minimum):
-                raise ManifestError(f"{where}: column {column} = {text[:20]!r}, expected a finite number"
-                                    + (f" >= {minimum:g}" if minimum is not None else ""))
+                raise ManifestError(
+                    f"{where}: column {column} = {text[:20]!r}, expected a finite number"
+                    + (f" >= {minimum:g}" if minimum is not None else "")
+                )
             return value
 
         def rating(column, required):
@@ -168,14 +175,20 @@ class ManifestDataset:
 
         subject = row.get("subject", "")
         if not re.fullmatch(r"[A-Za-z0-9._-]{1,64}", subject):
-            raise ManifestError(f"{where}: column subject = {subject[:20]!r}, expected 1-64 letters, digits, '.', "
-                                "'_' or '-' (it names files and folders)")
+            raise ManifestError(
+                f"{where}: column subject = {subject[:20]!r}, expected 1-64 letters, digits, '.', "
+                "'_' or '-' (it names files and folders)"
+            )
         try:
             trial = int(row.get("trial", ""))
         except ValueError:
             raise ManifestError(f"{where}: column trial = {row.get('trial', '')[:20]!r} is not an integer") from None
-        ratings = (rating("valence", True), rating("arousal", True), rating("dominance", False),
-                   rating("liking", False))
+        ratings = (
+            rating("valence", True),
+            rating("arousal", True),
+            rating("dominance", False),
+            rating("liking", False),
+        )
         onset = number("stimulus_onset_s", minimum=0.0)
         duration = number("stimulus_duration_s", minimum=0.0)
         if duration <= 0:
@@ -186,22 +199,34 @@ class ManifestDataset:
             video_onset = number("video_onset_s", minimum=0.0)
         montage = row.get("montage", "")
         if montage and _montage_identity(montage, self.root) != _montage_identity(self.montage, None):
-            raise ManifestError(f"{where}: column montage = {montage!r}, but this run's montage is {self.montage!r}; "
-                                "all trials of a run share one montage (pass --montage)")
+            raise ManifestError(
+                f"{where}: column montage = {montage!r}, but this run's montage is {self.montage!r}; "
+                "all trials of a run share one montage (pass --montage)"
+            )
         channels = None
         if row.get("eeg_channels"):
             channels = tuple(name.strip() for name in row["eeg_channels"].split(";") if name.strip())
             known = {name.lower(): name for name in self._montage_channels}
             for name in channels:
                 if name.lower() not in known:
-                    raise ManifestError(f"{where}: column eeg_channels names {name!r}, which montage {self.montage!r} "
-                                        f"does not know; known names: {', '.join(self._montage_channels)}")
+                    raise ManifestError(
+                        f"{where}: column eeg_channels names {name!r}, which montage {self.montage!r} "
+                        f"does not know; known names: {', '.join(self._montage_channels)}"
+                    )
             channels = tuple(known[name.lower()] for name in channels)
         return TrialKey(
-            subject=subject, trial=trial, ratings=ratings, labels=self.label_rule.labels(ratings), face_video=video,
-            source_file=path("eeg_file", "EEG recording"), stimulus_onset_s=onset, stimulus_duration_s=duration,
+            subject=subject,
+            trial=trial,
+            ratings=ratings,
+            labels=self.label_rule.labels(ratings),
+            face_video=video,
+            source_file=path("eeg_file", "EEG recording"),
+            stimulus_onset_s=onset,
+            stimulus_duration_s=duration,
             baseline_s=min(number("baseline_s", DEFAULT_BASELINE_SECONDS, minimum=0.0), onset),
-            face_video_onset_s=video_onset, eeg_channels=channels)
+            face_video_onset_s=video_onset,
+            eeg_channels=channels,
+        )
 
 
 def _montage_identity(montage, manifest_path):

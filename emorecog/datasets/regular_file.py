@@ -4,8 +4,13 @@ and a directory or a dangling symbolic link deserves a message that says so."""
 import os
 import stat
 
-_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
-          (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
 
 
 class NotARegularFileError(OSError):
@@ -28,7 +33,8 @@ def open_regular_file(path):
     except FileNotFoundError:
         if os.path.islink(path):
             raise NotARegularFileError(
-                f"{path}: dangling symbolic link to {os.readlink(path)!r} (expected a file)") from None
+                f"{path}: dangling symbolic link to {os.readlink(path)!r} (expected a file)"
+            ) from None
         raise FileNotFoundError(f"{path}: no such file") from None
     except PermissionError:
         raise PermissionError(f"{path}: permission denied (cannot read it)") from None

@@ -92,17 +92,21 @@ def load_safe_mat(path, variable_names):
 def _check_header(path, header):
     """The struct byte order ('<' or '>') of a MATLAB v5 header."""
     if header[:10] == b"MATLAB 7.3" or header[124:126] in (b"\x00\x02", b"\x02\x00"):
-        raise MatFileError(f"{path}: MATLAB v7.3 (HDF5) files are not supported; use DEAP's "
-                           "data_preprocessed_python or save as -v7")
+        raise MatFileError(
+            f"{path}: MATLAB v7.3 (HDF5) files are not supported; use DEAP's data_preprocessed_python or save as -v7"
+        )
     if len(header) < HEADER_BYTES:
         if header.startswith(b"MATLAB"):
-            raise TruncatedMatFileError(f"{path}: truncated MATLAB file: {len(header)} bytes, shorter than its "
-                                        f"{HEADER_BYTES}-byte header")
+            raise TruncatedMatFileError(
+                f"{path}: truncated MATLAB file: {len(header)} bytes, shorter than its {HEADER_BYTES}-byte header"
+            )
         raise MatFileError(f"{path}: not a MATLAB v5 file ({len(header)} bytes)")
     orders = {b"IM": "<", b"MI": ">"}
     if header[126:128] not in orders:
-        raise MatFileError(f"{path}: not a MATLAB v5 file (no IM/MI byte-order mark at byte 126; expected "
-                           "variables 'data' [trials, 40, samples] and 'labels' [trials, 4])")
+        raise MatFileError(
+            f"{path}: not a MATLAB v5 file (no IM/MI byte-order mark at byte 126; expected "
+            "variables 'data' [trials, 40, samples] and 'labels' [trials, 4])"
+        )
     return orders[header[126:128]]
 
 
@@ -125,14 +129,17 @@ class _ElementWalker:
             if length > self.file_size - self.handle.tell():
                 raise TruncatedMatFileError(
                     f"{self.path}: truncated MATLAB file: the data element at byte {offset} declares {length} "
-                    f"bytes, only {self.file_size - self.handle.tell()} remain")
+                    f"bytes, only {self.file_size - self.handle.tell()} remain"
+                )
             body_offset = self.handle.tell()
             if data_type == MI_COMPRESSED:
                 head = self._inflate(body_offset, length, VARIABLE_HEADER_PEEK_BYTES, offset, peek=True)
                 inner_type, inner_length = self._tag(head[:TAG_BYTES], offset)
                 if inner_type != MI_MATRIX:
-                    raise MatFileError(f"{self.path}: the compressed element at byte {offset} holds data type "
-                                       f"{inner_type}, expected a MATLAB array (miMATRIX)")
+                    raise MatFileError(
+                        f"{self.path}: the compressed element at byte {offset} holds data type "
+                        f"{inner_type}, expected a MATLAB array (miMATRIX)"
+                    )
                 if self._name(head[TAG_BYTES:], offset) in names:
                     self._spend(TAG_BYTES + inner_length, offset)
                     elements.append(self._inflate(body_offset, length, TAG_BYTES + inner_length, offset))
@@ -143,23 +150,27 @@ class _ElementWalker:
                     self.handle.seek(body_offset)
                     elements.append(self._tag_bytes(MI_MATRIX, length) + self._read(length, offset))
             else:
-                raise MatFileError(f"{self.path}: the data element at byte {offset} has data type {data_type}, "
-                                   "expected a MATLAB array (miMATRIX) or a compressed one")
+                raise MatFileError(
+                    f"{self.path}: the data element at byte {offset} has data type {data_type}, "
+                    "expected a MATLAB array (miMATRIX) or a compressed one"
+                )
             self.handle.seek(body_offset + length)
         return elements
 
     def _read(self, length, element_offset):
         data = self.handle.read(length)
         if len(data) != length:
-            raise TruncatedMatFileError(f"{self.path}: truncated MATLAB file: it ends inside the data element at "
-                                        f"byte {element_offset}")
+            raise TruncatedMatFileError(
+                f"{self.path}: truncated MATLAB file: it ends inside the data element at byte {element_offset}"
+            )
         return data
 
     def _tag(self, data, element_offset):
         """(data type, length) of an 8-byte tag (not the small-element form: top-level tags are full)."""
         if len(data) < TAG_BYTES:
-            raise TruncatedMatFileError(f"{self.path}: truncated MATLAB file: the data element at byte "
-                                        f"{element_offset} ends inside its tag")
+            raise TruncatedMatFileError(
+                f"{self.path}: truncated MATLAB file: the data element at byte {element_offset} ends inside its tag"
+            )
         data_type, length = struct.unpack(self.byte_order + "II", data[:TAG_BYTES])
         return data_type, length
 
@@ -171,7 +182,8 @@ class _ElementWalker:
             raise UnsafeMatFileError(
                 f"{self.path}: refused the variable at byte {element_offset}: its {size} bytes would exceed the "
                 f"{max_variable_bytes(self.file_size)} bytes a {self.file_size}-byte MATLAB file may inflate to "
-                f"(at most {MAX_COMPRESSION_RATIO} x the file, or one DEAP subject)")
+                f"(at most {MAX_COMPRESSION_RATIO} x the file, or one DEAP subject)"
+            )
         self.budget -= size
 
     def _inflate(self, body_offset, compressed_length, wanted, element_offset, peek=False):
@@ -194,24 +206,29 @@ class _ElementWalker:
             try:
                 piece = inflater.decompress(data, wanted + 1 - produced)
             except zlib.error as error:
-                raise MatFileError(f"{self.path}: the compressed variable at byte {element_offset} is corrupt "
-                                   f"({error})") from error
+                raise MatFileError(
+                    f"{self.path}: the compressed variable at byte {element_offset} is corrupt ({error})"
+                ) from error
             pieces.append(piece)
             produced += len(piece)
         inflated = b"".join(pieces)
         if peek:
             if len(inflated) < TAG_BYTES:
-                raise TruncatedMatFileError(f"{self.path}: truncated MATLAB file: the compressed variable at byte "
-                                            f"{element_offset} ends inside its header")
+                raise TruncatedMatFileError(
+                    f"{self.path}: truncated MATLAB file: the compressed variable at byte "
+                    f"{element_offset} ends inside its header"
+                )
             return inflated[:wanted]
         if len(inflated) > wanted:
             raise UnsafeMatFileError(
                 f"{self.path}: refused the compressed variable at byte {element_offset}: it inflates to more than "
-                f"the {wanted} bytes its header declares")
+                f"the {wanted} bytes its header declares"
+            )
         if len(inflated) < wanted:
             raise TruncatedMatFileError(
                 f"{self.path}: truncated MATLAB file: the compressed variable at byte {element_offset} inflates to "
-                f"{len(inflated)} bytes, its header declares {wanted}")
+                f"{len(inflated)} bytes, its header declares {wanted}"
+            )
         return inflated
 
     def _name(self, body, element_offset):
@@ -222,13 +239,13 @@ class _ElementWalker:
         data_type, length, start = self._sub_element(body, position, element_offset, keep_start=True)
         if data_type != MI_INT8 or start + length > len(body):
             raise MatFileError(f"{self.path}: the variable at byte {element_offset} has no readable name")
-        return body[start:start + length].decode("latin1")
+        return body[start : start + length].decode("latin1")
 
     def _sub_element(self, body, position, element_offset, keep_start=False):
         """(data type, length, next position) of a sub-element; with `keep_start` the position of its data."""
         if position + TAG_BYTES > len(body):
             raise MatFileError(f"{self.path}: the variable header at byte {element_offset} is cut short")
-        first, second = struct.unpack(self.byte_order + "II", body[position:position + TAG_BYTES])
+        first, second = struct.unpack(self.byte_order + "II", body[position : position + TAG_BYTES])
         if first >> 16:  # small data element: length and type in the first word, data in the second
             data_type, length = first & 0xFFFF, first >> 16
             return data_type, length, position + 4 if keep_start else position + TAG_BYTES

@@ -112,16 +112,30 @@ _ALLOWED_GLOBALS = {
 
 # What the opcodes outside the machine would build, for the refusal message.
 _REFUSED_OPCODE_PURPOSES = {
-    "PERSID": "a persistent id", "BINPERSID": "a persistent id",
-    "EXT1": "an extension-registry object", "EXT2": "an extension-registry object",
+    "PERSID": "a persistent id",
+    "BINPERSID": "a persistent id",
+    "EXT1": "an extension-registry object",
+    "EXT2": "an extension-registry object",
     "EXT4": "an extension-registry object",
-    "INST": "an object of a class", "OBJ": "an object of a class", "NEWOBJ": "an object of a class",
+    "INST": "an object of a class",
+    "OBJ": "an object of a class",
+    "NEWOBJ": "an object of a class",
     "NEWOBJ_EX": "an object of a class",
-    "EMPTY_LIST": "a list", "LIST": "a list", "APPEND": "a list", "APPENDS": "a list",
-    "EMPTY_SET": "a set", "ADDITEMS": "a set", "FROZENSET": "a frozenset",
-    "FLOAT": "a float", "BINFLOAT": "a float", "LONG4": "a huge integer",
-    "NEXT_BUFFER": "an out-of-band buffer", "READONLY_BUFFER": "an out-of-band buffer",
-    "POP": "stack manipulation", "POP_MARK": "stack manipulation", "DUP": "stack manipulation",
+    "EMPTY_LIST": "a list",
+    "LIST": "a list",
+    "APPEND": "a list",
+    "APPENDS": "a list",
+    "EMPTY_SET": "a set",
+    "ADDITEMS": "a set",
+    "FROZENSET": "a frozenset",
+    "FLOAT": "a float",
+    "BINFLOAT": "a float",
+    "LONG4": "a huge integer",
+    "NEXT_BUFFER": "an out-of-band buffer",
+    "READONLY_BUFFER": "an out-of-band buffer",
+    "POP": "stack manipulation",
+    "POP_MARK": "stack manipulation",
+    "DUP": "stack manipulation",
 }
 
 
@@ -200,7 +214,8 @@ def load_safe_pickle(path):
         if head[:1] not in _PICKLE_FIRST_BYTES:
             raise pickle.UnpicklingError(
                 f"{path}: not a valid pickle (starts with {head!r}; a pickle of a dict starts with "
-                "b'\\x80' (protocol 2+), b'(' or b'}')")
+                "b'\\x80' (protocol 2+), b'(' or b'}')"
+            )
         handle.seek(0)
         machine = _DeapPickleMachine(handle, path, os.fstat(handle.fileno()).st_size)
         try:
@@ -210,7 +225,8 @@ def load_safe_pickle(path):
         except (ValueError, TypeError, OverflowError, MemoryError, struct.error) as error:
             raise pickle.UnpicklingError(
                 f"{path}: not a valid pickle at byte {machine.opcode_offset} ({type(error).__name__}: "
-                f"{_shortened(str(error))})") from error
+                f"{_shortened(str(error))})"
+            ) from error
 
 
 class _DeapPickleMachine:
@@ -230,19 +246,30 @@ class _DeapPickleMachine:
         self.opcode_name = ""
         self.protocol = 0
         self.dispatch = {
-            "PROTO": self._proto, "FRAME": self._frame, "STOP": None, "MARK": self._mark,
-            "EMPTY_DICT": self._empty_dict, "DICT": self._dict, "SETITEM": self._setitem,
+            "PROTO": self._proto,
+            "FRAME": self._frame,
+            "STOP": None,
+            "MARK": self._mark,
+            "EMPTY_DICT": self._empty_dict,
+            "DICT": self._dict,
+            "SETITEM": self._setitem,
             "SETITEMS": self._setitems,
-            "EMPTY_TUPLE": lambda: self._push_tuple(()), "TUPLE": lambda: self._push_tuple(self._pop_mark()),
+            "EMPTY_TUPLE": lambda: self._push_tuple(()),
+            "TUPLE": lambda: self._push_tuple(self._pop_mark()),
             "TUPLE1": lambda: self._push_tuple(self._pop_items(1)),
             "TUPLE2": lambda: self._push_tuple(self._pop_items(2)),
             "TUPLE3": lambda: self._push_tuple(self._pop_items(3)),
-            "NONE": lambda: self._push(None), "NEWTRUE": lambda: self._push(True),
+            "NONE": lambda: self._push(None),
+            "NEWTRUE": lambda: self._push(True),
             "NEWFALSE": lambda: self._push(False),
-            "INT": self._text_int, "LONG": self._text_long,
-            "BININT": lambda: self._push(self._unpack("<i")), "BININT1": lambda: self._push(self._unpack("<B")),
-            "BININT2": lambda: self._push(self._unpack("<H")), "LONG1": self._long1,
-            "STRING": self._text_string, "UNICODE": self._text_unicode,
+            "INT": self._text_int,
+            "LONG": self._text_long,
+            "BININT": lambda: self._push(self._unpack("<i")),
+            "BININT1": lambda: self._push(self._unpack("<B")),
+            "BININT2": lambda: self._push(self._unpack("<H")),
+            "LONG1": self._long1,
+            "STRING": self._text_string,
+            "UNICODE": self._text_unicode,
             "BINSTRING": lambda: self._push(self._payload(self._signed_length("<i"))),
             "SHORT_BINSTRING": lambda: self._push(self._payload(self._unpack("<B"))),
             "BINBYTES": lambda: self._push(self._payload(self._unpack("<I"))),
@@ -252,12 +279,16 @@ class _DeapPickleMachine:
             "BINUNICODE": lambda: self._push(self._unicode(self._unpack("<I"))),
             "SHORT_BINUNICODE": lambda: self._push(self._unicode(self._unpack("<B"))),
             "BINUNICODE8": lambda: self._push(self._unicode(self._unpack("<Q"))),
-            "GLOBAL": self._global, "STACK_GLOBAL": self._stack_global,
-            "REDUCE": self._reduce, "BUILD": self._build,
-            "PUT": lambda: self._memo_put(self._text_index()), "BINPUT": lambda: self._memo_put(self._unpack("<B")),
+            "GLOBAL": self._global,
+            "STACK_GLOBAL": self._stack_global,
+            "REDUCE": self._reduce,
+            "BUILD": self._build,
+            "PUT": lambda: self._memo_put(self._text_index()),
+            "BINPUT": lambda: self._memo_put(self._unpack("<B")),
             "LONG_BINPUT": lambda: self._memo_put(self._unpack("<I")),
             "MEMOIZE": lambda: self._memo_put(len(self.memo)),
-            "GET": lambda: self._memo_get(self._text_index()), "BINGET": lambda: self._memo_get(self._unpack("<B")),
+            "GET": lambda: self._memo_get(self._text_index()),
+            "BINGET": lambda: self._memo_get(self._unpack("<B")),
             "LONG_BINGET": lambda: self._memo_get(self._unpack("<I")),
         }
 
@@ -271,7 +302,8 @@ class _DeapPickleMachine:
             opcode = pickletools.code2op.get(code.decode("latin1"))
             if opcode is None:
                 raise pickle.UnpicklingError(
-                    f"{self.path}: not a valid pickle: byte {code!r} at offset {self.opcode_offset} is no opcode")
+                    f"{self.path}: not a valid pickle: byte {code!r} at offset {self.opcode_offset} is no opcode"
+                )
             self.opcode_name = opcode.name
             if opcode.name not in self.dispatch:
                 purpose = _REFUSED_OPCODE_PURPOSES.get(opcode.name, "something")
@@ -282,12 +314,14 @@ class _DeapPickleMachine:
 
     def _result(self):
         if self.marks or len(self.stack) != 1:
-            raise pickle.UnpicklingError(f"{self.path}: malformed pickle: STOP with {len(self.stack)} values "
-                                         f"and {len(self.marks)} open marks")
+            raise pickle.UnpicklingError(
+                f"{self.path}: malformed pickle: STOP with {len(self.stack)} values and {len(self.marks)} open marks"
+            )
         result = self.stack[0]
         if not isinstance(result, _Dict):
             raise pickle.UnpicklingError(
-                f"{self.path}: holds {_describe(result)}, expected a dict of named NumPy arrays")
+                f"{self.path}: holds {_describe(result)}, expected a dict of named NumPy arrays"
+            )
         return dict(result.entries)
 
     # -- errors ----------------------------------------------------------------------------------------
@@ -295,12 +329,15 @@ class _DeapPickleMachine:
         return f"{self.path}, byte {self.opcode_offset} ({self.opcode_name})"
 
     def _refused(self, reason):
-        return UnsafePickleError(f"{self._where()}: refused {reason}; a DEAP .dat file holds only a dict of "
-                                 "NumPy arrays, so this file is not loaded")
+        return UnsafePickleError(
+            f"{self._where()}: refused {reason}; a DEAP .dat file holds only a dict of "
+            "NumPy arrays, so this file is not loaded"
+        )
 
     def _truncated(self, detail):
         return TruncatedPickleError(
-            f"{self.path}: truncated pickle (file ends too early, at byte {self.file_size}): {detail}")
+            f"{self.path}: truncated pickle (file ends too early, at byte {self.file_size}): {detail}"
+        )
 
     def _malformed(self, reason):
         return pickle.UnpicklingError(f"{self._where()}: malformed pickle: {reason}")
@@ -311,8 +348,9 @@ class _DeapPickleMachine:
 
     def _read(self, length):
         if length > self._remaining():
-            raise self._truncated(f"{self.opcode_name} at byte {self.opcode_offset} needs {length} more bytes, "
-                                  f"{self._remaining()} remain")
+            raise self._truncated(
+                f"{self.opcode_name} at byte {self.opcode_offset} needs {length} more bytes, {self._remaining()} remain"
+            )
         self._spend(length, "bytes read")
         return self.handle.read(length)
 
@@ -341,7 +379,8 @@ class _DeapPickleMachine:
             raise self._refused(
                 f"{what}: it would bring the materialised data to {self.materialised + size} bytes, more than "
                 f"{MATERIALISED_BYTES_PER_FILE_BYTE} x the {self.file_size}-byte file (+ "
-                f"{MATERIALISED_SLACK_BYTES} bytes) can hold")
+                f"{MATERIALISED_SLACK_BYTES} bytes) can hold"
+            )
         self.materialised += size
 
     # -- the stack -------------------------------------------------------------------------------------
@@ -358,8 +397,8 @@ class _DeapPickleMachine:
     def _pop_items(self, count):
         if len(self.stack) < count:
             raise self._malformed("stack underflow")
-        items = self.stack[len(self.stack) - count:]
-        del self.stack[len(self.stack) - count:]
+        items = self.stack[len(self.stack) - count :]
+        del self.stack[len(self.stack) - count :]
         return items
 
     def _mark(self):
@@ -482,8 +521,9 @@ class _DeapPickleMachine:
         try:
             return _ALLOWED_GLOBALS[(module, name)]
         except KeyError:
-            raise self._refused(f"global '{_shortened(module)}.{_shortened(name)}' (it would import or call "
-                                "something else)") from None
+            raise self._refused(
+                f"global '{_shortened(module)}.{_shortened(name)}' (it would import or call something else)"
+            ) from None
 
     def _reduce(self):
         arguments = self._pop()
@@ -533,8 +573,10 @@ class _DeapPickleMachine:
         except (TypeError, ValueError, SyntaxError):
             raise self._refused(f"unknown numpy dtype {spec!r}") from None
         if dtype.kind not in _ALLOWED_DTYPE_KINDS or dtype.fields is not None or dtype.subdtype is not None:
-            raise self._refused(f"numpy dtype {spec!r} (only plain bool/int/uint/float/complex dtypes are allowed: "
-                                "object and structured arrays can hide code or pointers)")
+            raise self._refused(
+                f"numpy dtype {spec!r} (only plain bool/int/uint/float/complex dtypes are allowed: "
+                "object and structured arrays can hide code or pointers)"
+            )
         return dtype
 
     def _build(self):
@@ -550,8 +592,10 @@ class _DeapPickleMachine:
             target.dtype = self._dtype_with_state(target.dtype, state)
             target.built = True
         else:
-            raise self._refused(f"BUILD on {_describe(target)} (only a numpy array or dtype under construction, "
-                                "once, can be given a state)")
+            raise self._refused(
+                f"BUILD on {_describe(target)} (only a numpy array or dtype under construction, "
+                "once, can be given a state)"
+            )
 
     def _dtype_with_state(self, dtype, state):
         # numpy's dtype state: (version, byte order, subarray, names, fields, elsize, alignment, flags[, metadata])
@@ -561,7 +605,8 @@ class _DeapPickleMachine:
         if byte_order not in ("<", ">", "|", "="):
             raise self._malformed("numpy dtype byte order must be one of < > | =")
         if any(part is not None for part in state.items[2:5]) or any(
-                not isinstance(part, (int, type(None))) for part in state.items[5:]):
+            not isinstance(part, (int, type(None))) for part in state.items[5:]
+        ):
             raise self._refused("a structured, sub-array or metadata-carrying numpy dtype")
         return dtype.newbyteorder(byte_order) if byte_order in ("<", ">") else dtype
 
@@ -585,25 +630,29 @@ class _DeapPickleMachine:
         else:
             raise self._malformed(f"numpy array shape is {_describe(shape)}")
         if len(shape) > MAX_ARRAY_DIMENSIONS or not all(
-                isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape):
+            isinstance(size, int) and not isinstance(size, bool) and size >= 0 for size in shape
+        ):
             raise self._malformed(f"numpy array shape must be at most {MAX_ARRAY_DIMENSIONS} non-negative ints")
         expected = math.prod(shape) * dtype.itemsize
         order = "F" if fortran_order else "C"
         if isinstance(raw, _FileSpan):
             if raw.length != expected:
-                raise self._malformed(f"array buffer holds {raw.length} bytes, shape {tuple(shape)} of {dtype} "
-                                      f"needs {expected}")
+                raise self._malformed(
+                    f"array buffer holds {raw.length} bytes, shape {tuple(shape)} of {dtype} needs {expected}"
+                )
             self._spend(expected, "an array")
             position = self.handle.tell()  # np.memmap seeks the file it maps
             mapped = np.memmap(self.handle, dtype=dtype, mode="r", offset=raw.offset, shape=tuple(shape), order=order)
             self.handle.seek(position)
             return mapped
         if not isinstance(raw, bytes):
-            raise self._refused(f"numpy array data given as {_describe(raw)} instead of raw bytes (object arrays "
-                                "are refused)")
+            raise self._refused(
+                f"numpy array data given as {_describe(raw)} instead of raw bytes (object arrays are refused)"
+            )
         if len(raw) != expected:
-            raise self._malformed(f"array buffer holds {len(raw)} bytes, shape {tuple(shape)} of {dtype} "
-                                  f"needs {expected}")
+            raise self._malformed(
+                f"array buffer holds {len(raw)} bytes, shape {tuple(shape)} of {dtype} needs {expected}"
+            )
         self._spend(expected, "an array")
         return np.frombuffer(raw, dtype=dtype).reshape(shape, order=order)
 
@@ -656,8 +705,9 @@ class _DeapPickleMachine:
         # Frames only group opcodes for buffered reading; this machine reads the file directly.
         length = self._unpack("<Q")
         if length > self._remaining():
-            raise self._truncated(f"FRAME at byte {self.opcode_offset} announces {length} bytes, "
-                                  f"{self._remaining()} remain")
+            raise self._truncated(
+                f"FRAME at byte {self.opcode_offset} announces {length} bytes, {self._remaining()} remain"
+            )
 
 
 def _text(value):

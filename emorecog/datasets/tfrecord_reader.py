@@ -11,7 +11,8 @@ ExampleGen writes (TFX layout):
 `make_dataset` reads one split: files (shuffled if asked) -> parallel interleave of GZIP TFRecord readers ->
 (shuffle) -> (repeat) -> parse + EEG images from the band energies + JPEG decode with
 `features.decode_examples`, one record per parallel call -> batch -> prefetch. Decoding before batching
-spreads the JPEG decoding (most of the reader's cost) over the cores in small pieces. Records of another schema version (schema.json says
+spreads the JPEG decoding (most of the reader's cost) over the cores in small pieces. Records of another schema
+version (schema.json says
 which) are refused before reading, with an error naming both versions.
 
 TFRecord readers report a truncated or corrupt file as a bare `DataLossError` that does not name the file,
@@ -85,7 +86,8 @@ def split_files(data_dir, split):
         present = sorted(name for name in _listdir(data_dir) if name.startswith("Split-"))
         raise FileNotFoundError(
             f"{directory} does not exist: {data_dir} is not an ExampleGen output with a '{split}' split "
-            f"(splits present: {present or 'none'})")
+            f"(splits present: {present or 'none'})"
+        )
     files = sorted(glob.glob(os.path.join(directory, f"{RECORD_FILE_PREFIX}-*{RECORD_FILE_SUFFIX}")))
     if not files:
         raise FileNotFoundError(f"{directory} holds no {RECORD_FILE_PREFIX}-*{RECORD_FILE_SUFFIX} files")
@@ -172,8 +174,8 @@ def read_eeg_normalization(data_dir):
     normalization = stats.get("eeg_normalization")
     if not normalization or normalization.get("count", 0) == 0:
         raise ValueError(
-            f"{os.path.join(data_dir, STATS_FILE)} has no EEG normalisation statistics "
-            "(was the train split empty?)")
+            f"{os.path.join(data_dir, STATS_FILE)} has no EEG normalisation statistics (was the train split empty?)"
+        )
     if list(normalization["bands"]) != list(features.EEG_BANDS):
         raise ValueError(f"EEG normalisation bands {normalization['bands']} differ from {features.EEG_BANDS}")
     return normalization
@@ -220,8 +222,9 @@ def verify_split_files(data_dir, split, mode="checksum"):
             raise CorruptRecordFileError(f"{os.path.join(data_dir, name)} is missing (listed in {STATS_FILE})")
     for name in found_names:
         if name not in manifest:
-            raise CorruptRecordFileError(f"{os.path.join(data_dir, name)} is not listed in {STATS_FILE}: not "
-                                         "written by this ExampleGen run")
+            raise CorruptRecordFileError(
+                f"{os.path.join(data_dir, name)} is not listed in {STATS_FILE}: not written by this ExampleGen run"
+            )
         _check_file(os.path.join(data_dir, name), manifest[name], mode, f"ExampleGen recorded in {STATS_FILE}")
     return files
 
@@ -242,8 +245,9 @@ def split_records(data_dir, split, verify="checksum"):
     if verify not in VERIFY_MODES:
         raise ValueError(f"verify mode {verify!r} is not one of {VERIFY_MODES}")
     if split not in index["splits"]:
-        raise FileNotFoundError(f"{os.path.join(data_dir, FOLD_INDEX_FILE)} has no split {split!r} "
-                                f"(has {sorted(index['splits'])})")
+        raise FileNotFoundError(
+            f"{os.path.join(data_dir, FOLD_INDEX_FILE)} has no split {split!r} (has {sorted(index['splits'])})"
+        )
     entry = index["splits"][split]
     files = []
     for name in entry["files"]:
@@ -259,8 +263,7 @@ def split_records(data_dir, split, verify="checksum"):
 def _check_file(path, expected, mode, recorded_by):
     size = os.path.getsize(path)
     if size != expected["bytes"]:
-        raise CorruptRecordFileError(
-            f"{path} is truncated or altered: {size} bytes, {recorded_by} {expected['bytes']}")
+        raise CorruptRecordFileError(f"{path} is truncated or altered: {size} bytes, {recorded_by} {expected['bytes']}")
     if mode == "checksum" and _sha256(path) != expected["sha256"]:
         raise CorruptRecordFileError(f"{path} is corrupt: its SHA-256 differs from the one {recorded_by}")
 
@@ -273,9 +276,12 @@ def keep_trials(dataset, trials):
         return dataset
     names = tf.constant(sorted(f"{subject}/{trial}" for subject, trial in trials), tf.string)
     table = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(names, tf.ones_like(names, dtype=tf.int64)), default_value=0)
-    key_spec = {features.SUBJECT_KEY: tf.io.FixedLenFeature([], tf.string),
-                features.TRIAL_KEY: tf.io.FixedLenFeature([], tf.int64)}
+        tf.lookup.KeyValueTensorInitializer(names, tf.ones_like(names, dtype=tf.int64)), default_value=0
+    )
+    key_spec = {
+        features.SUBJECT_KEY: tf.io.FixedLenFeature([], tf.string),
+        features.TRIAL_KEY: tf.io.FixedLenFeature([], tf.int64),
+    }
 
     def is_kept(serialized):
         key = tf.io.parse_single_example(serialized, key_spec)
@@ -290,14 +296,27 @@ def record_dataset(data_dir, split, verify="checksum"):
     import tensorflow as tf
 
     records = split_records(data_dir, split, verify=verify)
-    dataset = tf.data.TFRecordDataset(list(records.files), compression_type=RECORD_COMPRESSION,
-                                      buffer_size=READ_BUFFER_BYTES)
+    dataset = tf.data.TFRecordDataset(
+        list(records.files), compression_type=RECORD_COMPRESSION, buffer_size=READ_BUFFER_BYTES
+    )
     return keep_trials(dataset, records.trials)
 
 
-def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, repeat=False, seed=None,
-                 with_context=False, shuffle_buffer=DEFAULT_SHUFFLE_BUFFER, drop_remainder=False,
-                 verify="checksum", num_parallel_reads=None, pass_seeds=None):
+def make_dataset(
+    data_dir,
+    split,
+    batch_size,
+    target="valence",
+    shuffle=False,
+    repeat=False,
+    seed=None,
+    with_context=False,
+    shuffle_buffer=DEFAULT_SHUFFLE_BUFFER,
+    drop_remainder=False,
+    verify="checksum",
+    num_parallel_reads=None,
+    pass_seeds=None,
+):
     """A tf.data pipeline over one split of an ExampleGen output.
 
     Args:
@@ -346,8 +365,11 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
         inputs = features.model_inputs(decoded)
         label = decoded[label_name]
         if with_context:
-            context = {key: value for key, value in decoded.items()
-                       if key not in (*features.MODEL_INPUT_KEYS, features.EEG_BAND_ENERGY_KEY)}
+            context = {
+                key: value
+                for key, value in decoded.items()
+                if key not in (*features.MODEL_INPUT_KEYS, features.EEG_BAND_ENERGY_KEY)
+            }
             return inputs, label, context
         return inputs, label
 
@@ -356,8 +378,9 @@ def make_dataset(data_dir, split, batch_size, target="valence", shuffle=False, r
         if shuffle:
             dataset = dataset.shuffle(len(files), seed=pass_seed, reshuffle_each_iteration=True)
         dataset = dataset.interleave(
-            lambda path: tf.data.TFRecordDataset(path, compression_type=RECORD_COMPRESSION,
-                                                 buffer_size=READ_BUFFER_BYTES),
+            lambda path: tf.data.TFRecordDataset(
+                path, compression_type=RECORD_COMPRESSION, buffer_size=READ_BUFFER_BYTES
+            ),
             cycle_length=cycle_length,
             num_parallel_calls=tf.data.AUTOTUNE,
             deterministic=deterministic,
@@ -386,9 +409,11 @@ def band_energy_batches(data_dir, split, batch_size, target="valence"):
     """(eeg_band_energy float32 [B, T, C, 3], label int64 [B]) NumPy batches of one split, in record order,
     without decoding the faces (for the classical baseline). The files' checksums are verified first."""
     record_schema = read_record_schema(data_dir)
-    dataset = (record_dataset(data_dir, split, verify="checksum")
-               .batch(batch_size)
-               .map(lambda serialized: features.decode_band_energies(serialized, record_schema, target)))
+    dataset = (
+        record_dataset(data_dir, split, verify="checksum")
+        .batch(batch_size)
+        .map(lambda serialized: features.decode_band_energies(serialized, record_schema, target))
+    )
     for energy, labels in dataset:
         yield energy.numpy(), labels.numpy()
 

@@ -70,10 +70,21 @@ class BandImageLayout:
         """The layout of the images an `InterpolationOperator` makes."""
         half_column = (operator.grid_u[0, -1] - operator.grid_u[0, 0]) / (operator.width - 1) / 2.0
         half_row = (operator.grid_v[0, 0] - operator.grid_v[-1, 0]) / (operator.height - 1) / 2.0
-        extent = (float(operator.grid_u[0, 0] - half_column), float(operator.grid_u[0, -1] + half_column),
-                  float(operator.grid_v[-1, 0] - half_row), float(operator.grid_v[0, 0] + half_row))
-        return cls(operator.channel_names, operator.points, operator.inside_hull.copy(), extent, normalisation,
-                   operator.outside_hull, dict(band_edges_hz or features.BAND_EDGES_HZ))
+        extent = (
+            float(operator.grid_u[0, 0] - half_column),
+            float(operator.grid_u[0, -1] + half_column),
+            float(operator.grid_v[-1, 0] - half_row),
+            float(operator.grid_v[0, 0] + half_row),
+        )
+        return cls(
+            operator.channel_names,
+            operator.points,
+            operator.inside_hull.copy(),
+            extent,
+            normalisation,
+            operator.outside_hull,
+            dict(band_edges_hz or features.BAND_EDGES_HZ),
+        )
 
     @classmethod
     def read(cls, data_dir):
@@ -97,20 +108,27 @@ class BandImageLayout:
         metadata_path = os.path.join(records_dir, METADATA_FILE)
         settings = ((read_metadata(records_dir) or {}).get("parameters") or {}).get("preprocess")
         if not isinstance(settings, dict):
-            raise ValueError(f"{metadata_path} is missing or records no preprocessing settings "
-                             "(parameters.preprocess): is the folder an `emorecog ingest` output?")
+            raise ValueError(
+                f"{metadata_path} is missing or records no preprocessing settings "
+                "(parameters.preprocess): is the folder an `emorecog ingest` output?"
+            )
         try:
-            operator = InterpolationOperator(schema.electrodes, schema.shape.image_size,
-                                             outside_hull=settings.get("outside_hull_fill", "zero"),
-                                             montage=settings.get("montage", "biosemi32"))
+            operator = InterpolationOperator(
+                schema.electrodes,
+                schema.shape.image_size,
+                outside_hull=settings.get("outside_hull_fill", "zero"),
+                montage=settings.get("montage", "biosemi32"),
+            )
         except (ValueError, OSError) as error:
             raise ValueError(f"{metadata_path}: cannot rebuild the EEG image layout: {error}") from error
         if not np.allclose(operator.matrix, schema.interpolation_matrix, atol=1e-5):
             raise ValueError(
                 f"{os.path.join(records_dir, tfrecord_reader.SCHEMA_FILE)}: the EEG interpolation matrix is not "
                 f"the one montage {settings.get('montage')!r} gives for its electrodes, so electrode positions "
-                "cannot be drawn on the images")
+                "cannot be drawn on the images"
+            )
         # Settings written before the band edges were configurable hold no `<band>_hz`: the fixed edges then.
-        band_edges = {band: tuple(settings.get(f"{band}_hz", features.BAND_EDGES_HZ[band]))
-                      for band in features.EEG_BANDS}
+        band_edges = {
+            band: tuple(settings.get(f"{band}_hz", features.BAND_EDGES_HZ[band])) for band in features.EEG_BANDS
+        }
         return cls.from_operator(operator, settings.get("baseline_normalisation", "relative_db"), band_edges)

@@ -41,17 +41,26 @@ class BlessingRule:
             checks.append((False, f"only {metrics['num_samples']} samples < min_samples {self.min_samples}"))
         else:
             f1_needed = baseline["f1_macro"] + self.min_margin
-            checks.append((metrics["f1_macro"] > f1_needed,
-                           f"macro F1 {metrics['f1_macro']:.4f} vs majority baseline {baseline['f1_macro']:.4f}"
-                           f" + margin {self.min_margin}"))
+            checks.append(
+                (
+                    metrics["f1_macro"] > f1_needed,
+                    f"macro F1 {metrics['f1_macro']:.4f} vs majority baseline {baseline['f1_macro']:.4f}"
+                    f" + margin {self.min_margin}",
+                )
+            )
             balanced_needed = 0.5 + self.min_margin
-            checks.append((metrics["balanced_accuracy"] > balanced_needed,
-                           f"balanced accuracy {metrics['balanced_accuracy']:.4f} vs 0.5 + margin {self.min_margin}"))
+            checks.append(
+                (
+                    metrics["balanced_accuracy"] > balanced_needed,
+                    f"balanced accuracy {metrics['balanced_accuracy']:.4f} vs 0.5 + margin {self.min_margin}",
+                )
+            )
         return {
             "blessed": all(passed for passed, _ in checks),
             "reasons": [("pass: " if passed else "FAIL: ") + text for passed, text in checks],
             "rule": dataclasses.asdict(self),
             "model": {key: metrics[key] for key in ("num_samples", "accuracy", "f1_macro", "balanced_accuracy")},
-            "majority_baseline": {key: baseline[key] for key in ("class_id", "accuracy", "f1_macro",
-                                                                   "balanced_accuracy")},
+            "majority_baseline": {
+                key: baseline[key] for key in ("class_id", "accuracy", "f1_macro", "balanced_accuracy")
+            },
         }

@@ -66,8 +66,9 @@ def fit_and_score(train, selection, evaluated, grid=REGULARISATION_GRID, seed=0)
         return {"available": False, "reason": "the train split holds a single class"}
 
     def fitted(regularisation):
-        pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=regularisation, max_iter=5000,
-                                                                      random_state=seed))
+        pipeline = make_pipeline(
+            StandardScaler(), LogisticRegression(C=regularisation, max_iter=5000, random_state=seed)
+        )
         return pipeline.fit(train_features, train_labels)
 
     def macro_f1(model, part):

@@ -116,14 +116,14 @@ def write_fold_index(data_dir, split_config, output_dir):
         assignment = splits.assign_splits(list(labels), split_config, strata=labels)
     fold_name = f"fold {split_config.fold + 1} of {split_config.folds}"
     # Kept with the fold (stats.json, the component's metadata), so a rerun that reuses it still says so.
-    split_warnings = [f"{fold_name}: {warning.message}" for warning in caught
-                      if issubclass(warning.category, splits.SplitWarning)]
+    split_warnings = [
+        f"{fold_name}: {warning.message}" for warning in caught if issubclass(warning.category, splits.SplitWarning)
+    ]
 
     source_stats = tfrecord_reader.read_stats(data_dir)
     source_manifest = source_stats.get("files", {})
     index = {"source": data_dir, "splits": {}, "files": {}}
-    per_split = {name: [record for record in records if assignment[record.key] == name]
-                 for name in splits.SPLIT_NAMES}
+    per_split = {name: [record for record in records if assignment[record.key] == name] for name in splits.SPLIT_NAMES}
     for name, members in per_split.items():
         file_names = sorted({record.file_name for record in members})
         index["splits"][name] = {"files": file_names, "trials": sorted([list(record.key) for record in members])}
@@ -137,13 +137,26 @@ def write_fold_index(data_dir, split_config, output_dir):
     for name, members in per_split.items():
         for record in members:
             if record.key not in source_rows:
-                raise ValueError(f"{os.path.join(data_dir, tfrecord_reader.STATS_FILE)} has no per_trial row of "
-                                 f"subject {record.key[0]} trial {record.key[1]} (found in {record.file_name})")
-            written.append({**source_rows[record.key], "split": name,
-                            "labels": dict(zip(features.TARGETS, record.labels)), "eeg_moments": record.eeg_moments})
+                raise ValueError(
+                    f"{os.path.join(data_dir, tfrecord_reader.STATS_FILE)} has no per_trial row of "
+                    f"subject {record.key[0]} trial {record.key[1]} (found in {record.file_name})"
+                )
+            written.append(
+                {
+                    **source_rows[record.key],
+                    "split": name,
+                    "labels": dict(zip(features.TARGETS, record.labels)),
+                    "eeg_moments": record.eeg_moments,
+                }
+            )
     stats = example_statistics.build_stats(
-        written, f"{fold_name} ({split_config.mode} folds) of {data_dir}", tfrecord_reader.read_sample_shape(data_dir),
-        split_config.to_dict(), derived_from=data_dir, split_warnings=split_warnings)
+        written,
+        f"{fold_name} ({split_config.mode} folds) of {data_dir}",
+        tfrecord_reader.read_sample_shape(data_dir),
+        split_config.to_dict(),
+        derived_from=data_dir,
+        split_warnings=split_warnings,
+    )
     with open(os.path.join(output_dir, tfrecord_reader.STATS_FILE), "w") as handle:
         json.dump(stats, handle, indent=2)
     return stats
@@ -166,8 +179,11 @@ def cross_validation_summary(rows):
     """Mean, std, min and max over the folds of every score of the per-fold rows."""
     from emorecog.evaluation.metrics import mean_and_spread
 
-    return {key: mean_and_spread([row[key] for row in rows])
-            for key in rows[0] if key not in ("fold", "test_subjects", "num_test_samples", "blessed")}
+    return {
+        key: mean_and_spread([row[key] for row in rows])
+        for key in rows[0]
+        if key not in ("fold", "test_subjects", "num_test_samples", "blessed")
+    }
 
 
 def _key_of(example):

@@ -12,12 +12,21 @@ import os
 
 PLOT_CAPTIONS = (
     ("confusion_matrix.png", "Confusion matrix of the evaluated split (rows: true class)."),
-    ("per_subject.png", "Per subject: the model's CR next to the majority baseline's on the same trials; the "
-                        "classical baseline's CR over all subjects as a line."),
-    ("training_curves.png", "Training curves per epoch (loss terms, reward, glimpses, eval scores); the dashed "
-                            "line marks the epoch the Trainer kept (highest eval macro F1)."),
-    ("glimpse_timeline.png", "Where the model looked: the frame of each glimpse, in order (colour), for a few "
-                             "trials; shaded: the planted signal on synthetic data."),
+    (
+        "per_subject.png",
+        "Per subject: the model's CR next to the majority baseline's on the same trials; the "
+        "classical baseline's CR over all subjects as a line.",
+    ),
+    (
+        "training_curves.png",
+        "Training curves per epoch (loss terms, reward, glimpses, eval scores); the dashed "
+        "line marks the epoch the Trainer kept (highest eval macro F1).",
+    ),
+    (
+        "glimpse_timeline.png",
+        "Where the model looked: the frame of each glimpse, in order (colour), for a few "
+        "trials; shaded: the planted signal on synthetic data.",
+    ),
     ("band_attention.png", "Band attention (theta, alpha, beta) per glimpse; dashed: equal weights (1/3)."),
     ("layer_attention.png", "Inter-layer self-attention over the LSTM layers, hidden and cell states."),
 )
@@ -34,8 +43,9 @@ def write_report(output_dir, report, plots_dir_name="plots"):
         The path written.
     """
     plots_dir = os.path.join(output_dir, plots_dir_name)
-    present = sorted(name for name in os.listdir(plots_dir) if name.endswith(".png")) \
-        if os.path.isdir(plots_dir) else []
+    present = (
+        sorted(name for name in os.listdir(plots_dir) if name.endswith(".png")) if os.path.isdir(plots_dir) else []
+    )
     known = [(name, caption) for name, caption in PLOT_CAPTIONS if name in present]
     others = [(name, name) for name in present if name not in dict(PLOT_CAPTIONS)]
     title = f"emorecog evaluation: {report.get('target')} on the {report.get('split')} split"
@@ -66,8 +76,10 @@ def write_report(output_dir, report, plots_dir_name="plots"):
     ]
     for name, caption in known + others:
         source = f"{plots_dir_name}/{name}"
-        parts.append(f'<figure><img src="{_text(source)}" alt="{_text(caption)}">'
-                     f"<figcaption>{_text(caption)}</figcaption></figure>")
+        parts.append(
+            f'<figure><img src="{_text(source)}" alt="{_text(caption)}">'
+            f"<figcaption>{_text(caption)}</figcaption></figure>"
+        )
     if not known and not others:
         parts.append("<p>No plots were drawn.</p>")
     parts.append("</body></html>")
@@ -83,8 +95,9 @@ def _scores_table(report):
     rows.append(("classical baseline (band powers + logistic regression)", report.get("classical_baseline"), ""))
     uniform = report.get("uniform_k_baseline")
     if uniform:
-        rows.append((f"uniform-K baseline (the model reading {uniform.get('glimpses')} evenly spaced frames)",
-                     uniform, ""))
+        rows.append(
+            (f"uniform-K baseline (the model reading {uniform.get('glimpses')} evenly spaced frames)", uniform, "")
+        )
     header = "".join(f"<th>{_text(label)}</th>" for _, label in SCORES)
     body = []
     for name, scores, css in rows:
@@ -96,8 +109,10 @@ def _scores_table(report):
         body.append(f'<tr class="{css}"><td>{_text(name)}</td>{cells}</tr>')
     glimpses = (report.get("glimpses") or {}).get("mean")
     note = f"<p>Mean glimpses per trial: {_number(glimpses, 2)}</p>" if glimpses is not None else ""
-    return (f"<table><thead><tr><th>{_text(report.get('split'))} split</th>{header}</tr></thead>"
-            f"<tbody>{''.join(body)}</tbody></table>{note}")
+    return (
+        f"<table><thead><tr><th>{_text(report.get('split'))} split</th>{header}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>{note}"
+    )
 
 
 def _blessing(blessing):
@@ -106,16 +121,20 @@ def _blessing(blessing):
     css = "blessed" if blessing.get("blessed") else "not-blessed"
     verdict = "blessed" if blessing.get("blessed") else "not blessed"
     reasons = "; ".join(str(reason) for reason in blessing.get("reasons", []))
-    return (f'<p class="{css}">Blessing (read on the {_text(blessing.get("split"))} split): <b>{verdict}</b>'
-            f"{' &mdash; ' + _text(reasons) if reasons else ''}</p>")
+    return (
+        f'<p class="{css}">Blessing (read on the {_text(blessing.get("split"))} split): <b>{verdict}</b>'
+        f"{' &mdash; ' + _text(reasons) if reasons else ''}</p>"
+    )
 
 
 def _planted_window(planted):
     if not planted or planted.get("glimpses_inside_fraction") is None:
         return ""
-    return ("<p>Synthetic data: share of glimpses inside the planted window "
-            f"{_number(planted['glimpses_inside_fraction'])} (chance {_number(planted.get('chance_fraction'))}); "
-            f"trials with a glimpse in it {_number(planted.get('trials_glimpsed_fraction'))}.</p>")
+    return (
+        "<p>Synthetic data: share of glimpses inside the planted window "
+        f"{_number(planted['glimpses_inside_fraction'])} (chance {_number(planted.get('chance_fraction'))}); "
+        f"trials with a glimpse in it {_number(planted.get('trials_glimpsed_fraction'))}.</p>"
+    )
 
 
 def _per_subject_table(per_subject):
@@ -124,13 +143,17 @@ def _per_subject_table(per_subject):
     body = []
     for subject in sorted(per_subject):
         scores = per_subject[subject]
-        body.append(f"<tr><td>{_text(subject)}</td><td>{_text(scores.get('num_samples'))}</td>"
-                    f"<td>{_number(scores.get('accuracy'))}</td>"
-                    f"<td>{_number(scores.get('majority_baseline_accuracy'))}</td>"
-                    f"<td>{_number(scores.get('f1_macro'))}</td>"
-                    f"<td>{_number(scores.get('majority_baseline_f1_macro'))}</td></tr>")
-    return ("<table><thead><tr><th>subject</th><th>trials</th><th>CR</th><th>majority CR</th>"
-            f"<th>macro F1</th><th>majority macro F1</th></tr></thead><tbody>{''.join(body)}</tbody></table>")
+        body.append(
+            f"<tr><td>{_text(subject)}</td><td>{_text(scores.get('num_samples'))}</td>"
+            f"<td>{_number(scores.get('accuracy'))}</td>"
+            f"<td>{_number(scores.get('majority_baseline_accuracy'))}</td>"
+            f"<td>{_number(scores.get('f1_macro'))}</td>"
+            f"<td>{_number(scores.get('majority_baseline_f1_macro'))}</td></tr>"
+        )
+    return (
+        "<table><thead><tr><th>subject</th><th>trials</th><th>CR</th><th>majority CR</th>"
+        f"<th>macro F1</th><th>majority macro F1</th></tr></thead><tbody>{''.join(body)}</tbody></table>"
+    )
 
 
 def _number(value, digits=3):

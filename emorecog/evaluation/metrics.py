@@ -64,11 +64,16 @@ def classification_scores(labels, predictions):
     total = int(labels.size)
     class_counts = matrix.sum(axis=1)
     if total == 0:
-        return {"num_samples": 0, "accuracy": None, "f1_macro": None, "balanced_accuracy": None,
-                "f1_per_class": [None, None], "confusion_matrix": matrix.tolist(),
-                "class_counts": class_counts.tolist()}
-    f1_per_class = sklearn_metrics.f1_score(labels, predictions, labels=list(CLASS_IDS), average=None,
-                                            zero_division=0)
+        return {
+            "num_samples": 0,
+            "accuracy": None,
+            "f1_macro": None,
+            "balanced_accuracy": None,
+            "f1_per_class": [None, None],
+            "confusion_matrix": matrix.tolist(),
+            "class_counts": class_counts.tolist(),
+        }
+    f1_per_class = sklearn_metrics.f1_score(labels, predictions, labels=list(CLASS_IDS), average=None, zero_division=0)
     with warnings.catch_warnings():
         # One class only in the labels: sklearn warns, and averages the recall of the classes present, as meant.
         warnings.simplefilter("ignore", UserWarning)
@@ -132,8 +137,13 @@ def mean_and_spread(values):
     kept = np.asarray([value for value in values if value is not None], dtype=np.float64)
     if kept.size == 0:
         return {"mean": None, "std": None, "min": None, "max": None, "count": 0}
-    return {"mean": float(kept.mean()), "std": float(kept.std()), "min": float(kept.min()),
-            "max": float(kept.max()), "count": int(kept.size)}
+    return {
+        "mean": float(kept.mean()),
+        "std": float(kept.std()),
+        "min": float(kept.min()),
+        "max": float(kept.max()),
+        "count": int(kept.size),
+    }
 
 
 def _summary(values):

@@ -10,20 +10,33 @@ import os
 import numpy as np
 
 from emorecog import features
-from emorecog.evaluation import classical_baseline
-from emorecog.evaluation import html_report
-from emorecog.evaluation import metrics
-from emorecog.evaluation import model_outputs
-from emorecog.evaluation import planted_signal
-from emorecog.evaluation import plots
-from emorecog.evaluation import split_labels
+from emorecog.evaluation import (
+    classical_baseline,
+    html_report,
+    metrics,
+    model_outputs,
+    planted_signal,
+    plots,
+    split_labels,
+)
 
 CLASS_NAMES = ("low", "high")
 PLOTS_DIR = "plots"
 
 
-def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, batch_size=8, plot_trials=4,
-                   ground_truth_path=None, training_history=None, best_epoch=None):
+def evaluate_model(
+    model,
+    data_dir,
+    split,
+    target,
+    output_dir,
+    blessing_rule,
+    batch_size=8,
+    plot_trials=4,
+    ground_truth_path=None,
+    training_history=None,
+    best_epoch=None,
+):
     """Score `model` on `split` next to its baselines, draw plots, and decide the blessing.
 
     The baselines, computed on the same splits: the majority class of the train split; the classical
@@ -55,20 +68,25 @@ def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, ba
     baseline_class = metrics.majority_class(split_labels.split_labels(data_dir, "train", target))
     predict = model_outputs.inference_function(model)
     outputs = model_outputs.collect_model_outputs(
-        model, tfrecord_reader.make_dataset(data_dir, split, batch_size, target=target, with_context=True),
-        predict=predict)
+        model,
+        tfrecord_reader.make_dataset(data_dir, split, batch_size, target=target, with_context=True),
+        predict=predict,
+    )
     report = _report(outputs, split, target, baseline_class)
     report["data_dir"] = os.path.abspath(data_dir)
     report["classical_baseline"] = classical_baseline_report(data_dir, split, target, batch_size)
-    report["uniform_k_baseline"] = uniform_k_report(model, data_dir, split, target, batch_size,
-                                                    report.get("glimpses", {}).get("mean"))
+    report["uniform_k_baseline"] = uniform_k_report(
+        model, data_dir, split, target, batch_size, report.get("glimpses", {}).get("mean")
+    )
 
     if blessing_rule.split == split:
         blessing_report = report
     else:
         blessing_outputs = model_outputs.collect_model_outputs(
-            model, tfrecord_reader.make_dataset(data_dir, blessing_rule.split, batch_size, target=target,
-                                                with_context=True), predict=predict)
+            model,
+            tfrecord_reader.make_dataset(data_dir, blessing_rule.split, batch_size, target=target, with_context=True),
+            predict=predict,
+        )
         blessing_report = _report(blessing_outputs, blessing_rule.split, target, baseline_class)
     blessing = {"split": blessing_rule.split, **blessing_rule.decide(blessing_report)}
     report["blessing"] = blessing
@@ -77,16 +95,28 @@ def evaluate_model(model, data_dir, split, target, output_dir, blessing_rule, ba
     _write_json(os.path.join(output_dir, "blessing.json"), blessing)
     ground_truth = planted_signal.load_ground_truth(ground_truth_path) if ground_truth_path else None
     if ground_truth:
-        report["planted_window"] = _planted_window_hits(outputs, ground_truth, target,
-                                                        tfrecord_reader.read_sample_shape(data_dir).num_frames)
+        report["planted_window"] = _planted_window_hits(
+            outputs, ground_truth, target, tfrecord_reader.read_sample_shape(data_dir).num_frames
+        )
     _write_json(os.path.join(output_dir, "metrics.json"), report)
     _write_predictions(os.path.join(output_dir, "predictions.csv"), outputs)
     plots_dir = os.path.join(output_dir, PLOTS_DIR)
-    _draw_plots(plots_dir, outputs, report, split, target, plot_trials, ground_truth,
-                tfrecord_reader.read_sample_shape(data_dir))
+    _draw_plots(
+        plots_dir,
+        outputs,
+        report,
+        split,
+        target,
+        plot_trials,
+        ground_truth,
+        tfrecord_reader.read_sample_shape(data_dir),
+    )
     classical = report["classical_baseline"]
-    plots.plot_per_subject(os.path.join(plots_dir, "per_subject.png"), report["per_subject"],
-                           classical_accuracy=classical.get("accuracy") if classical.get("available", True) else None)
+    plots.plot_per_subject(
+        os.path.join(plots_dir, "per_subject.png"),
+        report["per_subject"],
+        classical_accuracy=classical.get("accuracy") if classical.get("available", True) else None,
+    )
     if training_history:
         plots.plot_training_curves(os.path.join(plots_dir, "training_curves.png"), training_history, best_epoch)
     html_report.write_report(output_dir, report, PLOTS_DIR)
@@ -102,9 +132,11 @@ def comparison_row(report):
     """
     row = {key: report.get(key) for key in ("accuracy", "f1_macro", "balanced_accuracy")}
     row["mean_glimpses"] = (report.get("glimpses") or {}).get("mean")
-    baselines = {"majority_baseline": report.get("majority_baseline"),
-                 "classical_baseline": report.get("classical_baseline"),
-                 "uniform_k": report.get("uniform_k_baseline")}
+    baselines = {
+        "majority_baseline": report.get("majority_baseline"),
+        "classical_baseline": report.get("classical_baseline"),
+        "uniform_k": report.get("uniform_k_baseline"),
+    }
     for name, scores in baselines.items():
         usable = scores if scores and scores.get("available", True) else {}
         for key in ("accuracy", "f1_macro", "balanced_accuracy"):
@@ -114,8 +146,13 @@ def comparison_row(report):
 
 
 def _report(outputs, split, target, baseline_class):
-    report = metrics.evaluation_report(outputs["label"], outputs["class_id"], outputs[features.SUBJECT_KEY],
-                                       baseline_class, glimpse_counts=outputs["glimpse_count"])
+    report = metrics.evaluation_report(
+        outputs["label"],
+        outputs["class_id"],
+        outputs[features.SUBJECT_KEY],
+        baseline_class,
+        glimpse_counts=outputs["glimpse_count"],
+    )
     return {"split": split, "target": target, "class_names": list(CLASS_NAMES), **report}
 
 
@@ -150,10 +187,14 @@ def uniform_k_report(model, data_dir, split, target, batch_size, mean_glimpses):
     glimpses = int(min(max(round(mean_glimpses), 1), model.max_glimpses))
     predict = tf.function(
         lambda inputs: model.forward(inputs, training=False, with_losses=False, uniform_glimpses=glimpses)[0],
-        autograph=False, reduce_retracing=True)
+        autograph=False,
+        reduce_retracing=True,
+    )
     outputs = model_outputs.collect_model_outputs(
-        model, tfrecord_reader.make_dataset(data_dir, split, batch_size, target=target, with_context=True),
-        predict=predict)
+        model,
+        tfrecord_reader.make_dataset(data_dir, split, batch_size, target=target, with_context=True),
+        predict=predict,
+    )
     scores = metrics.classification_scores(outputs["label"], outputs["class_id"])
     return {"glimpses": glimpses, **{key: scores[key] for key in ("accuracy", "f1_macro", "balanced_accuracy")}}
 
@@ -164,8 +205,12 @@ def _planted_window_hits(outputs, ground_truth, target, num_frames):
     inside, total, window_frames, trials, trials_hit = 0, 0, 0, 0, 0
     for row in range(outputs["label"].size):
         windows = planted_signal.planted_frame_windows(
-            ground_truth, str(outputs[features.SUBJECT_KEY][row]), int(outputs[features.TRIAL_KEY][row]), target,
-            int(outputs[features.FPS_KEY][row]))
+            ground_truth,
+            str(outputs[features.SUBJECT_KEY][row]),
+            int(outputs[features.TRIAL_KEY][row]),
+            target,
+            int(outputs[features.FPS_KEY][row]),
+        )
         if not windows:
             continue
         frames = outputs["glimpse_frames"][row][: int(outputs["glimpse_count"][row])]
@@ -181,7 +226,7 @@ def _planted_window_hits(outputs, ground_truth, target, num_frames):
         "chance_fraction": window_frames / (trials * num_frames) if trials else None,
         "trials_glimpsed_fraction": trials_hit / trials if trials else None,
         "note": "share of all glimpses that landed in the planted event window, and share of trials with at least "
-                "one glimpse in it (synthetic data only)",
+        "one glimpse in it (synthetic data only)",
     }
 
 
@@ -191,42 +236,68 @@ def _draw_plots(plots_dir, outputs, report, split, target, plot_trials, ground_t
     high = np.flatnonzero(outputs["label"] == 1).tolist()
     low = np.flatnonzero(outputs["label"] == 0).tolist()
     alternating = [index for pair in zip(high, low) for index in pair]
-    alternating += high[len(low):] + low[len(high):]
+    alternating += high[len(low) :] + low[len(high) :]
     chosen = np.sort(np.asarray(alternating[:count], dtype=int))
     titles, windows = [], []
     for index in chosen:
         subject, trial = str(outputs[features.SUBJECT_KEY][index]), int(outputs[features.TRIAL_KEY][index])
-        titles.append(f"{subject} trial {trial}: true {CLASS_NAMES[int(outputs['label'][index])]}, "
-                      f"predicted {CLASS_NAMES[int(outputs['class_id'][index])]}")
-        windows.append(planted_signal.planted_frame_windows(ground_truth, subject, trial, target,
-                                                            int(outputs[features.FPS_KEY][index]))
-                       if ground_truth else None)
+        titles.append(
+            f"{subject} trial {trial}: true {CLASS_NAMES[int(outputs['label'][index])]}, "
+            f"predicted {CLASS_NAMES[int(outputs['class_id'][index])]}"
+        )
+        windows.append(
+            planted_signal.planted_frame_windows(
+                ground_truth, subject, trial, target, int(outputs[features.FPS_KEY][index])
+            )
+            if ground_truth
+            else None
+        )
     fps = int(outputs[features.FPS_KEY][chosen[0]]) if count else None
-    plots.plot_glimpse_timeline(os.path.join(plots_dir, "glimpse_timeline.png"), outputs["glimpse_frames"][chosen],
-                                sample_shape.num_frames, titles, fps=fps,
-                                planted_windows=windows if ground_truth else None)
-    plots.plot_band_attention(os.path.join(plots_dir, "band_attention.png"), outputs["band_weights"][chosen],
-                              outputs["glimpse_count"][chosen], titles)
-    plots.plot_layer_attention(os.path.join(plots_dir, "layer_attention.png"), outputs["layer_weights"],
-                               outputs["glimpse_count"])
+    plots.plot_glimpse_timeline(
+        os.path.join(plots_dir, "glimpse_timeline.png"),
+        outputs["glimpse_frames"][chosen],
+        sample_shape.num_frames,
+        titles,
+        fps=fps,
+        planted_windows=windows if ground_truth else None,
+    )
+    plots.plot_band_attention(
+        os.path.join(plots_dir, "band_attention.png"),
+        outputs["band_weights"][chosen],
+        outputs["glimpse_count"][chosen],
+        titles,
+    )
+    plots.plot_layer_attention(
+        os.path.join(plots_dir, "layer_attention.png"), outputs["layer_weights"], outputs["glimpse_count"]
+    )
     plots.plot_confusion_matrix(
-        os.path.join(plots_dir, "confusion_matrix.png"), report["confusion_matrix"],
+        os.path.join(plots_dir, "confusion_matrix.png"),
+        report["confusion_matrix"],
         [f"{target} {name}" for name in CLASS_NAMES],
         f"{split} split: CR {report['accuracy']:.3f}, macro F1 {report['f1_macro']:.3f}\n"
-        f"majority baseline CR {report['majority_baseline']['accuracy']:.3f}")
+        f"majority baseline CR {report['majority_baseline']['accuracy']:.3f}",
+    )
 
 
 def _write_predictions(path, outputs):
     with open(path, "w", newline="") as handle:
         writer = csv.writer(handle)
-        writer.writerow(["subject", "trial", "label", "class_id", "probability_high", "glimpse_count",
-                         "glimpse_frames"])
+        writer.writerow(
+            ["subject", "trial", "label", "class_id", "probability_high", "glimpse_count", "glimpse_frames"]
+        )
         for row in range(outputs["label"].size):
             frames = outputs["glimpse_frames"][row][: int(outputs["glimpse_count"][row])]
-            writer.writerow([outputs[features.SUBJECT_KEY][row], int(outputs[features.TRIAL_KEY][row]),
-                             int(outputs["label"][row]), int(outputs["class_id"][row]),
-                             f"{float(outputs['probabilities'][row, 1]):.6f}", int(outputs["glimpse_count"][row]),
-                             " ".join(str(int(frame)) for frame in frames)])
+            writer.writerow(
+                [
+                    outputs[features.SUBJECT_KEY][row],
+                    int(outputs[features.TRIAL_KEY][row]),
+                    int(outputs["label"][row]),
+                    int(outputs["class_id"][row]),
+                    f"{float(outputs['probabilities'][row, 1]):.6f}",
+                    int(outputs["glimpse_count"][row]),
+                    " ".join(str(int(frame)) for frame in frames),
+                ]
+            )
 
 
 def _write_json(path, value):

@@ -16,8 +16,10 @@ def load_ground_truth(path):
     with open(path) as handle:
         truth = json.load(handle)
     if not str(truth.get("format", "")).startswith(GROUND_TRUTH_FORMAT_PREFIX) or "subjects" not in truth:
-        raise ValueError(f"{path} is not an emorecog synthetic ground truth (format {truth.get('format')!r}, "
-                         f"expected {GROUND_TRUTH_FORMAT_PREFIX}N with 'subjects')")
+        raise ValueError(
+            f"{path} is not an emorecog synthetic ground truth (format {truth.get('format')!r}, "
+            f"expected {GROUND_TRUTH_FORMAT_PREFIX}N with 'subjects')"
+        )
     return truth
 
 

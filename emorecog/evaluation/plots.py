@@ -2,7 +2,8 @@
 
 Each function draws on its own `matplotlib.figure.Figure` (no pyplot global state, no display needed) and
 writes one PNG; the band-image functions (`draw_band_image`, `plot_band_images`) draw on a given axis or
-return the figure, for `emorecog show-images` and TensorBoard alike. Inputs are the model's outputs as NumPy arrays (see the model contract):
+return the figure, for `emorecog show-images` and TensorBoard alike. Inputs are the model's outputs as NumPy
+arrays (see the model contract):
 
     glimpse_frames  int   [n, N_max]        frame index of each glimpse, -1 after the sample ended
     glimpse_count   int   [n]
@@ -41,14 +42,21 @@ def plot_glimpse_timeline(path, glimpse_frames, num_frames, titles, fps=None, pl
     for row, axis in enumerate(axes):
         windows = planted_windows[row] if planted_windows is not None else None
         for first, last in windows or ():
-            axis.axvspan(first * scale, (last + 1) * scale, color="tab:red", alpha=0.2, lw=0,
-                         label="planted signal")
+            axis.axvspan(first * scale, (last + 1) * scale, color="tab:red", alpha=0.2, lw=0, label="planted signal")
         frames = glimpse_frames[row]
         frames = frames[frames >= 0]
         order = np.arange(1, frames.size + 1)
         axis.plot(frames * scale, order, color="0.6", lw=0.8, zorder=1)
-        points = axis.scatter(frames * scale, order, c=order, cmap="viridis", s=22, zorder=2,
-                              vmin=1, vmax=max(int((glimpse_frames >= 0).sum(axis=1).max()), 2))
+        points = axis.scatter(
+            frames * scale,
+            order,
+            c=order,
+            cmap="viridis",
+            s=22,
+            zorder=2,
+            vmin=1,
+            vmax=max(int((glimpse_frames >= 0).sum(axis=1).max()), 2),
+        )
         axis.set_xlim(0, num_frames * scale)
         axis.set_ylim(max(frames.size, 1) + 0.5, 0.5)
         axis.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=4))
@@ -80,14 +88,19 @@ def plot_band_attention(path, band_weights, glimpse_counts, titles):
     figure = _figure(width=10, height=1.6 * (rows + 1) + 0.6)
     axes = figure.subplots(rows + 1, 1, squeeze=False)[:, 0]
     mean, valid = _masked_mean_over_trials(band_weights, counts)
-    curves = [(axes[0], mean[:valid.sum()] if valid.any() else mean[:0], "mean over these trials")]
-    curves += [(axes[row + 1], band_weights[row, :counts[row]], titles[row]) for row in range(rows)]
+    curves = [(axes[0], mean[: valid.sum()] if valid.any() else mean[:0], "mean over these trials")]
+    curves += [(axes[row + 1], band_weights[row, : counts[row]], titles[row]) for row in range(rows)]
     for axis, weights, title in curves:
         steps = np.arange(1, weights.shape[0] + 1)
         for band, colour in enumerate(BAND_COLOURS):
             axis.plot(steps, weights[:, band], marker=".", color=colour, label=features.EEG_BANDS[band])
-        axis.axhline(1.0 / len(features.EEG_BANDS), color="0.4", lw=0.8, ls="--",
-                     label=f"chance (1/{len(features.EEG_BANDS)}: equal weights)")
+        axis.axhline(
+            1.0 / len(features.EEG_BANDS),
+            color="0.4",
+            lw=0.8,
+            ls="--",
+            label=f"chance (1/{len(features.EEG_BANDS)}: equal weights)",
+        )
         axis.set_ylim(0, 1)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_ylabel("weight", fontsize=7)
@@ -125,8 +138,15 @@ def plot_layer_attention(path, layer_weights, glimpse_counts):
     bar_axis.legend(fontsize=7)
     steps_shown = max(int(valid.sum()), 1)
     for axis, state, name in ((hidden_axis, 0, "hidden states"), (cell_axis, 1, "cell states")):
-        image = axis.imshow(mean_per_step[:steps_shown, state, :].T, aspect="auto", vmin=0, vmax=1,
-                            cmap="magma", origin="lower", extent=(0.5, steps_shown + 0.5, 0.5, num_layers + 0.5))
+        image = axis.imshow(
+            mean_per_step[:steps_shown, state, :].T,
+            aspect="auto",
+            vmin=0,
+            vmax=1,
+            cmap="magma",
+            origin="lower",
+            extent=(0.5, steps_shown + 0.5, 0.5, num_layers + 0.5),
+        )
         axis.set_yticks(positions)
         axis.xaxis.set_major_locator(MaxNLocator(integer=True))
         axis.set_xlabel("glimpse number")
@@ -146,8 +166,9 @@ def plot_confusion_matrix(path, matrix, class_names, title):
     axis.imshow(matrix / row_totals, cmap="Blues", vmin=0, vmax=1)
     for (row, column), count in np.ndenumerate(matrix):
         share = 100.0 * count / row_totals[row, 0]
-        axis.text(column, row, f"{count}\n{share:.0f}%", ha="center", va="center",
-                  color="white" if share > 50 else "black")
+        axis.text(
+            column, row, f"{count}\n{share:.0f}%", ha="center", va="center", color="white" if share > 50 else "black"
+        )
     axis.set_xticks(range(len(class_names)), class_names)
     axis.set_yticks(range(len(class_names)), class_names)
     axis.set_xlabel("predicted")
@@ -172,8 +193,11 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-SCORE_SERIES = (("model", "", "tab:blue"), ("majority baseline", "majority_baseline_", "0.6"),
-                ("classical baseline", "classical_baseline_", "tab:orange"))
+SCORE_SERIES = (
+    ("model", "", "tab:blue"),
+    ("majority baseline", "majority_baseline_", "0.6"),
+    ("classical baseline", "classical_baseline_", "tab:orange"),
+)
 SCORE_NAMES = (("accuracy", "CR (accuracy)"), ("f1_macro", "macro F1"), ("balanced_accuracy", "balanced accuracy"))
 
 
@@ -198,30 +222,57 @@ def plot_cross_validation_summary(path, results):
             mean = np.nan if spread.get("mean") is None else spread["mean"]
             std = 0.0 if spread.get("std") is None else spread["std"]
             offset = (index - (len(SCORE_SERIES) - 1) / 2) * width
-            axis.bar(positions + offset, np.append(values, mean), width=width, color=colour, label=name,
-                     yerr=np.append(np.zeros_like(values), std), capsize=3, error_kw={"lw": 1})
+            axis.bar(
+                positions + offset,
+                np.append(values, mean),
+                width=width,
+                color=colour,
+                label=name,
+                yerr=np.append(np.zeros_like(values), std),
+                capsize=3,
+                error_kw={"lw": 1},
+            )
         axis.set_ylim(0, 1.05)
         axis.set_ylabel(score_label)
         axis.axhline(0.5, color="0.3", lw=0.8, ls=":")
         axis.grid(axis="y", alpha=0.3)
     axes[0].legend(loc="lower left", fontsize=7, ncol=len(SCORE_SERIES))
-    axes[-1].set_xticks(positions, [f"fold {row['fold']}\n{','.join(row['test_subjects'])[:12]}" for row in rows]
-                        + ["mean\n+- std"], fontsize=7)
-    figure.suptitle(f"Cross-validation ({results['folds']} {results['mode']} folds, target {results['target']}): "
-                    "test scores per fold")
+    axes[-1].set_xticks(
+        positions,
+        [f"fold {row['fold']}\n{','.join(row['test_subjects'])[:12]}" for row in rows] + ["mean\n+- std"],
+        fontsize=7,
+    )
+    figure.suptitle(
+        f"Cross-validation ({results['folds']} {results['mode']} folds, target {results['target']}): "
+        "test scores per fold"
+    )
     figure.savefig(path, dpi=100)
 
 
 # history.json keys drawn by `plot_training_curves`: (panel title, [(key, label)]); absent keys are skipped.
 TRAINING_CURVE_PANELS = (
-    ("loss terms (train)", (("loss", "total loss"), ("classification_loss", "classification"),
-                            ("reinforce_loss", "REINFORCE"), ("baseline_loss", "reward baseline"),
-                            ("penalty", "glimpse penalty"), ("val_classification_loss", "eval classification"))),
+    (
+        "loss terms (train)",
+        (
+            ("loss", "total loss"),
+            ("classification_loss", "classification"),
+            ("reinforce_loss", "REINFORCE"),
+            ("baseline_loss", "reward baseline"),
+            ("penalty", "glimpse penalty"),
+            ("val_classification_loss", "eval classification"),
+        ),
+    ),
     ("reward (train)", (("reward", "mean reward"),)),
     ("glimpses per trial", (("glimpses", "train"), ("val_glimpses", "eval"))),
-    ("eval scores (epoch selection)", (("val_f1_macro", "eval macro F1"),
-                                       ("val_balanced_accuracy", "eval balanced accuracy"),
-                                       ("val_accuracy", "eval CR"), ("accuracy", "train CR"))),
+    (
+        "eval scores (epoch selection)",
+        (
+            ("val_f1_macro", "eval macro F1"),
+            ("val_balanced_accuracy", "eval balanced accuracy"),
+            ("val_accuracy", "eval CR"),
+            ("accuracy", "train CR"),
+        ),
+    ),
 )
 
 
@@ -236,8 +287,10 @@ def plot_training_curves(path, history, best_epoch=None):
     from matplotlib.ticker import MaxNLocator
 
     epochs = [row["epoch"] for row in history]
-    panels = [(title, [(key, label) for key, label in series if any(key in row for row in history)])
-              for title, series in TRAINING_CURVE_PANELS]
+    panels = [
+        (title, [(key, label) for key, label in series if any(key in row for row in history)])
+        for title, series in TRAINING_CURVE_PANELS
+    ]
     panels = [(title, series) for title, series in panels if series]
     figure = _figure(width=10, height=2.3 * max(len(panels), 1) + 0.6)
     axes = figure.subplots(max(len(panels), 1), 1, squeeze=False, sharex=True)[:, 0]
@@ -277,11 +330,19 @@ def plot_per_subject(path, per_subject, classical_accuracy=None, score="accuracy
     axis.bar(positions - 0.2, as_array(model), width=0.4, color="tab:blue", label="model")
     axis.bar(positions + 0.2, as_array(majority), width=0.4, color="0.6", label="majority baseline")
     if classical_accuracy is not None:
-        axis.axhline(classical_accuracy, color="tab:orange", lw=1.2, ls="--",
-                     label=f"classical baseline, all subjects ({classical_accuracy:.2f})")
+        axis.axhline(
+            classical_accuracy,
+            color="tab:orange",
+            lw=1.2,
+            ls="--",
+            label=f"classical baseline, all subjects ({classical_accuracy:.2f})",
+        )
     counts = [per_subject[subject].get("num_samples") for subject in subjects]
-    axis.set_xticks(positions, [f"{subject}\nn={count}" if count is not None else subject
-                                for subject, count in zip(subjects, counts)], fontsize=7)
+    axis.set_xticks(
+        positions,
+        [f"{subject}\nn={count}" if count is not None else subject for subject, count in zip(subjects, counts)],
+        fontsize=7,
+    )
     axis.set_ylim(0, 1.05)
     axis.set_ylabel({"accuracy": "CR (accuracy)", "f1_macro": "macro F1"}.get(score, score))
     axis.grid(axis="y", alpha=0.3)
@@ -308,14 +369,24 @@ def draw_band_image(figure, axis, image, layout, colourbar_label, cmap="viridis"
     from matplotlib import patheffects
 
     radius = layout.head_radius
-    shown = axis.imshow(layout.masked(image), cmap=cmap, vmin=vmin, vmax=vmax, extent=layout.extent,
-                        origin="upper", interpolation="nearest")
+    shown = axis.imshow(
+        layout.masked(image),
+        cmap=cmap,
+        vmin=vmin,
+        vmax=vmax,
+        extent=layout.extent,
+        origin="upper",
+        interpolation="nearest",
+    )
     angle = np.linspace(0.0, 2.0 * np.pi, 181)
     outline = {"color": "0.15", "lw": 1.0}
     axis.plot(radius * np.cos(angle), radius * np.sin(angle), **outline)
     nose_half_angle = np.deg2rad(10.0)
-    axis.plot([-radius * np.sin(nose_half_angle), 0.0, radius * np.sin(nose_half_angle)],
-              [radius * np.cos(nose_half_angle), 1.12 * radius, radius * np.cos(nose_half_angle)], **outline)
+    axis.plot(
+        [-radius * np.sin(nose_half_angle), 0.0, radius * np.sin(nose_half_angle)],
+        [radius * np.cos(nose_half_angle), 1.12 * radius, radius * np.cos(nose_half_angle)],
+        **outline,
+    )
     ear = np.linspace(-np.pi / 2, np.pi / 2, 41)
     for side in (-1.0, 1.0):
         axis.plot(side * radius * (1.0 + 0.07 * np.cos(ear)), 0.16 * radius * np.sin(ear), **outline)
@@ -356,8 +427,9 @@ def plot_band_images(images, layout, row_titles, title, cmap="viridis", symmetri
     # A fixed grid instead of the constrained layout `_figure` uses: the geometry is known, and the layout
     # engine would triple the time to render (these figures are drawn every epoch for TensorBoard).
     figure = Figure(figsize=(3.4 * len(features.EEG_BANDS), 2.8 * rows + 0.5))
-    figure.subplots_adjust(left=0.01, right=0.95, bottom=0.02, top=1.0 - 0.55 / (2.8 * rows + 0.5),
-                           wspace=0.25, hspace=0.35)
+    figure.subplots_adjust(
+        left=0.01, right=0.95, bottom=0.02, top=1.0 - 0.55 / (2.8 * rows + 0.5), wspace=0.25, hspace=0.35
+    )
     axes = figure.subplots(rows, len(features.EEG_BANDS), squeeze=False)
     for band_index, band in enumerate(features.EEG_BANDS):
         inside = images[..., band_index][:, layout.inside_hull]
@@ -366,8 +438,9 @@ def plot_band_images(images, layout, row_titles, title, cmap="viridis", symmetri
             low, high = -max(abs(low), abs(high), 1e-9), max(abs(low), abs(high), 1e-9)
         for row, image in enumerate(images):
             axis = axes[row][band_index]
-            draw_band_image(figure, axis, image[..., band_index], layout, layout.value_unit, cmap=cmap,
-                            vmin=low, vmax=high)
+            draw_band_image(
+                figure, axis, image[..., band_index], layout, layout.value_unit, cmap=cmap, vmin=low, vmax=high
+            )
             axis.set_title(f"{band_name_with_edges(layout, band)}\n{row_titles[row]}", fontsize=8)
     figure.suptitle(title, fontsize=9)
     return figure

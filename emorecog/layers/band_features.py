@@ -47,11 +47,13 @@ class BandFeatures(keras.layers.Layer):
         if len(eeg_frames_shape) != 4 or eeg_frames_shape[-1] != 3:
             raise ValueError(f"BandFeatures expects EEG frames [B, H, W, 3], got shape {eeg_frames_shape}")
         if eeg_frames_shape[1] % self.pool_size or eeg_frames_shape[2] % self.pool_size:
-            raise ValueError(f"BandFeatures: EEG images {eeg_frames_shape[1:3]} are not multiples of pool_size "
-                             f"{self.pool_size}")
+            raise ValueError(
+                f"BandFeatures: EEG images {eeg_frames_shape[1:3]} are not multiples of pool_size {self.pool_size}"
+            )
         pixels = (eeg_frames_shape[1] // self.pool_size) * (eeg_frames_shape[2] // self.pool_size)
         self.band_kernel = self.add_weight(
-            name="band_kernel", shape=(3, pixels, self.band_feature_size), initializer="glorot_uniform")
+            name="band_kernel", shape=(3, pixels, self.band_feature_size), initializer="glorot_uniform"
+        )
         self.band_bias = self.add_weight(name="band_bias", shape=(3, self.band_feature_size), initializer="zeros")
         self.built = True
 

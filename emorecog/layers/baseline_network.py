@@ -29,7 +29,8 @@ class BaselineNetwork(keras.layers.Layer):
         super().__init__(**kwargs)
         self.hidden_size = int(hidden_size)
         self.hidden = (
-            keras.layers.Dense(self.hidden_size, activation="relu", name="hidden") if self.hidden_size else None)
+            keras.layers.Dense(self.hidden_size, activation="relu", name="hidden") if self.hidden_size else None
+        )
         self.output_projection = keras.layers.Dense(1, name="output_projection")
 
     def build(self, state_shape):

@@ -39,11 +39,19 @@ class FaceEncoder(keras.layers.Layer):
         self.feature_size = int(feature_size)
         self.patch_size = int(patch_size)
         if not self.filters or self.patch_size < 1:
-            raise ValueError(f"FaceEncoder needs at least one conv and patch_size >= 1, got filters={self.filters}, "
-                             f"patch_size={self.patch_size}")
+            raise ValueError(
+                f"FaceEncoder needs at least one conv and patch_size >= 1, got filters={self.filters}, "
+                f"patch_size={self.patch_size}"
+            )
         self.convolutions = [
-            keras.layers.Conv2D(self.filters[0], self.patch_size, strides=self.patch_size, padding="valid",
-                                activation="relu", name="convolution_0")
+            keras.layers.Conv2D(
+                self.filters[0],
+                self.patch_size,
+                strides=self.patch_size,
+                padding="valid",
+                activation="relu",
+                name="convolution_0",
+            )
         ] + [
             keras.layers.Conv2D(count, 3, strides=2, padding="same", activation="relu", name=f"convolution_{index}")
             for index, count in enumerate(self.filters[1:], start=1)

@@ -47,15 +47,27 @@ class GlimpseEncoder(keras.layers.Layer):
         ((2, 3, 12), (2, 16))
     """
 
-    def __init__(self, feature_size, band_feature_size, band_pool_size, face_filters, face_patch_size, use_eeg,
-                 use_face, band_mean, band_std, **kwargs):
+    def __init__(
+        self,
+        feature_size,
+        band_feature_size,
+        band_pool_size,
+        face_filters,
+        face_patch_size,
+        use_eeg,
+        use_face,
+        band_mean,
+        band_std,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         band_mean = tuple(float(value) for value in band_mean)
         band_std = tuple(float(value) for value in band_std)
         if len(band_mean) != 3 or len(band_std) != 3:
             raise ValueError(
                 f"GlimpseEncoder needs 3 band means and 3 band stds (theta, alpha, beta), got "
-                f"band_mean={band_mean} and band_std={band_std}")
+                f"band_mean={band_mean} and band_std={band_std}"
+            )
         if any(not value > 0.0 for value in band_std):
             raise ValueError(f"GlimpseEncoder band_std must be positive, got {band_std}")
         if not (use_eeg or use_face):
@@ -71,18 +83,23 @@ class GlimpseEncoder(keras.layers.Layer):
         self.band_std = band_std
 
         self.eeg_normalization = keras.layers.Normalization(
-            axis=-1, mean=list(self.band_mean), variance=[std * std for std in self.band_std],
-            name="eeg_normalization")
-        self.band_features = (BandFeatures(self.band_feature_size, self.band_pool_size, name="band_features")
-                              if self.use_eeg else None)
+            axis=-1, mean=list(self.band_mean), variance=[std * std for std in self.band_std], name="eeg_normalization"
+        )
+        self.band_features = (
+            BandFeatures(self.band_feature_size, self.band_pool_size, name="band_features") if self.use_eeg else None
+        )
         self.face_encoder = (
             FaceEncoder(self.face_filters, self.feature_size, self.face_patch_size, name="face_encoder")
-            if self.use_face else None)
+            if self.use_face
+            else None
+        )
 
     def build(self, eeg_frames_shape, face_frames_shape):
         if len(eeg_frames_shape) != 4 or len(face_frames_shape) != 4:
-            raise ValueError(f"GlimpseEncoder expects eeg frames [B, H, W, 3] and face frames [B, S, S, 3], got "
-                             f"{eeg_frames_shape} and {face_frames_shape}")
+            raise ValueError(
+                f"GlimpseEncoder expects eeg frames [B, H, W, 3] and face frames [B, S, S, 3], got "
+                f"{eeg_frames_shape} and {face_frames_shape}"
+            )
         if self.use_eeg:
             self.eeg_normalization.build(eeg_frames_shape)
             self.band_features.build(eeg_frames_shape)
@@ -103,20 +120,24 @@ class GlimpseEncoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "feature_size": self.feature_size,
-            "band_feature_size": self.band_feature_size,
-            "band_pool_size": self.band_pool_size,
-            "face_filters": list(self.face_filters),
-            "face_patch_size": self.face_patch_size,
-            "use_eeg": self.use_eeg,
-            "use_face": self.use_face,
-            "band_mean": list(self.band_mean),
-            "band_std": list(self.band_std),
-        })
+        config.update(
+            {
+                "feature_size": self.feature_size,
+                "band_feature_size": self.band_feature_size,
+                "band_pool_size": self.band_pool_size,
+                "face_filters": list(self.face_filters),
+                "face_patch_size": self.face_patch_size,
+                "use_eeg": self.use_eeg,
+                "use_face": self.use_face,
+                "band_mean": list(self.band_mean),
+                "band_std": list(self.band_std),
+            }
+        )
         return config
 
     def compute_output_shape(self, eeg_frames_shape, face_frames_shape):
         batch = eeg_frames_shape[0]
-        return ((batch, 3, self.band_feature_size) if self.use_eeg else (batch, 0),
-                (batch, self.feature_size) if self.use_face else (batch, 0))
+        return (
+            (batch, 3, self.band_feature_size) if self.use_eeg else (batch, 0),
+            (batch, self.feature_size) if self.use_face else (batch, 0),
+        )

@@ -73,9 +73,11 @@ class GlimpseFusion(keras.layers.Layer):
 
         self.band_attention = BandAttention(name="band_attention") if self.use_eeg else None
         self.eeg_projection = (
-            keras.layers.Dense(self.feature_size, activation="relu", name="eeg_projection") if self.use_eeg else None)
+            keras.layers.Dense(self.feature_size, activation="relu", name="eeg_projection") if self.use_eeg else None
+        )
         self.location_embedding = keras.layers.Dense(
-            self.location_embedding_size, activation="relu", name="location_embedding")
+            self.location_embedding_size, activation="relu", name="location_embedding"
+        )
         self.shared_lstm = keras.layers.LSTMCell(self.glimpse_hidden_size, name="shared_lstm")
 
     @property
@@ -83,23 +85,42 @@ class GlimpseFusion(keras.layers.Layer):
         """Size of the fused glimpse g_n."""
         return self.glimpse_hidden_size * (int(self.use_eeg) + int(self.use_face))
 
-    def build(self, band_features_shape, face_features_shape, face_present_shape, location_shape,
-              previous_hidden_shape, eeg_state_shape, face_state_shape):
+    def build(
+        self,
+        band_features_shape,
+        face_features_shape,
+        face_present_shape,
+        location_shape,
+        previous_hidden_shape,
+        eeg_state_shape,
+        face_state_shape,
+    ):
         if self.use_eeg:
             self.band_attention.build(band_features_shape, previous_hidden_shape)
             self.eeg_projection.build((None, band_features_shape[-1]))
         if self.use_face:
             if face_features_shape[-1] != self.feature_size:
-                raise ValueError(f"GlimpseFusion expects face features [B, {self.feature_size}], got "
-                                 f"{face_features_shape}")
+                raise ValueError(
+                    f"GlimpseFusion expects face features [B, {self.feature_size}], got {face_features_shape}"
+                )
             self.missing_face_embedding = self.add_weight(
-                name="missing_face_embedding", shape=(self.feature_size,), initializer="zeros")
+                name="missing_face_embedding", shape=(self.feature_size,), initializer="zeros"
+            )
         self.location_embedding.build((None, 1))
         self.shared_lstm.build((None, self.feature_size + self.location_embedding_size + 1))
         self.built = True
 
-    def call(self, band_features, face_features, face_present, location, previous_hidden, eeg_state, face_state,
-             training=None):
+    def call(
+        self,
+        band_features,
+        face_features,
+        face_present,
+        location,
+        previous_hidden,
+        eeg_state,
+        face_state,
+        training=None,
+    ):
         batch = keras.ops.shape(location)[0]
         location_features = self.location_embedding(keras.ops.reshape(keras.ops.cast(location, "float32"), (-1, 1)))
         stream_inputs = []
@@ -107,8 +128,11 @@ class GlimpseFusion(keras.layers.Layer):
         band_weights = keras.ops.zeros((batch, 3), "float32")
         if self.use_eeg:
             attended, band_weights = self.band_attention(band_features, previous_hidden)
-            stream_inputs.append(keras.ops.concatenate(
-                [self.eeg_projection(attended), location_features, keras.ops.ones((batch, 1), "float32")], axis=-1))
+            stream_inputs.append(
+                keras.ops.concatenate(
+                    [self.eeg_projection(attended), location_features, keras.ops.ones((batch, 1), "float32")], axis=-1
+                )
+            )
             stream_states.append(eeg_state)
         if self.use_face:
             present = keras.ops.reshape(keras.ops.cast(face_present, "float32"), (-1, 1))
@@ -133,16 +157,26 @@ class GlimpseFusion(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "feature_size": self.feature_size,
-            "glimpse_hidden_size": self.glimpse_hidden_size,
-            "location_embedding_size": self.location_embedding_size,
-            "use_eeg": self.use_eeg,
-            "use_face": self.use_face,
-        })
+        config.update(
+            {
+                "feature_size": self.feature_size,
+                "glimpse_hidden_size": self.glimpse_hidden_size,
+                "location_embedding_size": self.location_embedding_size,
+                "use_eeg": self.use_eeg,
+                "use_face": self.use_face,
+            }
+        )
         return config
 
-    def compute_output_shape(self, band_features_shape, face_features_shape, face_present_shape, location_shape,
-                             previous_hidden_shape, eeg_state_shape, face_state_shape):
+    def compute_output_shape(
+        self,
+        band_features_shape,
+        face_features_shape,
+        face_present_shape,
+        location_shape,
+        previous_hidden_shape,
+        eeg_state_shape,
+        face_state_shape,
+    ):
         batch = location_shape[0]
         return (batch, self.glimpse_size), tuple(eeg_state_shape), tuple(face_state_shape), (batch, 3)

@@ -23,9 +23,11 @@ def layer_variance_penalty(hidden_weights, cell_weights, step_mask=None):
     hidden_weights = keras.ops.cast(hidden_weights, "float32")
     cell_weights = keras.ops.cast(cell_weights, "float32")
     hidden_spread = keras.ops.sum(
-        keras.ops.square(hidden_weights - keras.ops.mean(hidden_weights, axis=-1, keepdims=True)), axis=-1)
+        keras.ops.square(hidden_weights - keras.ops.mean(hidden_weights, axis=-1, keepdims=True)), axis=-1
+    )
     cell_spread = keras.ops.sum(
-        keras.ops.square(cell_weights - keras.ops.mean(cell_weights, axis=-1, keepdims=True)), axis=-1)
+        keras.ops.square(cell_weights - keras.ops.mean(cell_weights, axis=-1, keepdims=True)), axis=-1
+    )
     per_step = hidden_spread + cell_spread
     if step_mask is None:
         return keras.ops.mean(per_step, axis=-1)
@@ -77,15 +79,29 @@ class InterLayerSelfAttention(keras.layers.Layer):
         if len(hidden_shape) != 3 or tuple(hidden_shape[1:]) != tuple(cell_shape[1:]):
             raise ValueError(
                 f"InterLayerSelfAttention expects hidden and cell states [B, L, r] of equal shapes, got "
-                f"{hidden_shape} and {cell_shape}")
+                f"{hidden_shape} and {cell_shape}"
+            )
         units = hidden_shape[-1]
         for state in ("hidden", "cell"):
-            setattr(self, f"{state}_score_kernel", self.add_weight(
-                name=f"{state}_score_kernel", shape=(units, self.attention_size), initializer="glorot_uniform"))
-            setattr(self, f"{state}_score_bias", self.add_weight(
-                name=f"{state}_score_bias", shape=(self.attention_size,), initializer="zeros"))
-            setattr(self, f"{state}_score_vector", self.add_weight(
-                name=f"{state}_score_vector", shape=(self.attention_size,), initializer="glorot_uniform"))
+            setattr(
+                self,
+                f"{state}_score_kernel",
+                self.add_weight(
+                    name=f"{state}_score_kernel", shape=(units, self.attention_size), initializer="glorot_uniform"
+                ),
+            )
+            setattr(
+                self,
+                f"{state}_score_bias",
+                self.add_weight(name=f"{state}_score_bias", shape=(self.attention_size,), initializer="zeros"),
+            )
+            setattr(
+                self,
+                f"{state}_score_vector",
+                self.add_weight(
+                    name=f"{state}_score_vector", shape=(self.attention_size,), initializer="glorot_uniform"
+                ),
+            )
         self.built = True
 
     def _attend(self, states, kernel, bias, vector):
@@ -100,9 +116,11 @@ class InterLayerSelfAttention(keras.layers.Layer):
 
     def call(self, hidden, cell):
         weighted_hidden, hidden_weights = self._attend(
-            hidden, self.hidden_score_kernel, self.hidden_score_bias, self.hidden_score_vector)
+            hidden, self.hidden_score_kernel, self.hidden_score_bias, self.hidden_score_vector
+        )
         weighted_cell, cell_weights = self._attend(
-            cell, self.cell_score_kernel, self.cell_score_bias, self.cell_score_vector)
+            cell, self.cell_score_kernel, self.cell_score_bias, self.cell_score_vector
+        )
         return weighted_hidden, weighted_cell, hidden_weights, cell_weights
 
     def get_config(self):

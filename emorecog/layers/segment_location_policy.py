@@ -74,19 +74,29 @@ class SegmentLocationPolicy(keras.layers.Layer):
         self.component_std = float(component_std)
         self.use_skim = bool(use_skim)
         if self.num_segments < 1 or self.attention_size < 1 or not self.component_std > 0.0:
-            raise ValueError(f"SegmentLocationPolicy needs num_segments >= 1, attention_size >= 1 and "
-                             f"component_std > 0, got {num_segments}, {attention_size}, {component_std}")
+            raise ValueError(
+                f"SegmentLocationPolicy needs num_segments >= 1, attention_size >= 1 and "
+                f"component_std > 0, got {num_segments}, {attention_size}, {component_std}"
+            )
         self.segment_scoring = keras.layers.Dense(self.attention_size, name="segment_scoring")
         self.state_scoring = keras.layers.Dense(self.attention_size, use_bias=False, name="state_scoring")
 
-    def build(self, segment_features_shape, segment_novelty_shape, state_shape, visited_shape, gumbel_shape=None,
-              normal_shape=None):
+    def build(
+        self,
+        segment_features_shape,
+        segment_novelty_shape,
+        state_shape,
+        visited_shape,
+        gumbel_shape=None,
+        normal_shape=None,
+    ):
         if self.use_skim:
             self.segment_scoring.build((None, None, segment_features_shape[-1]))
             self.novelty_weight = self.add_weight(name="novelty_weight", shape=(), initializer="ones")
         else:
             self.segment_embedding = self.add_weight(
-                name="segment_embedding", shape=(self.num_segments, self.attention_size), initializer="glorot_uniform")
+                name="segment_embedding", shape=(self.num_segments, self.attention_size), initializer="glorot_uniform"
+            )
             self.segment_scoring.build((None, None, self.attention_size))
         self.state_scoring.build(state_shape)
         self.score_vector = self.add_weight(name="score_vector", shape=(self.attention_size,), initializer="zeros")
@@ -104,14 +114,16 @@ class SegmentLocationPolicy(keras.layers.Layer):
         centres = keras.ops.broadcast_to(segment_centres(self.num_segments)[None, :], keras.ops.shape(logits))
         return distributions.MixtureSameFamily(
             mixture_distribution=distributions.Categorical(logits=logits),
-            components_distribution=distributions.Normal(loc=centres, scale=self.sigma))
+            components_distribution=distributions.Normal(loc=centres, scale=self.sigma),
+        )
 
     def call(self, segment_features, segment_novelty, state, visited, gumbel=None, normal=None):
         import tensorflow as tf
 
         segments = segment_features if self.use_skim else self.segment_embedding[None]
-        hidden = keras.ops.tanh(self.segment_scoring(segments)
-                                + self.state_scoring(keras.ops.stop_gradient(state))[:, None, :])
+        hidden = keras.ops.tanh(
+            self.segment_scoring(segments) + self.state_scoring(keras.ops.stop_gradient(state))[:, None, :]
+        )
         scores = keras.ops.sum(hidden * self.score_vector, axis=-1)
         if self.use_skim:
             scores = scores + self.novelty_weight * keras.ops.cast(segment_novelty, "float32")
@@ -135,11 +147,24 @@ class SegmentLocationPolicy(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update({"num_segments": self.num_segments, "attention_size": self.attention_size,
-                       "component_std": self.component_std, "use_skim": self.use_skim})
+        config.update(
+            {
+                "num_segments": self.num_segments,
+                "attention_size": self.attention_size,
+                "component_std": self.component_std,
+                "use_skim": self.use_skim,
+            }
+        )
         return config
 
-    def compute_output_shape(self, segment_features_shape, segment_novelty_shape, state_shape, visited_shape,
-                             gumbel_shape=None, normal_shape=None):
+    def compute_output_shape(
+        self,
+        segment_features_shape,
+        segment_novelty_shape,
+        state_shape,
+        visited_shape,
+        gumbel_shape=None,
+        normal_shape=None,
+    ):
         batch = state_shape[0]
         return (batch,), (batch,), (batch,), (batch, self.num_segments)

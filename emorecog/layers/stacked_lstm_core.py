@@ -55,7 +55,8 @@ class StackedLSTMCore(keras.layers.Layer):
         new_states = []
         for index, cell in enumerate(self.cells):
             hidden, (hidden, cell_state) = cell(
-                layer_input, [states[:, index, 0], states[:, index, 1]], training=training)
+                layer_input, [states[:, index, 0], states[:, index, 1]], training=training
+            )
             new_states.append(keras.ops.stack([hidden, cell_state], axis=1))
             layer_input = hidden
         return keras.ops.stack(new_states, axis=1)

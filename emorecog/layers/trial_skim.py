@@ -101,8 +101,18 @@ class TrialSkim(keras.layers.Layer):
 
     FACE_GRID = 4
 
-    def __init__(self, skim_size=32, num_segments=16, grid_size=4, kernel_size=5, use_eeg=True, use_face=True,
-                 band_mean=(0.0, 0.0, 0.0), band_std=(1.0, 1.0, 1.0), **kwargs):
+    def __init__(
+        self,
+        skim_size=32,
+        num_segments=16,
+        grid_size=4,
+        kernel_size=5,
+        use_eeg=True,
+        use_face=True,
+        band_mean=(0.0, 0.0, 0.0),
+        band_std=(1.0, 1.0, 1.0),
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not (use_eeg or use_face):
             raise ValueError("TrialSkim needs at least one stream: use_eeg and use_face are both False")
@@ -115,17 +125,20 @@ class TrialSkim(keras.layers.Layer):
         self.band_mean = tuple(float(value) for value in band_mean)
         self.band_std = tuple(float(value) for value in band_std)
         if min(self.skim_size, self.num_segments, self.grid_size, self.kernel_size) < 1:
-            raise ValueError(f"TrialSkim sizes must be >= 1, got skim_size={skim_size}, num_segments={num_segments}, "
-                             f"grid_size={grid_size}, kernel_size={kernel_size}")
+            raise ValueError(
+                f"TrialSkim sizes must be >= 1, got skim_size={skim_size}, num_segments={num_segments}, "
+                f"grid_size={grid_size}, kernel_size={kernel_size}"
+            )
         if len(self.band_mean) != 3 or len(self.band_std) != 3 or min(self.band_std) <= 0.0:
             raise ValueError(f"TrialSkim needs 3 band means and 3 positive band stds, got {band_mean}, {band_std}")
         # The same band normalisation as the glimpse encoder's (the train split's statistics as constants).
         self.eeg_normalization = keras.layers.Normalization(
-            axis=-1, mean=list(self.band_mean), variance=[std * std for std in self.band_std],
-            name="eeg_normalization")
+            axis=-1, mean=list(self.band_mean), variance=[std * std for std in self.band_std], name="eeg_normalization"
+        )
         self.frame_projection = keras.layers.Dense(self.skim_size, activation="relu", name="frame_projection")
         self.temporal_convolution = keras.layers.Conv1D(
-            self.skim_size, self.kernel_size, padding="same", activation="relu", name="temporal_convolution")
+            self.skim_size, self.kernel_size, padding="same", activation="relu", name="temporal_convolution"
+        )
         self.segment_projection = keras.layers.Dense(self.skim_size, activation="relu", name="segment_projection")
 
     @property
@@ -136,14 +149,18 @@ class TrialSkim(keras.layers.Layer):
 
     def build(self, eeg_shape, face_shape, face_present_shape):
         if len(eeg_shape) != 5 or len(face_shape) != 5:
-            raise ValueError(f"TrialSkim expects eeg [B, T, H, W, 3] and face [B, T, S, S, 3], got {eeg_shape} and "
-                             f"{face_shape}")
+            raise ValueError(
+                f"TrialSkim expects eeg [B, T, H, W, 3] and face [B, T, S, S, 3], got {eeg_shape} and {face_shape}"
+            )
         if self.use_eeg and (eeg_shape[2] % self.grid_size or eeg_shape[3] % self.grid_size):
-            raise ValueError(f"TrialSkim: EEG images {tuple(eeg_shape[2:4])} are not multiples of grid_size "
-                             f"{self.grid_size}")
+            raise ValueError(
+                f"TrialSkim: EEG images {tuple(eeg_shape[2:4])} are not multiples of grid_size {self.grid_size}"
+            )
         if self.use_face and (face_shape[2] < 2 * self.FACE_GRID or face_shape[3] < 2 * self.FACE_GRID):
-            raise ValueError(f"TrialSkim: face crops {tuple(face_shape[2:4])} are smaller than "
-                             f"{2 * self.FACE_GRID} x {2 * self.FACE_GRID}")
+            raise ValueError(
+                f"TrialSkim: face crops {tuple(face_shape[2:4])} are smaller than "
+                f"{2 * self.FACE_GRID} x {2 * self.FACE_GRID}"
+            )
         self.eeg_normalization.build((None, 3))
         self.frame_projection.build((None, None, self.frame_statistics_size))
         self.temporal_convolution.build((None, None, self.skim_size))
@@ -177,7 +194,7 @@ class TrialSkim(keras.layers.Layer):
             sampled = tf.gather(tf.gather(face, rows, axis=2), columns, axis=3)
             grey = tf.reduce_mean(tf.cast(sampled, tf.float32), axis=-1) / 255.0
             cells = tf.reshape(grey, [batch, num_frames, self.FACE_GRID, 2, self.FACE_GRID, 2])
-            face_grid = tf.reshape(tf.reduce_mean(cells, axis=[3, 5]), [batch, num_frames, self.FACE_GRID ** 2])
+            face_grid = tf.reshape(tf.reduce_mean(cells, axis=[3, 5]), [batch, num_frames, self.FACE_GRID**2])
             parts.extend([_standardised(face_grid, present), present])
         return tf.concat(parts, axis=-1)
 
@@ -197,22 +214,26 @@ class TrialSkim(keras.layers.Layer):
         # Features are ReLU outputs (>= 0), so masking non-members with 0 gives the segment's max.
         segment_max = tf.reduce_max(frame_features[:, :, None, :] * membership[None, :, :, None], axis=1)
         available = tf.tile(tf.cast(counts > 0, tf.float32)[None], [tf.shape(face_present)[0], 1])
-        segment_features = self.segment_projection(tf.concat([segment_mean, segment_max], axis=-1)) * available[..., None]
+        segment_features = (
+            self.segment_projection(tf.concat([segment_mean, segment_max], axis=-1)) * available[..., None]
+        )
         novelty = tf.math.log(tf.einsum("bt,tk->bk", frame_novelty, membership) / tf.maximum(counts, 1.0) + 1e-3)
         return segment_features, novelty * available, available
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "skim_size": self.skim_size,
-            "num_segments": self.num_segments,
-            "grid_size": self.grid_size,
-            "kernel_size": self.kernel_size,
-            "use_eeg": self.use_eeg,
-            "use_face": self.use_face,
-            "band_mean": list(self.band_mean),
-            "band_std": list(self.band_std),
-        })
+        config.update(
+            {
+                "skim_size": self.skim_size,
+                "num_segments": self.num_segments,
+                "grid_size": self.grid_size,
+                "kernel_size": self.kernel_size,
+                "use_eeg": self.use_eeg,
+                "use_face": self.use_face,
+                "band_mean": list(self.band_mean),
+                "band_std": list(self.band_std),
+            }
+        )
         return config
 
     def compute_output_shape(self, eeg_shape, face_shape, face_present_shape):

@@ -23,8 +23,11 @@ def model_kwargs(config, model_type, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std
     accepted = set()
     for klass in model_type.__mro__:
         if klass.__module__.startswith("emorecog.") and "__init__" in vars(klass):
-            accepted.update(name for name, parameter in inspect.signature(klass.__init__).parameters.items()
-                            if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and name != "self")
+            accepted.update(
+                name
+                for name, parameter in inspect.signature(klass.__init__).parameters.items()
+                if parameter.kind is parameter.POSITIONAL_OR_KEYWORD and name != "self"
+            )
     values = config.to_dict()
     kwargs = {name: values[name] for name in sorted(accepted) if name in values}
     kwargs["band_mean"] = tuple(float(value) for value in eeg_band_mean)
@@ -32,8 +35,9 @@ def model_kwargs(config, model_type, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std
     return kwargs
 
 
-def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std=(1.0, 1.0, 1.0),
-                training_config=None):
+def build_model(
+    config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_std=(1.0, 1.0, 1.0), training_config=None
+):
     """Build and compile the model a `ModelConfig` describes, for samples of `sample_shape`.
 
     The global Keras/NumPy/TF seeds are set from `config.seed` first, so the same config gives the same
@@ -62,8 +66,10 @@ def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_st
         raise TypeError(f"sample_shape must be an emorecog.features.SampleShape, got {type(sample_shape).__name__}")
     keras.utils.set_random_seed(config.seed)
     model_type = model_class(config)
-    model = model_type(**model_kwargs(config, model_type, eeg_band_mean, eeg_band_std),
-                       name=f"emorecog_{config.variant}_{config.ablation}")
+    model = model_type(
+        **model_kwargs(config, model_type, eeg_band_mean, eeg_band_std),
+        name=f"emorecog_{config.variant}_{config.ablation}",
+    )
     zeros = {
         features.EEG_KEY: np.zeros((1, *sample_shape.eeg_shape), "float32"),
         features.FACE_KEY: np.zeros((1, *sample_shape.face_shape), "uint8"),
@@ -71,8 +77,9 @@ def build_model(config, sample_shape, eeg_band_mean=(0.0, 0.0, 0.0), eeg_band_st
     }
     model(zeros, training=False)
     model.compile(
-        optimizer=keras.optimizers.Adam(learning_rate=training_config.learning_rate,
-                                        clipnorm=training_config.gradient_clip_norm),
+        optimizer=keras.optimizers.Adam(
+            learning_rate=training_config.learning_rate, clipnorm=training_config.gradient_clip_norm
+        ),
         jit_compile=False,
     )
     # Create the optimizer's slots now, so a weights checkpoint carries them and resuming restores them.

@@ -6,8 +6,17 @@ import keras
 
 from emorecog import features
 
-METRIC_NAMES = ("loss", "classification_loss", "penalty", "reinforce_loss", "baseline_loss", "policy_entropy",
-                "reward", "glimpses", "accuracy")
+METRIC_NAMES = (
+    "loss",
+    "classification_loss",
+    "penalty",
+    "reinforce_loss",
+    "baseline_loss",
+    "policy_entropy",
+    "reward",
+    "glimpses",
+    "accuracy",
+)
 
 
 class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
@@ -40,8 +49,19 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
     """
 
     # No defaults: `ModelConfig` is the one place hyper-parameters have values (`models.builder` passes them).
-    def __init__(self, use_eeg, use_face, dropout, step_classification_weight, penalty_weight, penalty_warmup_steps,
-                 band_mean, band_std, seed, **kwargs):
+    def __init__(
+        self,
+        use_eeg,
+        use_face,
+        dropout,
+        step_classification_weight,
+        penalty_weight,
+        penalty_warmup_steps,
+        band_mean,
+        band_std,
+        seed,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if not (use_eeg or use_face):
             raise ValueError(f"{type(self).__name__} needs at least one stream: use_eeg and use_face are both False")
@@ -65,8 +85,10 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
         import numpy as np
 
         if not isinstance(inputs_shape, dict) or set(features.MODEL_INPUT_KEYS) - set(inputs_shape):
-            raise ValueError(f"{type(self).__name__} expects a dict of inputs with keys {features.MODEL_INPUT_KEYS}, "
-                             f"got shapes {inputs_shape}")
+            raise ValueError(
+                f"{type(self).__name__} expects a dict of inputs with keys {features.MODEL_INPUT_KEYS}, "
+                f"got shapes {inputs_shape}"
+            )
         dtypes = {features.EEG_KEY: "float32", features.FACE_KEY: "uint8", features.FACE_PRESENT_KEY: "float32"}
         zeros = {key: np.zeros((1, *tuple(inputs_shape[key])[1:]), dtypes[key]) for key in features.MODEL_INPUT_KEYS}
         self.forward(zeros, training=False)
@@ -83,23 +105,31 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
         import tensorflow as tf
 
         if not isinstance(inputs, dict):
-            raise ValueError(f"{type(self).__name__} takes a dict with keys {features.MODEL_INPUT_KEYS}, "
-                             f"got {type(inputs).__name__}")
+            raise ValueError(
+                f"{type(self).__name__} takes a dict with keys {features.MODEL_INPUT_KEYS}, got {type(inputs).__name__}"
+            )
         missing = [key for key in features.MODEL_INPUT_KEYS if key not in inputs]
         if missing:
-            raise ValueError(f"{type(self).__name__} inputs lack {missing}: expected keys {features.MODEL_INPUT_KEYS}, "
-                             f"got {sorted(inputs)}")
+            raise ValueError(
+                f"{type(self).__name__} inputs lack {missing}: expected keys {features.MODEL_INPUT_KEYS}, "
+                f"got {sorted(inputs)}"
+            )
         eeg = tf.cast(tf.convert_to_tensor(inputs[features.EEG_KEY]), tf.float32)
         face = tf.convert_to_tensor(inputs[features.FACE_KEY])
         face_present = tf.cast(tf.convert_to_tensor(inputs[features.FACE_PRESENT_KEY]), tf.float32)
-        expected = {features.EEG_KEY: (eeg, 5, "[B, T, H, W, 3]"), features.FACE_KEY: (face, 5, "[B, T, S, S, 3]"),
-                    features.FACE_PRESENT_KEY: (face_present, 2, "[B, T]")}
+        expected = {
+            features.EEG_KEY: (eeg, 5, "[B, T, H, W, 3]"),
+            features.FACE_KEY: (face, 5, "[B, T, S, S, 3]"),
+            features.FACE_PRESENT_KEY: (face_present, 2, "[B, T]"),
+        }
         for key, (tensor, rank, description) in expected.items():
             if tensor.shape.rank != rank:
                 raise ValueError(f"input '{key}' must be {description}, got shape {tensor.shape}")
         if eeg.shape[-1] != 3 or face.shape[-1] != 3:
-            raise ValueError(f"inputs '{features.EEG_KEY}' and '{features.FACE_KEY}' need 3 channels last, got "
-                             f"shapes {eeg.shape} and {face.shape}")
+            raise ValueError(
+                f"inputs '{features.EEG_KEY}' and '{features.FACE_KEY}' need 3 channels last, got "
+                f"shapes {eeg.shape} and {face.shape}"
+            )
         frame_counts = {key: tensor.shape[1] for key, (tensor, _, _) in expected.items()}
         if len({count for count in frame_counts.values() if count is not None}) > 1:
             raise ValueError(f"inputs disagree on the number of frames T: {frame_counts}")
@@ -144,8 +174,13 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
         loss), and the per-episode reward: zeros here, where no policy chooses frames."""
         zero = keras.ops.zeros((), "float32")
         glimpses = keras.ops.cast(internals["glimpse_count"], "float32")
-        return {"reinforce_loss": zero, "baseline_loss": zero, "policy_entropy": zero, "entropy_bonus": zero,
-                "reward": keras.ops.zeros_like(glimpses)}
+        return {
+            "reinforce_loss": zero,
+            "baseline_loss": zero,
+            "policy_entropy": zero,
+            "entropy_bonus": zero,
+            "reward": keras.ops.zeros_like(glimpses),
+        }
 
     def loss_terms(self, internals, labels, sample_weight=None):
         """Every loss term of one batch (scalars) as a dict; "loss" is the total."""
@@ -156,22 +191,30 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
         if sample_weight is None:
             classification_loss = keras.ops.mean(cross_entropy)
         else:
-            sample_weight = keras.ops.repeat(keras.ops.cast(keras.ops.reshape(sample_weight, (-1,)), "float32"),
-                                             episodes_per_sample)
+            sample_weight = keras.ops.repeat(
+                keras.ops.cast(keras.ops.reshape(sample_weight, (-1,)), "float32"), episodes_per_sample
+            )
             classification_loss = keras.ops.sum(cross_entropy * sample_weight) / keras.ops.maximum(
-                keras.ops.sum(sample_weight), 1e-8)
+                keras.ops.sum(sample_weight), 1e-8
+            )
         if internals.get("step_logits") is not None:
             step_logits = internals["step_logits"]
             step_labels = keras.ops.broadcast_to(labels[:, None], keras.ops.shape(step_logits)[:2])
             step_cross_entropy = keras.ops.sparse_categorical_crossentropy(step_labels, step_logits, from_logits=True)
             step_mask = keras.ops.cast(internals["step_mask"], "float32")
             per_episode = keras.ops.sum(step_cross_entropy * step_mask, axis=1) / keras.ops.maximum(
-                keras.ops.sum(step_mask, axis=1), 1.0)
+                keras.ops.sum(step_mask, axis=1), 1.0
+            )
             classification_loss = classification_loss + self.step_classification_weight * keras.ops.mean(per_episode)
         penalty = keras.ops.mean(internals["penalty"])
         policy = self.policy_losses(internals, labels)
-        loss = (classification_loss - self.current_penalty_weight() * penalty + policy["reinforce_loss"]
-                + policy["baseline_loss"] - policy["entropy_bonus"])
+        loss = (
+            classification_loss
+            - self.current_penalty_weight() * penalty
+            + policy["reinforce_loss"]
+            + policy["baseline_loss"]
+            - policy["entropy_bonus"]
+        )
         return {
             "loss": loss,
             "classification_loss": classification_loss,
@@ -236,17 +279,19 @@ class EmotionModelBase(keras.Model, metaclass=abc.ABCMeta):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "use_eeg": self.use_eeg,
-            "use_face": self.use_face,
-            "dropout": self.dropout,
-            "step_classification_weight": self.step_classification_weight,
-            "penalty_weight": self.penalty_weight,
-            "penalty_warmup_steps": self.penalty_warmup_steps,
-            "band_mean": list(self.band_mean),
-            "band_std": list(self.band_std),
-            "seed": self.seed,
-        })
+        config.update(
+            {
+                "use_eeg": self.use_eeg,
+                "use_face": self.use_face,
+                "dropout": self.dropout,
+                "step_classification_weight": self.step_classification_weight,
+                "penalty_weight": self.penalty_weight,
+                "penalty_warmup_steps": self.penalty_warmup_steps,
+                "band_mean": list(self.band_mean),
+                "band_std": list(self.band_std),
+                "seed": self.seed,
+            }
+        )
         return config
 
     @classmethod

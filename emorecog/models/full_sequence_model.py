@@ -64,10 +64,14 @@ class FullSequenceModel(RecurrentModelBase):
         band_shape = [3, self.band_feature_size] if self.use_eeg else [0]
         face_shape = [self.feature_size] if self.use_face else [0]
         band_features, face_features = tf.map_fn(
-            encode, (eeg_chunks, face_chunks),
-            fn_output_signature=(tf.TensorSpec([None, *band_shape], tf.float32),
-                                 tf.TensorSpec([None, *face_shape], tf.float32)),
-            parallel_iterations=1)
+            encode,
+            (eeg_chunks, face_chunks),
+            fn_output_signature=(
+                tf.TensorSpec([None, *band_shape], tf.float32),
+                tf.TensorSpec([None, *face_shape], tf.float32),
+            ),
+            parallel_iterations=1,
+        )
 
         def time_major(encoded, trailing):
             return tf.reshape(encoded, [chunks * chunk, batch, *trailing])[:num_frames]
@@ -89,13 +93,21 @@ class FullSequenceModel(RecurrentModelBase):
         def body(loop):
             step = loop["step"]
             state, band_weights, layer_weights = self.recurrent_step(
-                band_features[step], face_features[step], present_time_major[step],
-                tf.fill([batch], frame_locations[step]), loop["state"], training=training)
-            traces = {"band_weights": loop["traces"]["band_weights"].write(step, band_weights),
-                      "layer_weights": loop["traces"]["layer_weights"].write(step, layer_weights)}
+                band_features[step],
+                face_features[step],
+                present_time_major[step],
+                tf.fill([batch], frame_locations[step]),
+                loop["state"],
+                training=training,
+            )
+            traces = {
+                "band_weights": loop["traces"]["band_weights"].write(step, band_weights),
+                "layer_weights": loop["traces"]["layer_weights"].write(step, layer_weights),
+            }
             if records_states:
                 traces["states"] = loop["traces"]["states"].write(
-                    step, tf.concat([state.summary_hidden, state.summary_cell], axis=-1))
+                    step, tf.concat([state.summary_hidden, state.summary_cell], axis=-1)
+                )
             return {"step": step + 1, "state": state, "traces": traces}
 
         traces = {name: tf.TensorArray(tf.float32, size=num_frames) for name in ("band_weights", "layer_weights")}
@@ -115,8 +127,9 @@ class FullSequenceModel(RecurrentModelBase):
         step_logits = None
         if records_states:
             step_states = tf.transpose(loop["traces"]["states"].stack(), [1, 0, 2])
-            step_logits = self.classify_state(step_states[..., :self.hidden_size], step_states[..., self.hidden_size:],
-                                              training=training)
+            step_logits = self.classify_state(
+                step_states[..., : self.hidden_size], step_states[..., self.hidden_size :], training=training
+            )
         internals = {
             "logits": logits,
             "step_logits": step_logits,

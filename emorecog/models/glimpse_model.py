@@ -95,17 +95,39 @@ class GlimpseModel(RecurrentModelBase):
         CVPR 2016; Wu et al. (AdaFrame), CVPR 2019.
     """
 
-    def __init__(self, max_glimpses, location_policy, policy_context, stop_rule, policy_segments, segment_location_std,
-                 location_std, initial_stop_probability, skim_size, skim_grid_size, skim_kernel_size, policy_samples,
-                 entropy_weight, reward_scale, reward_correct, reward_wrong, sparsity_weight, confidence_reward_weight,
-                 reward_discount, baseline_hidden_size, **kwargs):
+    def __init__(
+        self,
+        max_glimpses,
+        location_policy,
+        policy_context,
+        stop_rule,
+        policy_segments,
+        segment_location_std,
+        location_std,
+        initial_stop_probability,
+        skim_size,
+        skim_grid_size,
+        skim_kernel_size,
+        policy_samples,
+        entropy_weight,
+        reward_scale,
+        reward_correct,
+        reward_wrong,
+        sparsity_weight,
+        confidence_reward_weight,
+        reward_discount,
+        baseline_hidden_size,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         problems = []
         if int(max_glimpses) < 1:
             problems.append(f"max_glimpses must be >= 1, got {max_glimpses}")
-        for name, value, allowed in (("location_policy", location_policy, LOCATION_POLICIES),
-                                     ("policy_context", policy_context, POLICY_CONTEXTS),
-                                     ("stop_rule", stop_rule, STOP_RULES)):
+        for name, value, allowed in (
+            ("location_policy", location_policy, LOCATION_POLICIES),
+            ("policy_context", policy_context, POLICY_CONTEXTS),
+            ("stop_rule", stop_rule, STOP_RULES),
+        ):
             if value not in allowed:
                 problems.append(f"{name} {value!r} is not one of {allowed}")
         if int(policy_samples) < 1:
@@ -135,23 +157,39 @@ class GlimpseModel(RecurrentModelBase):
 
         searches = self.location_policy == "segments"
         self.trial_skim = (
-            TrialSkim(self.skim_size, self.policy_segments, self.skim_grid_size, self.skim_kernel_size,
-                      use_eeg=self.use_eeg, use_face=self.use_face, band_mean=self.band_mean, band_std=self.band_std,
-                      name="trial_skim")
-            if searches and self.policy_context == "skim" else None)
+            TrialSkim(
+                self.skim_size,
+                self.policy_segments,
+                self.skim_grid_size,
+                self.skim_kernel_size,
+                use_eeg=self.use_eeg,
+                use_face=self.use_face,
+                band_mean=self.band_mean,
+                band_std=self.band_std,
+                name="trial_skim",
+            )
+            if searches and self.policy_context == "skim"
+            else None
+        )
         if searches:
             self.location_network = SegmentLocationPolicy(
-                self.policy_segments, self.attention_size, self.segment_location_std,
-                use_skim=self.trial_skim is not None, name="location_network")
+                self.policy_segments,
+                self.attention_size,
+                self.segment_location_std,
+                use_skim=self.trial_skim is not None,
+                name="location_network",
+            )
         elif self.location_policy == "gaussian":
             self.location_network = LocationNetwork(self.location_std, name="location_network")
         else:
             self.location_network = None
         learns = self.location_network is not None
-        self.stop_policy = (StopPolicy(self.initial_stop_probability, name="stop_policy")
-                            if learns and self.stop_rule == "learned" else None)
-        self.baseline_network = (BaselineNetwork(self.baseline_hidden_size, name="baseline_network")
-                                 if learns else None)
+        self.stop_policy = (
+            StopPolicy(self.initial_stop_probability, name="stop_policy")
+            if learns and self.stop_rule == "learned"
+            else None
+        )
+        self.baseline_network = BaselineNetwork(self.baseline_hidden_size, name="baseline_network") if learns else None
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="policy_seed_generator")
 
     # ------------------------------------------------------------------------------------------ the policy
@@ -160,8 +198,9 @@ class GlimpseModel(RecurrentModelBase):
         if not training or self.location_network is None:
             return None
         shape = (episodes, self.max_glimpses)
-        uniform = keras.random.uniform((*shape, self.policy_segments), minval=1e-20, maxval=1.0,
-                                       seed=self.seed_generator)
+        uniform = keras.random.uniform(
+            (*shape, self.policy_segments), minval=1e-20, maxval=1.0, seed=self.seed_generator
+        )
         return {
             "gumbel": -keras.ops.log(-keras.ops.log(uniform)),
             "normal": keras.random.normal(shape, seed=self.seed_generator),
@@ -178,11 +217,16 @@ class GlimpseModel(RecurrentModelBase):
                 location, log_prob, entropy, _ = self.location_network(*skim, state, visited)
             else:
                 location, log_prob, entropy, _ = self.location_network(
-                    *skim, state, visited, tf.gather(noise["gumbel"], index, axis=1),
-                    tf.gather(noise["normal"], index, axis=1))
+                    *skim,
+                    state,
+                    visited,
+                    tf.gather(noise["gumbel"], index, axis=1),
+                    tf.gather(noise["normal"], index, axis=1),
+                )
             return location, log_prob, entropy
-        location, _, log_prob = self.location_network(state, None if noise is None else tf.gather(
-            noise["normal"], index, axis=1))
+        location, _, log_prob = self.location_network(
+            state, None if noise is None else tf.gather(noise["normal"], index, axis=1)
+        )
         return location, log_prob, tf.zeros_like(location)
 
     # --------------------------------------------------------------------------------------------- forward
@@ -218,8 +262,10 @@ class GlimpseModel(RecurrentModelBase):
         record_states = with_losses
 
         frame_segments = segment_of_frames(num_frames, self.policy_segments)
-        segment_available = tf.cast(tf.math.bincount(frame_segments, minlength=self.policy_segments,
-                                                     maxlength=self.policy_segments) > 0, tf.float32)
+        segment_available = tf.cast(
+            tf.math.bincount(frame_segments, minlength=self.policy_segments, maxlength=self.policy_segments) > 0,
+            tf.float32,
+        )
         if self.trial_skim is not None and learned:
             segment_features, segment_novelty, _ = self.trial_skim(eeg, face, face_present)
             skim = (tf.gather(segment_features, trial_of_episode), tf.gather(segment_novelty, trial_of_episode))
@@ -251,8 +297,11 @@ class GlimpseModel(RecurrentModelBase):
             "location": location,
             "visited": visited,
             "state": state,
-            "traces": {"frames": array(tf.int32), "band_weights": array(tf.float32),
-                       "layer_weights": array(tf.float32)},
+            "traces": {
+                "frames": array(tf.int32),
+                "band_weights": array(tf.float32),
+                "layer_weights": array(tf.float32),
+            },
             "actions": {},
         }
         if record_states:
@@ -260,10 +309,12 @@ class GlimpseModel(RecurrentModelBase):
         if with_losses and learned:
             # Action 0 is f_1; action n is taken after glimpse n (stop, or where glimpse n + 1 goes).
             baseline = self.baseline_network(summary_hidden)
-            loop["actions"] = {"log_probs": array(tf.float32).write(0, log_prob),
-                               "baselines": array(tf.float32).write(0, baseline),
-                               "mask": array(tf.float32).write(0, tf.ones([episodes])),
-                               "entropies": array(tf.float32).write(0, entropy)}
+            loop["actions"] = {
+                "log_probs": array(tf.float32).write(0, log_prob),
+                "baselines": array(tf.float32).write(0, baseline),
+                "mask": array(tf.float32).write(0, tf.ones([episodes])),
+                "entropies": array(tf.float32).write(0, entropy),
+            }
 
         def body(loop):
             step, active = loop["step"], loop["active"]
@@ -271,17 +322,18 @@ class GlimpseModel(RecurrentModelBase):
             eeg_frames, face_frames, present = self.glimpsed_frames(eeg, face, face_present, trial_of_episode, frame)
             band_features, face_features = self.glimpse_encoder(eeg_frames, face_frames)
             new_state, band_weights, layer_weights = self.recurrent_step(
-                band_features, face_features, present, loop["location"], loop["state"], training=training)
+                band_features, face_features, present, loop["location"], loop["state"], training=training
+            )
             state = RecurrentState(*(freeze_ended(active, new, old) for new, old in zip(new_state, loop["state"])))
             active_float = tf.cast(active, tf.float32)
             traces = dict(loop["traces"])
             traces["frames"] = traces["frames"].write(step, tf.where(active, frame, -1))
             traces["band_weights"] = traces["band_weights"].write(step, band_weights * active_float[:, None])
-            traces["layer_weights"] = traces["layer_weights"].write(
-                step, layer_weights * active_float[:, None, None])
+            traces["layer_weights"] = traces["layer_weights"].write(step, layer_weights * active_float[:, None, None])
             if record_states:
                 traces["states"] = traces["states"].write(
-                    step, tf.concat([state.summary_hidden, state.summary_cell], axis=-1))
+                    step, tf.concat([state.summary_hidden, state.summary_cell], axis=-1)
+                )
             count = loop["count"] + tf.cast(active, tf.int32)
             glimpsed_segment = tf.one_hot(tf.gather(frame_segments, frame), self.policy_segments)
             visited = tf.maximum(loop["visited"], glimpsed_segment)
@@ -305,11 +357,15 @@ class GlimpseModel(RecurrentModelBase):
                 next_location, location_log_prob, entropy = self._choose_location(skim, hidden, visited, noise, action)
                 if self.stop_policy is not None:
                     probabilities = tf.nn.softmax(self.classify_state(hidden, state.summary_cell))
-                    stop_noise = None if noise is None else tf.gather(
-                        noise["stop"], tf.minimum(action, max_glimpses - 1), axis=1)
+                    stop_noise = (
+                        None
+                        if noise is None
+                        else tf.gather(noise["stop"], tf.minimum(action, max_glimpses - 1), axis=1)
+                    )
                     budget = tf.fill([episodes], tf.cast(action, tf.float32) / max_glimpses)
                     stop, stop_probability, stop_log_prob = self.stop_policy(
-                        hidden, probabilities, budget, stop_noise, loop["survival"])
+                        hidden, probabilities, budget, stop_noise, loop["survival"]
+                    )
                     stop = stop > 0.5
                     survival = loop["survival"] * (1.0 - stop_probability)
                 else:
@@ -321,7 +377,8 @@ class GlimpseModel(RecurrentModelBase):
                 # The stop decision is always an action; the location only when the episode goes on (with the
                 # paper's last-frame rule the location itself is the stop decision).
                 log_prob = stop_log_prob * acted + location_log_prob * (
-                    tf.cast(going_on, tf.float32) if self.stop_policy is not None else acted)
+                    tf.cast(going_on, tf.float32) if self.stop_policy is not None else acted
+                )
                 actions = {
                     "log_probs": actions["log_probs"].write(action, log_prob),
                     "baselines": actions["baselines"].write(action, self.baseline_network(hidden) * acted),
@@ -358,8 +415,10 @@ class GlimpseModel(RecurrentModelBase):
         step_mask = tf.sequence_mask(count, max_glimpses, dtype=tf.float32)
         glimpse_frames = tf.where(step_mask > 0, batch_major(loop["traces"]["frames"], max_glimpses, -1, []), -1)
         band_weights = batch_major(loop["traces"]["band_weights"], max_glimpses, 0.0, [3]) * step_mask[..., None]
-        layer_weights = batch_major(loop["traces"]["layer_weights"], max_glimpses, 0.0, [2, self.core_layers]) \
+        layer_weights = (
+            batch_major(loop["traces"]["layer_weights"], max_glimpses, 0.0, [2, self.core_layers])
             * step_mask[..., None, None]
+        )
         final = loop["state"]
         logits = self.classify_state(final.summary_hidden, final.summary_cell, training=training)
         outputs = self.model_outputs(logits, glimpse_frames, count, band_weights, layer_weights)
@@ -367,11 +426,14 @@ class GlimpseModel(RecurrentModelBase):
             return outputs, {"logits": logits}
 
         step_states = batch_major(loop["traces"]["states"], max_glimpses, 0.0, [2 * self.hidden_size])
-        hidden_states, cell_states = step_states[..., :self.hidden_size], step_states[..., self.hidden_size:]
+        hidden_states, cell_states = step_states[..., : self.hidden_size], step_states[..., self.hidden_size :]
         internals = {
             "logits": logits,
-            "step_logits": (self.classify_state(hidden_states, cell_states, training=training)
-                            if self.step_classification_weight > 0.0 else None),
+            "step_logits": (
+                self.classify_state(hidden_states, cell_states, training=training)
+                if self.step_classification_weight > 0.0
+                else None
+            ),
             "step_mask": step_mask,
             "penalty": self.layer_penalty(layer_weights, step_mask),
             "glimpse_count": count,
@@ -380,16 +442,18 @@ class GlimpseModel(RecurrentModelBase):
         if loop["actions"]:
             action_mask = batch_major(loop["actions"]["mask"], max_glimpses, 0.0, [])
             initial = self.initial_state(episodes)
-            internals.update({
-                # What the reward reads: the deterministic classifier (no dropout) before and after each glimpse.
-                "reward_logits": self.classify_state(final.summary_hidden, final.summary_cell),
-                "initial_reward_logits": self.classify_state(initial.summary_hidden, initial.summary_cell),
-                "step_reward_logits": self.classify_state(hidden_states, cell_states),
-                "action_log_probs": batch_major(loop["actions"]["log_probs"], max_glimpses, 0.0, []) * action_mask,
-                "action_baselines": batch_major(loop["actions"]["baselines"], max_glimpses, 0.0, []) * action_mask,
-                "action_entropies": batch_major(loop["actions"]["entropies"], max_glimpses, 0.0, []) * action_mask,
-                "action_mask": action_mask,
-            })
+            internals.update(
+                {
+                    # What the reward reads: the deterministic classifier (no dropout) before and after each glimpse.
+                    "reward_logits": self.classify_state(final.summary_hidden, final.summary_cell),
+                    "initial_reward_logits": self.classify_state(initial.summary_hidden, initial.summary_cell),
+                    "step_reward_logits": self.classify_state(hidden_states, cell_states),
+                    "action_log_probs": batch_major(loop["actions"]["log_probs"], max_glimpses, 0.0, []) * action_mask,
+                    "action_baselines": batch_major(loop["actions"]["baselines"], max_glimpses, 0.0, []) * action_mask,
+                    "action_entropies": batch_major(loop["actions"]["entropies"], max_glimpses, 0.0, []) * action_mask,
+                    "action_mask": action_mask,
+                }
+            )
         return outputs, internals
 
     def policy_losses(self, internals, labels):
@@ -404,47 +468,58 @@ class GlimpseModel(RecurrentModelBase):
 
         def true_class_log_prob(logits):
             return -keras.ops.sparse_categorical_crossentropy(
-                keras.ops.broadcast_to(labels[:, None], keras.ops.shape(logits)[:2]), logits, from_logits=True)
+                keras.ops.broadcast_to(labels[:, None], keras.ops.shape(logits)[:2]), logits, from_logits=True
+            )
 
-        confidence = tf.concat([true_class_log_prob(internals["initial_reward_logits"][:, None]),
-                                true_class_log_prob(internals["step_reward_logits"])], axis=1)
-        rewards = reinforce.action_rewards(outcome, confidence, internals["step_mask"], count, self.sparsity_weight,
-                                           self.confidence_reward_weight)
+        confidence = tf.concat(
+            [
+                true_class_log_prob(internals["initial_reward_logits"][:, None]),
+                true_class_log_prob(internals["step_reward_logits"]),
+            ],
+            axis=1,
+        )
+        rewards = reinforce.action_rewards(
+            outcome, confidence, internals["step_mask"], count, self.sparsity_weight, self.confidence_reward_weight
+        )
         returns = reinforce.discounted_returns(rewards, self.reward_discount) * internals["action_mask"]
         mask = internals["action_mask"]
         entropy = tf.reduce_sum(internals["action_entropies"]) / tf.maximum(tf.reduce_sum(mask), 1.0)
         return {
-            "reinforce_loss": reinforce.reinforce_loss(internals["action_log_probs"], internals["action_baselines"],
-                                                       returns, mask),
+            "reinforce_loss": reinforce.reinforce_loss(
+                internals["action_log_probs"], internals["action_baselines"], returns, mask
+            ),
             "baseline_loss": reinforce.baseline_loss(internals["action_baselines"], returns, mask),
             "policy_entropy": entropy,
             "entropy_bonus": self.entropy_weight * entropy,
-            "reward": reinforce.episode_reward(correct, count, self.reward_scale, self.reward_correct,
-                                               self.reward_wrong, self.sparsity_weight),
+            "reward": reinforce.episode_reward(
+                correct, count, self.reward_scale, self.reward_correct, self.reward_wrong, self.sparsity_weight
+            ),
         }
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "max_glimpses": self.max_glimpses,
-            "location_policy": self.location_policy,
-            "policy_context": self.policy_context,
-            "stop_rule": self.stop_rule,
-            "policy_segments": self.policy_segments,
-            "segment_location_std": self.segment_location_std,
-            "location_std": self.location_std,
-            "initial_stop_probability": self.initial_stop_probability,
-            "skim_size": self.skim_size,
-            "skim_grid_size": self.skim_grid_size,
-            "skim_kernel_size": self.skim_kernel_size,
-            "policy_samples": self.policy_samples,
-            "entropy_weight": self.entropy_weight,
-            "reward_scale": self.reward_scale,
-            "reward_correct": self.reward_correct,
-            "reward_wrong": self.reward_wrong,
-            "sparsity_weight": self.sparsity_weight,
-            "confidence_reward_weight": self.confidence_reward_weight,
-            "reward_discount": self.reward_discount,
-            "baseline_hidden_size": self.baseline_hidden_size,
-        })
+        config.update(
+            {
+                "max_glimpses": self.max_glimpses,
+                "location_policy": self.location_policy,
+                "policy_context": self.policy_context,
+                "stop_rule": self.stop_rule,
+                "policy_segments": self.policy_segments,
+                "segment_location_std": self.segment_location_std,
+                "location_std": self.location_std,
+                "initial_stop_probability": self.initial_stop_probability,
+                "skim_size": self.skim_size,
+                "skim_grid_size": self.skim_grid_size,
+                "skim_kernel_size": self.skim_kernel_size,
+                "policy_samples": self.policy_samples,
+                "entropy_weight": self.entropy_weight,
+                "reward_scale": self.reward_scale,
+                "reward_correct": self.reward_correct,
+                "reward_wrong": self.reward_wrong,
+                "sparsity_weight": self.sparsity_weight,
+                "confidence_reward_weight": self.confidence_reward_weight,
+                "reward_discount": self.reward_discount,
+                "baseline_hidden_size": self.baseline_hidden_size,
+            }
+        )
         return config

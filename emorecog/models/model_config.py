@@ -1,10 +1,23 @@
-"""`ModelConfig`: every hyper-parameter of the model, with the paper's values (the optimiser's are in `TrainingConfig`)."""
+"""`ModelConfig`: every hyper-parameter of the model, with the paper's values.
+
+The optimiser's settings, the batch size and the epochs are in `TrainingConfig`.
+"""
 
 import dataclasses
 
 VARIANTS = ("glimpse", "full_sequence", "skim_only")
-ABLATIONS = ("full", "no_layer_attention", "no_penalty", "full_sequence", "eeg_only", "face_only", "no_skim",
-             "skim_only", "uniform_frames", "paper_policy")
+ABLATIONS = (
+    "full",
+    "no_layer_attention",
+    "no_penalty",
+    "full_sequence",
+    "eeg_only",
+    "face_only",
+    "no_skim",
+    "skim_only",
+    "uniform_frames",
+    "paper_policy",
+)
 LOCATION_POLICIES = ("segments", "gaussian", "uniform")
 POLICY_CONTEXTS = ("skim", "none")
 STOP_RULES = ("learned", "last_frame")
@@ -21,9 +34,15 @@ _ABLATION_SETTINGS = {
     "no_skim": {"policy_context": "none"},
     "skim_only": {"variant": "skim_only"},
     "uniform_frames": {"location_policy": "uniform"},
-    "paper_policy": {"location_policy": "gaussian", "policy_context": "none", "stop_rule": "last_frame",
-                     "confidence_reward_weight": 0.0, "reward_discount": 1.0, "policy_samples": 1,
-                     "entropy_weight": 0.0},
+    "paper_policy": {
+        "location_policy": "gaussian",
+        "policy_context": "none",
+        "stop_rule": "last_frame",
+        "confidence_reward_weight": 0.0,
+        "reward_discount": 1.0,
+        "policy_samples": 1,
+        "entropy_weight": 0.0,
+    },
 }
 
 
@@ -40,7 +59,8 @@ class ModelConfig:
 
     Paper values (Wu, Zhang, Zhao 2020, section V.B): batch 12, dropout 0.6, N_max 40, L 3, lambda 1 (Adam:
     `emorecog.training.training_config.TrainingConfig`). This class is the one place these defaults live: the
-    model constructors have none, and `models.builder` passes every field they take. The paper gives no values for the rest; ours are chosen for a 2-core CPU and for the
+    model constructors have none, and `models.builder` passes every field they take. The paper gives no values for
+    the rest; ours are chosen for a 2-core CPU and for the
     temporal attention to learn on trials whose emotional moment sits anywhere (see
     `benchmarks/bench_model.py` and `tests/test_model_learning.py`).
 
@@ -176,15 +196,31 @@ class ModelConfig:
             problems.append(f"ablation {self.ablation!r} is not one of {ABLATIONS}")
         if not (self.use_eeg or self.use_face):
             problems.append("use_eeg and use_face are both False: the model would read nothing")
-        for name, value, allowed in (("location_policy", self.location_policy, LOCATION_POLICIES),
-                                     ("policy_context", self.policy_context, POLICY_CONTEXTS),
-                                     ("stop_rule", self.stop_rule, STOP_RULES)):
+        for name, value, allowed in (
+            ("location_policy", self.location_policy, LOCATION_POLICIES),
+            ("policy_context", self.policy_context, POLICY_CONTEXTS),
+            ("stop_rule", self.stop_rule, STOP_RULES),
+        ):
             if value not in allowed:
                 problems.append(f"{name} {value!r} is not one of {allowed}")
-        for name in ("core_layers", "max_glimpses", "hidden_size", "glimpse_hidden_size",
-                     "feature_size", "band_feature_size", "location_embedding_size", "attention_size",
-                     "face_patch_size", "band_pool_size", "policy_segments", "skim_size", "skim_grid_size",
-                     "skim_kernel_size", "policy_samples", "encoder_chunk_frames"):
+        for name in (
+            "core_layers",
+            "max_glimpses",
+            "hidden_size",
+            "glimpse_hidden_size",
+            "feature_size",
+            "band_feature_size",
+            "location_embedding_size",
+            "attention_size",
+            "face_patch_size",
+            "band_pool_size",
+            "policy_segments",
+            "skim_size",
+            "skim_grid_size",
+            "skim_kernel_size",
+            "policy_samples",
+            "encoder_chunk_frames",
+        ):
             if int(getattr(self, name)) < 1:
                 problems.append(f"{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.dropout < 1.0:
@@ -210,7 +246,8 @@ class ModelConfig:
         if not self.reward_correct > self.reward_wrong:
             problems.append(
                 f"reward_correct (lambda_tp={self.reward_correct}) must exceed reward_wrong "
-                f"(lambda_fp={self.reward_wrong})")
+                f"(lambda_fp={self.reward_wrong})"
+            )
         if self.sparsity_weight > 0.0:
             problems.append(f"sparsity_weight (lambda_sparse) must be <= 0, got {self.sparsity_weight}")
         if not self.face_filters:
@@ -242,8 +279,9 @@ class ModelConfig:
 
     def to_dict(self):
         """A JSON-ready dict (tuples become lists)."""
-        return {key: list(value) if isinstance(value, tuple) else value
-                for key, value in dataclasses.asdict(self).items()}
+        return {
+            key: list(value) if isinstance(value, tuple) else value for key, value in dataclasses.asdict(self).items()
+        }
 
     @classmethod
     def from_dict(cls, values):

@@ -12,7 +12,8 @@ from emorecog.layers.stacked_lstm_core import StackedLSTMCore
 from emorecog.models.emotion_model_base import EmotionModelBase
 
 RecurrentState = collections.namedtuple(
-    "RecurrentState", ("summary_hidden", "summary_cell", "eeg_state", "face_state", "core_states"))
+    "RecurrentState", ("summary_hidden", "summary_cell", "eeg_state", "face_state", "core_states")
+)
 RecurrentState.__doc__ = """The state a recurrent model carries from one frame read to the next.
 
     summary_hidden, summary_cell: H'_n, C'_n [B, r], the inter-layer attention's summary of the core.
@@ -44,9 +45,21 @@ class RecurrentModelBase(EmotionModelBase):
         **kwargs: `EmotionModelBase`'s arguments.
     """
 
-    def __init__(self, use_layer_attention, core_layers, hidden_size, glimpse_hidden_size, feature_size,
-                 band_feature_size, band_pool_size, face_filters, face_patch_size, location_embedding_size,
-                 attention_size, **kwargs):
+    def __init__(
+        self,
+        use_layer_attention,
+        core_layers,
+        hidden_size,
+        glimpse_hidden_size,
+        feature_size,
+        band_feature_size,
+        band_pool_size,
+        face_filters,
+        face_patch_size,
+        location_embedding_size,
+        attention_size,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.use_layer_attention = bool(use_layer_attention)
         self.core_layers = int(core_layers)
@@ -61,16 +74,32 @@ class RecurrentModelBase(EmotionModelBase):
         self.attention_size = int(attention_size)
 
         self.glimpse_encoder = GlimpseEncoder(
-            self.feature_size, self.band_feature_size, self.band_pool_size, self.face_filters, self.face_patch_size,
-            self.use_eeg, self.use_face, self.band_mean, self.band_std, name="glimpse_encoder")
+            self.feature_size,
+            self.band_feature_size,
+            self.band_pool_size,
+            self.face_filters,
+            self.face_patch_size,
+            self.use_eeg,
+            self.use_face,
+            self.band_mean,
+            self.band_std,
+            name="glimpse_encoder",
+        )
         self.glimpse_fusion = GlimpseFusion(
-            self.feature_size, self.glimpse_hidden_size, self.location_embedding_size, self.use_eeg, self.use_face,
-            name="glimpse_fusion")
+            self.feature_size,
+            self.glimpse_hidden_size,
+            self.location_embedding_size,
+            self.use_eeg,
+            self.use_face,
+            name="glimpse_fusion",
+        )
         self.core = StackedLSTMCore(self.hidden_size, self.core_layers, name="core")
         # With one core layer there is nothing to weigh: the attention (and its penalty) would be constant.
         self.layer_attention = (
             InterLayerSelfAttention(self.attention_size, name="layer_attention")
-            if self.use_layer_attention and self.core_layers > 1 else None)
+            if self.use_layer_attention and self.core_layers > 1
+            else None
+        )
 
     @abc.abstractmethod
     def forward(self, inputs, training=False, with_losses=True):
@@ -82,8 +111,9 @@ class RecurrentModelBase(EmotionModelBase):
 
         summary = tf.zeros([batch, self.hidden_size])
         stream_state = tf.zeros([batch, 2, self.glimpse_hidden_size])
-        return RecurrentState(summary, summary, stream_state, stream_state,
-                              tf.zeros([batch, self.core_layers, 2, self.hidden_size]))
+        return RecurrentState(
+            summary, summary, stream_state, stream_state, tf.zeros([batch, self.core_layers, 2, self.hidden_size])
+        )
 
     def recurrent_step(self, band_features, face_features, face_present, location, state, training=False):
         """One step of glimpse fusion, core and inter-layer attention.
@@ -97,16 +127,24 @@ class RecurrentModelBase(EmotionModelBase):
             (the new `RecurrentState`, band_weights [B, 3], layer_weights [B, 2, L]).
         """
         glimpse, eeg_state, face_state, band_weights = self.glimpse_fusion(
-            band_features, face_features, face_present, location, state.summary_hidden, state.eeg_state,
-            state.face_state, training=training)
+            band_features,
+            face_features,
+            face_present,
+            location,
+            state.summary_hidden,
+            state.eeg_state,
+            state.face_state,
+            training=training,
+        )
         core_states = self.core(glimpse, state.core_states, training=training)
         hidden, cell = core_states[:, :, 0], core_states[:, :, 1]
         if self.layer_attention is not None:
             summary_hidden, summary_cell, hidden_weights, cell_weights = self.layer_attention(hidden, cell)
         else:
             summary_hidden, summary_cell = hidden[:, -1], cell[:, -1]
-            top_layer = keras.ops.one_hot(keras.ops.full_like(hidden[:, 0, 0], self.core_layers - 1, "int32"),
-                                          self.core_layers)
+            top_layer = keras.ops.one_hot(
+                keras.ops.full_like(hidden[:, 0, 0], self.core_layers - 1, "int32"), self.core_layers
+            )
             hidden_weights = cell_weights = top_layer
         layer_weights = keras.ops.stack([hidden_weights, cell_weights], axis=1)
         new_state = RecurrentState(summary_hidden, summary_cell, eeg_state, face_state, core_states)
@@ -124,17 +162,19 @@ class RecurrentModelBase(EmotionModelBase):
 
     def get_config(self):
         config = super().get_config()
-        config.update({
-            "use_layer_attention": self.use_layer_attention,
-            "core_layers": self.core_layers,
-            "hidden_size": self.hidden_size,
-            "glimpse_hidden_size": self.glimpse_hidden_size,
-            "feature_size": self.feature_size,
-            "band_feature_size": self.band_feature_size,
-            "band_pool_size": self.band_pool_size,
-            "face_filters": list(self.face_filters),
-            "face_patch_size": self.face_patch_size,
-            "location_embedding_size": self.location_embedding_size,
-            "attention_size": self.attention_size,
-        })
+        config.update(
+            {
+                "use_layer_attention": self.use_layer_attention,
+                "core_layers": self.core_layers,
+                "hidden_size": self.hidden_size,
+                "glimpse_hidden_size": self.glimpse_hidden_size,
+                "feature_size": self.feature_size,
+                "band_feature_size": self.band_feature_size,
+                "band_pool_size": self.band_pool_size,
+                "face_filters": list(self.face_filters),
+                "face_patch_size": self.face_patch_size,
+                "location_embedding_size": self.location_embedding_size,
+                "attention_size": self.attention_size,
+            }
+        )
         return config

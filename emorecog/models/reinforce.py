@@ -30,8 +30,7 @@ def episode_reward(correct, glimpse_count, reward_scale, reward_correct, reward_
     return reward_scale * outcome + sparsity_weight * keras.ops.cast(glimpse_count, "float32")
 
 
-def action_rewards(outcome_reward, confidence, glimpse_mask, glimpse_count, sparsity_weight,
-                   confidence_reward_weight):
+def action_rewards(outcome_reward, confidence, glimpse_mask, glimpse_count, sparsity_weight, confidence_reward_weight):
     """The reward each action earns: the paper's terms spread over the actions, plus confidence shaping.
 
         r_a = m_{a+1} (lambda_sparse + lambda_c (Phi_{a+1} - Phi_a))      glimpse a + 1 taken (m = 1)

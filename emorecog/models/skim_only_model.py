@@ -34,9 +34,17 @@ class SkimOnlyModel(EmotionModelBase):
         self.skim_size = int(skim_size)
         self.skim_grid_size = int(skim_grid_size)
         self.skim_kernel_size = int(skim_kernel_size)
-        self.trial_skim = TrialSkim(self.skim_size, self.policy_segments, self.skim_grid_size, self.skim_kernel_size,
-                                    use_eeg=self.use_eeg, use_face=self.use_face, band_mean=self.band_mean,
-                                    band_std=self.band_std, name="trial_skim")
+        self.trial_skim = TrialSkim(
+            self.skim_size,
+            self.policy_segments,
+            self.skim_grid_size,
+            self.skim_kernel_size,
+            use_eeg=self.use_eeg,
+            use_face=self.use_face,
+            band_mean=self.band_mean,
+            band_std=self.band_std,
+            name="trial_skim",
+        )
 
     def forward(self, inputs, training=False, with_losses=True):
         import tensorflow as tf
@@ -48,15 +56,31 @@ class SkimOnlyModel(EmotionModelBase):
         mean = tf.reduce_sum(segment_features * weights, axis=1) / tf.maximum(tf.reduce_sum(weights, axis=1), 1.0)
         maximum = tf.reduce_max(segment_features * weights, axis=1)  # ReLU features: empty segments give 0
         logits = self.classify(tf.concat([mean, maximum], axis=-1), training=training)
-        outputs = self.model_outputs(logits, tf.fill([batch, 1], -1), tf.zeros([batch], tf.int32),
-                                     tf.zeros([batch, 1, 3]), tf.zeros([batch, 1, 2, 1]))
+        outputs = self.model_outputs(
+            logits,
+            tf.fill([batch, 1], -1),
+            tf.zeros([batch], tf.int32),
+            tf.zeros([batch, 1, 3]),
+            tf.zeros([batch, 1, 2, 1]),
+        )
         if not with_losses:
             return outputs, {"logits": logits}
-        return outputs, {"logits": logits, "step_logits": None, "step_mask": tf.zeros([batch, 1]),
-                         "penalty": tf.zeros([batch]), "glimpse_count": tf.zeros([batch], tf.int32)}
+        return outputs, {
+            "logits": logits,
+            "step_logits": None,
+            "step_mask": tf.zeros([batch, 1]),
+            "penalty": tf.zeros([batch]),
+            "glimpse_count": tf.zeros([batch], tf.int32),
+        }
 
     def get_config(self):
         config = super().get_config()
-        config.update({"policy_segments": self.policy_segments, "skim_size": self.skim_size,
-                       "skim_grid_size": self.skim_grid_size, "skim_kernel_size": self.skim_kernel_size})
+        config.update(
+            {
+                "policy_segments": self.policy_segments,
+                "skim_size": self.skim_size,
+                "skim_grid_size": self.skim_grid_size,
+                "skim_kernel_size": self.skim_kernel_size,
+            }
+        )
         return config

@@ -83,7 +83,7 @@ def frame_boundaries(num_samples, sampling_rate, fps):
 
 def segment_energy(signal, boundaries):
     """Mean square of `signal` [..., samples] within each [b[k], b[k + 1]) -> [..., frames]."""
-    squared = np.square(signal[..., boundaries[0]:boundaries[-1]])
+    squared = np.square(signal[..., boundaries[0] : boundaries[-1]])
     sums = np.add.reduceat(squared, boundaries[:-1] - boundaries[0], axis=-1)
     return sums / np.diff(boundaries)
 
@@ -115,8 +115,7 @@ def normalise_to_baseline(energy, baseline_energy, normalisation):
     return (_decibels(energy) - baseline_db.mean(axis=0)) / spread
 
 
-def band_energy(eeg, sampling_rate, fps, baseline=None, normalisation="relative_db", filter_order=4,
-                band_edges=None):
+def band_energy(eeg, sampling_rate, fps, baseline=None, normalisation="relative_db", filter_order=4, band_edges=None):
     """Per-frame band energies of a trial, normalised to its baseline.
 
     Args:
@@ -141,7 +140,8 @@ def band_energy(eeg, sampling_rate, fps, baseline=None, normalisation="relative_
         baseline = np.asarray(baseline, dtype=np.float64)
         if baseline.ndim != 2 or baseline.shape[0] != eeg.shape[0]:
             raise ValueError(
-                f"expected baseline [{eeg.shape[0]} channels, samples] like eeg {eeg.shape}, got {baseline.shape}")
+                f"expected baseline [{eeg.shape[0]} channels, samples] like eeg {eeg.shape}, got {baseline.shape}"
+            )
     missing = [band for band in EEG_BANDS if band not in band_edges]
     if missing:
         raise ValueError(f"band_edges lacks {missing}: expected edges for {EEG_BANDS}")

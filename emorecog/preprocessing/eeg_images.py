@@ -59,7 +59,8 @@ def electrode_positions(channel_names, montage="biosemi32"):
     if np.ptp(radii) > SPHERE_RADIUS_TOLERANCE * radii.mean():
         raise ValueError(
             f"montage {montage!r} is not a sphere centred on the origin (radii {radii.min():.4f}..{radii.max():.4f} m);"
-            " the azimuthal projection needs spherical positions such as 'biosemi32'")
+            " the azimuthal projection needs spherical positions such as 'biosemi32'"
+        )
     seen = {}
     positions = []
     for index, name in enumerate(names):
@@ -67,11 +68,13 @@ def electrode_positions(channel_names, montage="biosemi32"):
         if key not in positions_by_name:
             raise ValueError(
                 f"unknown EEG channel name {name!r} (channel {index}): not in MNE's {montage!r} montage; "
-                f"known names: {', '.join(standard.ch_names)}")
+                f"known names: {', '.join(standard.ch_names)}"
+            )
         if key in seen:
             first = seen[key]
             raise ValueError(
-                f"EEG channel name {name!r} (channel {index}) appears twice: channel {first} is {names[first]!r}")
+                f"EEG channel name {name!r} (channel {index}) appears twice: channel {first} is {names[first]!r}"
+            )
         seen[key] = index
         positions.append(positions_by_name[key])
     return np.asarray(positions, dtype=np.float64)
@@ -140,8 +143,12 @@ class InterpolationOperator:
 
         num_channels = len(self.channel_names)
         interpolator = CloughTocher2DInterpolator(
-            self.points, np.eye(num_channels), fill_value=np.nan,
-            tol=CLOUGH_TOCHER_TOLERANCE, maxiter=CLOUGH_TOCHER_MAX_ITERATIONS)
+            self.points,
+            np.eye(num_channels),
+            fill_value=np.nan,
+            tol=CLOUGH_TOCHER_TOLERANCE,
+            maxiter=CLOUGH_TOCHER_MAX_ITERATIONS,
+        )
         matrix = interpolator(pixels)
         outside = np.isnan(matrix).any(axis=1)
         matrix[outside] = 0.0
@@ -168,7 +175,8 @@ class InterpolationOperator:
         num_channels = len(self.channel_names)
         if values.ndim != 3 or values.shape[1] != num_channels:
             raise ValueError(
-                f"expected band values [frames, {num_channels} channels, bands], got shape {np.shape(band_values)}")
+                f"expected band values [frames, {num_channels} channels, bands], got shape {np.shape(band_values)}"
+            )
         frames, _, bands = values.shape
         flat = np.ascontiguousarray(values).reshape(frames, num_channels * bands)
         images = (flat @ self.band_matrix(bands)).reshape(frames, self.height, self.width, bands)
@@ -190,12 +198,13 @@ class InterpolationOperator:
         """
         values = np.asarray(band_values, dtype=np.float64)
         if values.ndim != 3 or values.shape[1] != len(self.channel_names):
-            raise ValueError(f"expected band values [frames, {len(self.channel_names)} channels, bands], "
-                             f"got shape {values.shape}")
+            raise ValueError(
+                f"expected band values [frames, {len(self.channel_names)} channels, bands], got shape {values.shape}"
+            )
         matrix = self.matrix.astype(np.float64)
         count = values.shape[0] * matrix.shape[0]
-        total = matrix.sum(axis=0) @ values.sum(axis=0)                          # [bands]
-        per_band = values.transpose(2, 0, 1)                                      # [bands, frames, C]
+        total = matrix.sum(axis=0) @ values.sum(axis=0)  # [bands]
+        per_band = values.transpose(2, 0, 1)  # [bands, frames, C]
         squares = np.sum((per_band @ (matrix.T @ matrix)) * per_band, axis=(1, 2))  # [bands]
         mean = total / count
         return {"count": int(count), "mean": mean.tolist(), "m2": np.maximum(squares - total * mean, 0.0).tolist()}

@@ -82,8 +82,9 @@ def crop_and_resize(rgb_frame, square, size):
     source_x0, source_y0 = max(left, 0), max(top, 0)
     source_x1, source_y1 = min(left + side_pixels, width), min(top + side_pixels, height)
     if source_x1 > source_x0 and source_y1 > source_y0:
-        canvas[source_y0 - top:source_y1 - top, source_x0 - left:source_x1 - left] = \
-            rgb_frame[source_y0:source_y1, source_x0:source_x1]
+        canvas[source_y0 - top : source_y1 - top, source_x0 - left : source_x1 - left] = rgb_frame[
+            source_y0:source_y1, source_x0:source_x1
+        ]
     interpolation = cv2.INTER_AREA if side_pixels > size else cv2.INTER_LINEAR
     return cv2.resize(canvas, (size, size), interpolation=interpolation)
 
@@ -92,8 +93,11 @@ def encode_jpeg(rgb_image, quality):
     """JPEG bytes of an RGB uint8 image (OpenCV writes BGR, so the channels are swapped first)."""
     import cv2
 
-    ok, encoded = cv2.imencode(".jpg", cv2.cvtColor(rgb_image, cv2.COLOR_RGB2BGR),
-                               [int(cv2.IMWRITE_JPEG_QUALITY), int(quality), int(cv2.IMWRITE_JPEG_OPTIMIZE), 1])
+    ok, encoded = cv2.imencode(
+        ".jpg",
+        cv2.cvtColor(rgb_image, cv2.COLOR_RGB2BGR),
+        [int(cv2.IMWRITE_JPEG_QUALITY), int(quality), int(cv2.IMWRITE_JPEG_OPTIMIZE), 1],
+    )
     if not ok:
         raise ValueError(f"JPEG encoding of a {rgb_image.shape} image failed")
     return encoded.tobytes()

@@ -52,7 +52,8 @@ class FaceDetector:
         self.min_confidence = min_confidence
         self.full_range = full_range
         self._graph = face_detection.FaceDetection(
-            model_selection=1 if full_range else 0, min_detection_confidence=min_confidence)
+            model_selection=1 if full_range else 0, min_detection_confidence=min_confidence
+        )
 
     def detect(self, rgb_frame):
         """The most confident face in `rgb_frame` (uint8 [H, W, 3], RGB) as a FaceBox, or None."""

@@ -131,21 +131,24 @@ class PreprocessConfig:
                 raise ValueError(f"PreprocessConfig.{name} must be one of {allowed}, got {getattr(self, name)!r}")
         if not isinstance(self.face_max_gap_frames, int) or self.face_max_gap_frames < 0:
             raise ValueError(
-                f"PreprocessConfig.face_max_gap_frames must be an int >= 0, got {self.face_max_gap_frames!r}")
+                f"PreprocessConfig.face_max_gap_frames must be an int >= 0, got {self.face_max_gap_frames!r}"
+            )
         if not 1 <= self.jpeg_quality <= 100:
             raise ValueError(f"PreprocessConfig.jpeg_quality must be in 1..100, got {self.jpeg_quality!r}")
         if not self.face_margin >= 1.0:
             raise ValueError(f"PreprocessConfig.face_margin must be >= 1, got {self.face_margin!r}")
         if not 0.0 <= self.face_min_confidence <= 1.0:
             raise ValueError(
-                f"PreprocessConfig.face_min_confidence must be in [0, 1], got {self.face_min_confidence!r}")
+                f"PreprocessConfig.face_min_confidence must be in [0, 1], got {self.face_min_confidence!r}"
+            )
         if self.video_fps is not None and not (math.isfinite(self.video_fps) and self.video_fps > 0):
             raise ValueError(f"PreprocessConfig.video_fps must be None or a positive number, got {self.video_fps!r}")
         if self.denoise_max_hz is not None and not self.denoise_max_hz > 0:
             raise ValueError(f"PreprocessConfig.denoise_max_hz must be None or positive, got {self.denoise_max_hz!r}")
         if self.trial_seconds is not None and not (math.isfinite(self.trial_seconds) and self.trial_seconds > 0):
-            raise ValueError(f"PreprocessConfig.trial_seconds must be None or a positive number, "
-                             f"got {self.trial_seconds!r}")
+            raise ValueError(
+                f"PreprocessConfig.trial_seconds must be None or a positive number, got {self.trial_seconds!r}"
+            )
         if self.fps > self.eeg_rate_hz:
             raise ValueError(f"PreprocessConfig.fps ({self.fps}) must not exceed eeg_rate_hz ({self.eeg_rate_hz})")
         nyquist = self.eeg_rate_hz / 2.0
@@ -156,10 +159,13 @@ class PreprocessConfig:
                 low, high = (float(edge) for edge in edges)
             except (TypeError, ValueError):
                 raise ValueError(
-                    f"PreprocessConfig.{name} must be two numbers (low, high) in Hz, got {edges!r}") from None
+                    f"PreprocessConfig.{name} must be two numbers (low, high) in Hz, got {edges!r}"
+                ) from None
             if not 0.0 < low < high < nyquist:
-                raise ValueError(f"PreprocessConfig.{name} = ({low:g}, {high:g}) Hz must satisfy 0 < low < high < "
-                                 f"{nyquist:g} Hz (half of eeg_rate_hz)")
+                raise ValueError(
+                    f"PreprocessConfig.{name} = ({low:g}, {high:g}) Hz must satisfy 0 < low < high < "
+                    f"{nyquist:g} Hz (half of eeg_rate_hz)"
+                )
             object.__setattr__(self, name, (low, high))
 
     def config_hash(self):
@@ -211,8 +217,11 @@ class TrialPreprocessor:
         key = tuple(str(name) for name in channel_names)
         if key not in self._operators:
             self._operators[key] = InterpolationOperator(
-                key, image_size=self.config.image_size, outside_hull=self.config.outside_hull_fill,
-                montage=self.config.montage)
+                key,
+                image_size=self.config.image_size,
+                outside_hull=self.config.outside_hull_fill,
+                montage=self.config.montage,
+            )
         return self._operators[key]
 
     def record_schema(self, channel_names, sample_shape):
@@ -229,7 +238,8 @@ class TrialPreprocessor:
 
         Returns:
             (sample, report): `sample` is keyed exactly as in `emorecog.features` (eeg_band_energy float32
-            [T, C, 3] in the order of `trial.eeg_channels`, face list of T JPEG bytes, face_present int64 [T], subject, trial, ratings
+            [T, C, 3] in the order of `trial.eeg_channels`, face list of T JPEG bytes, face_present int64 [T],
+            subject, trial, ratings
             float32 [4], label_valence, label_arousal, fps, num_frames, dataset, config_hash);
             `report` is a JSON-ready dict (detection rate, frames with a face, denoising, timings, ...).
 
@@ -239,20 +249,28 @@ class TrialPreprocessor:
         where = f"subject {trial.subject} trial {trial.trial}"
         ratings = np.asarray(trial.ratings, dtype=np.float32).reshape(-1)
         if ratings.shape != (len(features.RATING_NAMES),) or not np.all(np.isfinite(ratings)):
-            raise ValueError(f"{where}: field 'ratings' must hold {len(features.RATING_NAMES)} finite values "
-                             f"{features.RATING_NAMES}, got {trial.ratings!r}")
+            raise ValueError(
+                f"{where}: field 'ratings' must hold {len(features.RATING_NAMES)} finite values "
+                f"{features.RATING_NAMES}, got {trial.ratings!r}"
+            )
         labels = self._labels(trial, where)
 
         eeg = trial.eeg
         if self.config.trial_seconds is not None:
             kept = int(round(self.config.trial_seconds * trial.sampling_rate))
             if eeg.shape[1] < kept:
-                raise ValueError(f"{where}: the trial lasts {eeg.shape[1] / trial.sampling_rate:.2f} s, shorter than "
-                                 f"trial_seconds ({self.config.trial_seconds:g} s)")
+                raise ValueError(
+                    f"{where}: the trial lasts {eeg.shape[1] / trial.sampling_rate:.2f} s, shorter than "
+                    f"trial_seconds ({self.config.trial_seconds:g} s)"
+                )
             eeg = eeg[:, :kept]
         started = time.perf_counter()
-        eeg_band_energy, eeg_report = _with_context(where, lambda: self.process_eeg(
-            eeg, getattr(trial, "eeg_baseline", None), trial.sampling_rate, trial.eeg_channels))
+        eeg_band_energy, eeg_report = _with_context(
+            where,
+            lambda: self.process_eeg(
+                eeg, getattr(trial, "eeg_baseline", None), trial.sampling_rate, trial.eeg_channels
+            ),
+        )
         eeg_seconds = time.perf_counter() - started
         num_frames = eeg_band_energy.shape[0]
 
@@ -261,9 +279,15 @@ class TrialPreprocessor:
         if video is None:
             face_jpegs, face_present, face_report = self._no_face(num_frames)
         else:
-            face_jpegs, face_present, face_report = _with_context(where, lambda: self.process_face(
-                video, num_frames, start_seconds=getattr(trial, "face_video_start_s", None),
-                trial_seconds=trial.eeg.shape[1] / trial.sampling_rate))
+            face_jpegs, face_present, face_report = _with_context(
+                where,
+                lambda: self.process_face(
+                    video,
+                    num_frames,
+                    start_seconds=getattr(trial, "face_video_start_s", None),
+                    trial_seconds=trial.eeg.shape[1] / trial.sampling_rate,
+                ),
+            )
         face_seconds = time.perf_counter() - started
 
         sample = {
@@ -280,9 +304,14 @@ class TrialPreprocessor:
             features.DATASET_KEY: str(dataset),
             features.CONFIG_HASH_KEY: self.config_hash(),
         }
-        report = {"subject": str(trial.subject), "trial": int(trial.trial), "num_frames": num_frames,
-                  **eeg_report, **face_report,
-                  "seconds": {"eeg": round(eeg_seconds, 4), "face": round(face_seconds, 4)}}
+        report = {
+            "subject": str(trial.subject),
+            "trial": int(trial.trial),
+            "num_frames": num_frames,
+            **eeg_report,
+            **face_report,
+            "seconds": {"eeg": round(eeg_seconds, 4), "face": round(face_seconds, 4)},
+        }
         return sample, report
 
     def process_eeg(self, eeg, baseline, sampling_rate, channel_names):
@@ -309,16 +338,25 @@ class TrialPreprocessor:
             eeg = joined[:, baseline_samples:]
             sampling_rate = config.eeg_rate_hz
         denoised = wavelet_denoise(
-            joined, sampling_rate, wavelet=config.denoise_wavelet, level=config.denoise_level,
-            threshold_rule=config.denoise_rule, artifact_max_hz=config.denoise_max_hz).astype(np.float64)
+            joined,
+            sampling_rate,
+            wavelet=config.denoise_wavelet,
+            level=config.denoise_level,
+            threshold_rule=config.denoise_rule,
+            artifact_max_hz=config.denoise_max_hz,
+        ).astype(np.float64)
         joined_energy = float(np.sum(np.square(joined, dtype=np.float64)))
         removed_energy = float(np.sum(np.square(joined - denoised)))
 
         energies = band_energy(
-            denoised[:, baseline_samples:], sampling_rate, config.fps,
+            denoised[:, baseline_samples:],
+            sampling_rate,
+            config.fps,
             baseline=denoised[:, :baseline_samples] if baseline_samples else None,
-            normalisation=config.baseline_normalisation, filter_order=config.band_filter_order,
-            band_edges=config.band_edges())
+            normalisation=config.baseline_normalisation,
+            filter_order=config.band_filter_order,
+            band_edges=config.band_edges(),
+        )
         report = {
             "eeg_seconds": eeg.shape[1] / sampling_rate,
             "baseline_seconds": baseline_samples / sampling_rate,
@@ -347,12 +385,25 @@ class TrialPreprocessor:
         video_path = str(video_path)
 
         def crop(frames):
-            return crop_faces(frames, self._face_detector(), face_size=config.face_size, margin=config.face_margin,
-                              max_gap_frames=config.face_max_gap_frames, jpeg_quality=config.jpeg_quality)
+            return crop_faces(
+                frames,
+                self._face_detector(),
+                face_size=config.face_size,
+                margin=config.face_margin,
+                max_gap_frames=config.face_max_gap_frames,
+                jpeg_quality=config.jpeg_quality,
+            )
 
-        crops, info = read_trial_frames(video_path, num_frames / config.fps, config.fps, source_fps=config.video_fps,
-                                        alignment=config.video_alignment, consume=crop, start_seconds=start_seconds,
-                                        trial_seconds=trial_seconds)
+        crops, info = read_trial_frames(
+            video_path,
+            num_frames / config.fps,
+            config.fps,
+            source_fps=config.video_fps,
+            alignment=config.video_alignment,
+            consume=crop,
+            start_seconds=start_seconds,
+            trial_seconds=trial_seconds,
+        )
         report = {
             "has_face_video": True,
             "face_video": video_path,
@@ -396,8 +447,14 @@ class TrialPreprocessor:
             from emorecog.preprocessing.face_crops import blank_face_jpeg
 
             self._blank_jpeg = blank_face_jpeg(self.config.face_size, self.config.jpeg_quality)
-        report = {"has_face_video": False, "face_video": None, "detection_rate": 0.0, "frames_detected": 0,
-                  "frames_with_face": 0, "frames_gap_filled": 0}
+        report = {
+            "has_face_video": False,
+            "face_video": None,
+            "detection_rate": 0.0,
+            "frames_detected": 0,
+            "frames_with_face": 0,
+            "frames_gap_filled": 0,
+        }
         return [self._blank_jpeg] * num_frames, np.zeros(num_frames, dtype=np.int64), report
 
     @staticmethod
@@ -434,8 +491,9 @@ def record_schema_for(sample_shape, channel_names=None, config=None):
     from emorecog.datasets.deap import EEG_CHANNELS
 
     config = dataclasses.replace(config or PreprocessConfig(), image_size=sample_shape.image_size)
-    return TrialPreprocessor(config).record_schema(EEG_CHANNELS if channel_names is None else channel_names,
-                                                   sample_shape)
+    return TrialPreprocessor(config).record_schema(
+        EEG_CHANNELS if channel_names is None else channel_names, sample_shape
+    )
 
 
 def _resample(joined, baseline_samples, rate, target_rate):
@@ -456,7 +514,8 @@ def _finite_channels_by_samples(array, field, channel_names):
     if array.ndim != 2 or array.shape[0] != len(channel_names):
         raise ValueError(
             f"field {field!r} must be [{len(channel_names)} channels, samples] to match eeg_channels, "
-            f"got shape {array.shape}")
+            f"got shape {array.shape}"
+        )
     bad = ~np.isfinite(array)
     if bad.any():
         channels = [channel_names[index] for index in np.flatnonzero(bad.any(axis=1))]

@@ -135,13 +135,13 @@ def read_video_header(path, source_fps=None):
         capture.release()
     rate = container_fps if source_fps is None else float(source_fps)
     if not math.isfinite(rate) or rate <= 0:
-        raise ValueError(
-            f"face video {path}: no usable frame rate (container says {container_fps}); pass source_fps")
+        raise ValueError(f"face video {path}: no usable frame rate (container says {container_fps}); pass source_fps")
     return VideoInfo(path, header_count, rate, container_fps, header_count, width, height)
 
 
-def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="end", consume=list,
-                      start_seconds=None, trial_seconds=None):
+def read_trial_frames(
+    path, duration_seconds, fps, source_fps=None, alignment="end", consume=list, start_seconds=None, trial_seconds=None
+):
     """Decode a trial's frames once: `consume(frames)` over the RGB frames chosen by timestamp.
 
     Args:
@@ -165,8 +165,16 @@ def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="e
     if assumed <= 0:  # no count in the header: count first
         assumed = probe_video(path, source_fps).num_frames
     for _ in range(2):
-        indices = select_frame_indices(assumed, info.source_fps, fps, duration_seconds, alignment=alignment,
-                                       path=path, start_seconds=start_seconds, trial_seconds=trial_seconds)
+        indices = select_frame_indices(
+            assumed,
+            info.source_fps,
+            fps,
+            duration_seconds,
+            alignment=alignment,
+            path=path,
+            start_seconds=start_seconds,
+            trial_seconds=trial_seconds,
+        )
         try:
             result = consume(iter_frames(path, indices, expected_frame_count=assumed))
         except FrameCountMismatch as mismatch:
@@ -176,8 +184,16 @@ def read_trial_frames(path, duration_seconds, fps, source_fps=None, alignment="e
     raise ValueError(f"face video {path}: its frame count changes between two reads")
 
 
-def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, alignment="end", path="video",
-                         start_seconds=None, trial_seconds=None):
+def select_frame_indices(
+    num_source_frames,
+    source_fps,
+    fps,
+    duration_seconds,
+    alignment="end",
+    path="video",
+    start_seconds=None,
+    trial_seconds=None,
+):
     """Source frame index for every output frame (see the module docstring for the rule).
 
     Args:
@@ -201,8 +217,7 @@ def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, a
     if alignment not in ALIGNMENTS:
         raise ValueError(f"unknown video alignment {alignment!r}: expected one of {ALIGNMENTS}")
     if fps <= 0 or source_fps <= 0 or duration_seconds <= 0:
-        raise ValueError(
-            f"fps ({fps}), source_fps ({source_fps}) and duration ({duration_seconds} s) must be positive")
+        raise ValueError(f"fps ({fps}), source_fps ({source_fps}) and duration ({duration_seconds} s) must be positive")
     video_seconds = num_source_frames / source_fps
     placed_seconds = max(duration_seconds, trial_seconds or 0.0)
     if start_seconds is not None:
@@ -215,7 +230,8 @@ def select_frame_indices(num_source_frames, source_fps, fps, duration_seconds, a
             f"face video {path} is shorter than the trial: {num_source_frames} frames at {source_fps:g} fps "
             f"= {video_seconds:.2f} s, the trial needs {needed:.2f} s"
             + (f" (it starts {start_seconds:g} s into the video)" if start_seconds is not None else "")
-            + " (truncated or corrupt file?)")
+            + " (truncated or corrupt file?)"
+        )
     num_frames = int(round(duration_seconds * fps))
     centre_times = offset + (np.arange(num_frames) + 0.5) / fps
     # 1e-9 keeps a centre that falls exactly on a frame boundary in the later frame despite rounding
@@ -264,7 +280,8 @@ def iter_frames(path, frame_indices, expected_frame_count=None):
                         raise FrameCountMismatch(path, position + 1, expected_frame_count)
                     raise ValueError(
                         f"face video {path} ended after {position + 1} frames, frame {int(wanted)} was wanted "
-                        "(truncated or corrupt file?)")
+                        "(truncated or corrupt file?)"
+                    )
                 position += 1
                 frame = None
                 packet = read[1] if packets else None
@@ -272,7 +289,7 @@ def iter_frames(path, frame_indices, expected_frame_count=None):
                 frame = _decode_packet(packet, path, wanted) if packets else _retrieve(capture, path, wanted)
             yield frame
         if expected_frame_count is not None:
-            while (advance()[0] if packets else advance()):
+            while advance()[0] if packets else advance():
                 position += 1
             if position + 1 != expected_frame_count:
                 raise FrameCountMismatch(path, position + 1, expected_frame_count)

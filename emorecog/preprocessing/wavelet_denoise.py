@@ -57,8 +57,7 @@ THRESHOLD_RULES = ("artifact", "universal", "none")
 MAD_TO_SIGMA = 0.6745
 
 
-def wavelet_denoise(signal, sampling_rate, wavelet="db4", level=5, threshold_rule="artifact",
-                    artifact_max_hz=8.0):
+def wavelet_denoise(signal, sampling_rate, wavelet="db4", level=5, threshold_rule="artifact", artifact_max_hz=8.0):
     """Denoise EEG channels with a wavelet soft threshold (see the module docstring for the rules).
 
     Args:
@@ -94,8 +93,9 @@ def wavelet_denoise(signal, sampling_rate, wavelet="db4", level=5, threshold_rul
     if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= max_level:
         raise ValueError(
             f"wavelet level {level!r} is not possible for {num_samples} samples: expected 1..{max_level} "
-            "(2^level <= samples)")
-    block = 2 ** level
+            "(2^level <= samples)"
+        )
+    block = 2**level
     padded_length = -(-num_samples // block) * block
 
     padding = [(0, 0)] * (signal.ndim - 1) + [(0, padded_length - num_samples)]
@@ -162,8 +162,9 @@ class _StationaryTransform:
 
     def inverse(self, bands):
         """pywt.iswt of {band index: coefficients}, the bands not given being zero."""
-        total = sum(self._fft.rfft(coefficients, axis=-1) * self.synthesis[index]
-                    for index, coefficients in bands.items())
+        total = sum(
+            self._fft.rfft(coefficients, axis=-1) * self.synthesis[index] for index, coefficients in bands.items()
+        )
         return self._fft.irfft(total, n=self.length, axis=-1)
 
 

@@ -32,9 +32,8 @@ import os
 
 import numpy as np
 
-
 # ---------------------------------------------------------------------------------- version folders
-_INT64_MIN, _INT64_MAX = -(2 ** 63), 2 ** 63 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _C_SPACES = " \t\n\v\f\r"
 
 
@@ -63,8 +62,11 @@ def version_entries(model_dir):
 
 def version_numbers(model_dir):
     """The complete versions (entries holding saved_model.pb) under `model_dir`, ascending."""
-    return sorted(version for version, name in version_entries(model_dir).items()
-                  if os.path.isfile(os.path.join(model_dir, name, "saved_model.pb")))
+    return sorted(
+        version
+        for version, name in version_entries(model_dir).items()
+        if os.path.isfile(os.path.join(model_dir, name, "saved_model.pb"))
+    )
 
 
 def next_version(model_dir):
@@ -82,21 +84,25 @@ def resolve_saved_model_dir(path):
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.basename(path).startswith("."):
-        raise ValueError(f"{path} is a hidden staging folder (an unfinished or abandoned export), which TF Serving "
-                         "never serves; pass the model folder or a numbered version folder")
+        raise ValueError(
+            f"{path} is a hidden staging folder (an unfinished or abandoned export), which TF Serving "
+            "never serves; pass the model folder or a numbered version folder"
+        )
     if os.path.isfile(os.path.join(path, "saved_model.pb")):
         return path
     entries = version_entries(path)
     if not entries:
         raise FileNotFoundError(
             f"{path} is neither a SavedModel (no saved_model.pb) nor a model folder with numbered versions "
-            "(<model_name>/<version>/saved_model.pb)")
+            "(<model_name>/<version>/saved_model.pb)"
+        )
     served = max(entries)
     version_dir = os.path.join(path, entries[served])
     if not os.path.isfile(os.path.join(version_dir, "saved_model.pb")):
         raise FileNotFoundError(
             f"{version_dir}: TF Serving would serve version {served}, the highest number in {path}, but it holds "
-            "no saved_model.pb, so it would fail to load; remove or complete it (or pass a version folder)")
+            "no saved_model.pb, so it would fail to load; remove or complete it (or pass a version folder)"
+        )
     return version_dir
 
 
@@ -174,8 +180,10 @@ def export_saved_model(model, record_schema, export_dir):
     def serve_dense(eeg, face, face_present):
         # A restored signature does not check shapes by itself (nor does TF Serving): EnsureShape makes a
         # request of the wrong size fail with InvalidArgumentError naming the input, not give an answer.
-        inputs = {key: tf.ensure_shape(value, dense_specs[key].shape, name=f"check_{key}_shape")
-                  for key, value in zip(signatures.DENSE_INPUT_KEYS, (eeg, face, face_present))}
+        inputs = {
+            key: tf.ensure_shape(value, dense_specs[key].shape, name=f"check_{key}_shape")
+            for key, value in zip(signatures.DENSE_INPUT_KEYS, (eeg, face, face_present))
+        }
         return _selected_outputs(model(with_input_checks(inputs), training=False))
 
     def serve_examples(examples):
@@ -186,11 +194,14 @@ def export_saved_model(model, record_schema, export_dir):
     def serve_compact(eeg_band_energy, face_jpeg, face_present):
         energy, jpegs, present = (
             tf.ensure_shape(value, compact_specs[key].shape, name=f"check_{key}_shape")
-            for key, value in zip(signatures.COMPACT_INPUT_KEYS, (eeg_band_energy, face_jpeg, face_present)))
+            for key, value in zip(signatures.COMPACT_INPUT_KEYS, (eeg_band_energy, face_jpeg, face_present))
+        )
         checked = with_input_checks({features.EEG_BAND_ENERGY_KEY: energy, features.FACE_PRESENT_KEY: present})
-        inputs = {features.EEG_KEY: features.eeg_images(checked[features.EEG_BAND_ENERGY_KEY], record_schema),
-                  features.FACE_KEY: features.decode_face_jpegs(jpegs, sample_shape),
-                  features.FACE_PRESENT_KEY: checked[features.FACE_PRESENT_KEY]}
+        inputs = {
+            features.EEG_KEY: features.eeg_images(checked[features.EEG_BAND_ENERGY_KEY], record_schema),
+            features.FACE_KEY: features.decode_face_jpegs(jpegs, sample_shape),
+            features.FACE_PRESENT_KEY: checked[features.FACE_PRESENT_KEY],
+        }
         return _selected_outputs(model(inputs, training=False))
 
     with tf.device("/CPU:0"):
@@ -220,7 +231,8 @@ def export_saved_model(model, record_schema, export_dir):
     if forbidden:
         raise RuntimeError(
             f"the exported graph in {export_dir} holds ops TF Serving must not run: {forbidden} "
-            "(random ops mean the model is not in inference mode; Cudnn ops come from a GPU-only LSTM path)")
+            "(random ops mean the model is not in inference mode; Cudnn ops come from a GPU-only LSTM path)"
+        )
     return op_types
 
 

@@ -51,8 +51,15 @@ COMPACT_INPUT_KEYS = (features.EEG_BAND_ENERGY_KEY, features.FACE_JPEG_KEY, feat
 # Op types that must never reach a served graph: sampling (answers would change per call), cuDNN-only RNN
 # kernels (fail on CPU serving) and anything from tensorflow-io (not in TF Serving's op set).
 FORBIDDEN_OP_PREFIXES = (
-    "Random", "StatelessRandom", "StatelessTruncatedNormal", "StatelessMultinomial", "TruncatedNormal",
-    "Multinomial", "ParameterizedTruncatedNormal", "Cudnn", "IO>",
+    "Random",
+    "StatelessRandom",
+    "StatelessTruncatedNormal",
+    "StatelessMultinomial",
+    "TruncatedNormal",
+    "Multinomial",
+    "ParameterizedTruncatedNormal",
+    "Cudnn",
+    "IO>",
 )
 
 
@@ -64,8 +71,10 @@ def not_finite_message(key):
     return f"the {key} input holds NaN or infinite values (expected finite band energies)"
 
 
-FACE_PRESENT_NOT_BINARY = (f"the {features.FACE_PRESENT_KEY} input holds values other than 0 and 1 (expected 1 "
-                           "where a face was found in the frame, else 0)")
+FACE_PRESENT_NOT_BINARY = (
+    f"the {features.FACE_PRESENT_KEY} input holds values other than 0 and 1 (expected 1 "
+    "where a face was found in the frame, else 0)"
+)
 EEG_NOT_FINITE = not_finite_message(features.EEG_KEY)
 
 
@@ -98,11 +107,15 @@ def check_input_values(inputs, where):
         bad = ~np.isfinite(np.asarray(inputs[key]))
         if bad.any():
             sample, frame = (int(index) for index in np.argwhere(bad)[0][:2])
-            raise ValueError(f"{where}: {not_finite_message(key)}: {int(bad.sum())} values, the first in sample "
-                             f"{sample} frame {frame}")
+            raise ValueError(
+                f"{where}: {not_finite_message(key)}: {int(bad.sum())} values, the first in sample "
+                f"{sample} frame {frame}"
+            )
     present = np.asarray(inputs[features.FACE_PRESENT_KEY])
     bad = ~np.isin(present, (0, 1))
     if bad.any():
         sample, frame = (int(index) for index in np.argwhere(bad)[0][:2])
-        raise ValueError(f"{where}: {FACE_PRESENT_NOT_BINARY}: {int(bad.sum())} values, the first in sample "
-                         f"{sample} frame {frame} is {present[sample, frame]!r}")
+        raise ValueError(
+            f"{where}: {FACE_PRESENT_NOT_BINARY}: {int(bad.sum())} values, the first in sample "
+            f"{sample} frame {frame} is {present[sample, frame]!r}"
+        )

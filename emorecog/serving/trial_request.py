@@ -20,8 +20,7 @@ import numpy as np
 
 from emorecog import features
 from emorecog.output_folders import OutputFolderError, check_separate_from_inputs
-from emorecog.serving import saved_model
-from emorecog.serving import signatures
+from emorecog.serving import saved_model, signatures
 from emorecog.serving.signatures import check_input_values
 
 MODEL_INFO_FILE = os.path.join("assets.extra", "emorecog_model.json")
@@ -43,8 +42,9 @@ def record_schema(model_path):
     export_dir = saved_model.resolve_saved_model_dir(model_path)
     path = os.path.join(export_dir, RECORD_SCHEMA_FILE)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"{path} not found: {export_dir} was exported by an emorecog without the record "
-                                "schema (export it again)")
+        raise FileNotFoundError(
+            f"{path} not found: {export_dir} was exported by an emorecog without the record schema (export it again)"
+        )
     return features.read_record_schema(path)
 
 
@@ -60,17 +60,18 @@ def record_from_tfrecord(path, index):
                 return record.numpy()
     except tf.errors.OpError as error:
         first_line = (error.message.strip().splitlines() or [type(error).__name__])[0]
-        raise ValueError(f"{path}: not a readable GZIP TFRecord file ({type(error).__name__}: {first_line}); expected "
-                         "a record file written by emorecog ingest") from None
+        raise ValueError(
+            f"{path}: not a readable GZIP TFRecord file ({type(error).__name__}: {first_line}); expected "
+            "a record file written by emorecog ingest"
+        ) from None
     raise ValueError(f"{path} holds fewer than {index + 1} records: no record at index {index}")
 
 
 def record_from_deap(model_path, deap_dir, subject, trial):
     """Read one DEAP trial and preprocess it with the settings the exported model was trained with."""
-    from emorecog.datasets.deap import DeapDataset
     from emorecog.datasets.dataset_reader import LabelRule
-    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig
-    from emorecog.preprocessing.trial_preprocessor import TrialPreprocessor
+    from emorecog.datasets.deap import DeapDataset
+    from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor
 
     info = model_info(model_path)
     preprocessing = info.get("preprocessing")
@@ -85,9 +86,11 @@ def record_from_deap(model_path, deap_dir, subject, trial):
         sample, _ = preprocessor.process(dataset.read_trial(subject, trial), dataset=dataset.name)
     expected = record_schema(model_path).band_energy_shape
     if sample[features.EEG_BAND_ENERGY_KEY].shape != expected:
-        raise ValueError(f"{deap_dir} {subject} trial {trial}: preprocessing gives EEG band energies "
-                         f"{sample[features.EEG_BAND_ENERGY_KEY].shape}, the model takes {expected} "
-                         "(trials of another duration?)")
+        raise ValueError(
+            f"{deap_dir} {subject} trial {trial}: preprocessing gives EEG band energies "
+            f"{sample[features.EEG_BAND_ENERGY_KEY].shape}, the model takes {expected} "
+            "(trials of another duration?)"
+        )
     return features.encode_example(sample)
 
 
@@ -103,9 +106,11 @@ def dense_inputs(model_path, record, where):
         from emorecog.user_errors import one_line_message
 
         shape = schema.shape
-        raise ValueError(f"{where}: {one_line_message(error)}; the model {model_path} takes samples of "
-                         f"{shape.num_frames} frames, band energies of {schema.num_electrodes} electrodes and "
-                         f"{shape.face_size}x{shape.face_size} face crops (its {RECORD_SCHEMA_FILE})") from None
+        raise ValueError(
+            f"{where}: {one_line_message(error)}; the model {model_path} takes samples of "
+            f"{shape.num_frames} frames, band energies of {schema.num_electrodes} electrodes and "
+            f"{shape.face_size}x{shape.face_size} face crops (its {RECORD_SCHEMA_FILE})"
+        ) from None
     decoded = {key: value.numpy() for key, value in decoded.items()}
     check_input_values(decoded, where)
     return decoded
@@ -143,8 +148,7 @@ def request_body(model_path, record, signature, request_format, where):
         return examples_request_body([record], request_format)
     if signature == signatures.SERVE_COMPACT:
         return compact_request_body(compact_inputs(record, record_schema(model_path)), request_format)
-    return dense_request_body({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS},
-                                           request_format)
+    return dense_request_body({key: decoded[key] for key in signatures.DENSE_INPUT_KEYS}, request_format)
 
 
 def predict_record(model_path, record, where):
@@ -168,23 +172,27 @@ def predict_record(model_path, record, where):
         "glimpse_count": count,
         "glimpse_frames": [int(frame) for frame in frames],
         "glimpse_seconds": [round(float(frame) / fps, 3) for frame in frames],
-        "band_weights_mean": dict(zip(features.EEG_BANDS,
-                                      np.round(outputs["band_weights"][0][:count].mean(axis=0), 4).tolist()))
-        if count else {},
+        "band_weights_mean": dict(
+            zip(features.EEG_BANDS, np.round(outputs["band_weights"][0][:count].mean(axis=0), 4).tolist())
+        )
+        if count
+        else {},
     }
 
 
 def describe_prediction(result):
     """Human-readable lines of a `predict_record` result."""
     probabilities = ", ".join(f"{name} {value:.3f}" for name, value in result["probabilities"].items())
-    return "\n".join([
-        f"model      {result['model']}",
-        f"trial      {result['subject']} video {result['trial']}",
-        f"{result['target']:<10} predicted {result['predicted']} ({probabilities}); rated {result['true_label']}",
-        f"glimpses   {result['glimpse_count']} at frames {result['glimpse_frames']}",
-        f"           = seconds {result['glimpse_seconds']}",
-        f"band attention (mean over glimpses) {result['band_weights_mean']}",
-    ])
+    return "\n".join(
+        [
+            f"model      {result['model']}",
+            f"trial      {result['subject']} video {result['trial']}",
+            f"{result['target']:<10} predicted {result['predicted']} ({probabilities}); rated {result['true_label']}",
+            f"glimpses   {result['glimpse_count']} at frames {result['glimpse_frames']}",
+            f"           = seconds {result['glimpse_seconds']}",
+            f"band attention (mean over glimpses) {result['band_weights_mean']}",
+        ]
+    )
 
 
 # ------------------------------------------------------------------------------------------ REST bodies
@@ -215,9 +223,13 @@ def write_request_body(path, body, inputs=None):
             with open(path, "rb") as handle:
                 start = handle.read(len(_BODY_START))
         if start != _BODY_START:
-            raise OutputFolderError(f"{path} exists and is not a REST request body emorecog wrote; choose another file "
-                                    "(emorecog replaces only what it wrote)")
-    temporary = os.path.join(os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}")
+            raise OutputFolderError(
+                f"{path} exists and is not a REST request body emorecog wrote; choose another file "
+                "(emorecog replaces only what it wrote)"
+            )
+    temporary = os.path.join(
+        os.path.dirname(os.path.abspath(path)), f".{os.path.basename(path)}.{uuid.uuid4().hex[:8]}"
+    )
     try:
         with open(temporary, "w") as handle:
             json.dump(body, handle, separators=(",", ":"))
@@ -263,13 +275,15 @@ def compact_request_body(inputs, request_format="instances"):
     _check_format(request_format)
     missing = [key for key in signatures.COMPACT_INPUT_KEYS if key not in inputs]
     if missing:
-        raise ValueError(f"inputs lack {missing}; the {signatures.SERVE_COMPACT} signature takes "
-                         f"{signatures.COMPACT_INPUT_KEYS}")
+        raise ValueError(
+            f"inputs lack {missing}; the {signatures.SERVE_COMPACT} signature takes {signatures.COMPACT_INPUT_KEYS}"
+        )
     energy_key, jpeg_key, present_key = signatures.COMPACT_INPUT_KEYS
     columns = {
         energy_key: _json_values(np.asarray(inputs[energy_key], dtype=np.float32)),
-        jpeg_key: [[{"b64": base64.b64encode(bytes(jpeg)).decode("ascii")} for jpeg in row]
-                   for row in inputs[jpeg_key]],
+        jpeg_key: [
+            [{"b64": base64.b64encode(bytes(jpeg)).decode("ascii")} for jpeg in row] for row in inputs[jpeg_key]
+        ],
         present_key: _json_values(np.asarray(inputs[present_key], dtype=np.float32)),
     }
     body = {"signature_name": signatures.SERVE_COMPACT}

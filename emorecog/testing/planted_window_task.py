@@ -68,8 +68,10 @@ class PlantedWindowTask:
         if not 0.0 < self.evidence_rate <= 1.0:
             raise ValueError(f"PlantedWindowTask: evidence_rate must be in (0, 1], got {self.evidence_rate}")
         if not 1 <= self.window_length <= self.window_length_max <= self.num_frames:
-            raise ValueError(f"PlantedWindowTask: need 1 <= window_length ({self.window_length}) <= window_length_max "
-                             f"({self.window_length_max}) <= num_frames ({self.num_frames})")
+            raise ValueError(
+                f"PlantedWindowTask: need 1 <= window_length ({self.window_length}) <= window_length_max "
+                f"({self.window_length_max}) <= num_frames ({self.num_frames})"
+            )
 
     @property
     def sample_shape(self):
@@ -111,10 +113,10 @@ class PlantedWindowTask:
             face_frames = window[rng.random(window.size) < self.evidence_rate]
             if self.pattern == "shift":
                 z[index, eeg_frames, : H // 2, :, 2] += self.eeg_signal * signs[index]
-                grey[index, face_frames, S // 2:, :, :] += self.face_signal * signs[index]
+                grey[index, face_frames, S // 2 :, :, :] += self.face_signal * signs[index]
             else:
                 z[index, eeg_frames, : H // 2, :, 2] += self.eeg_signal * (1.0 + signs[index] * eeg_stripes)
-                grey[index, face_frames, S // 2:, :, 0] += self.face_signal * (1.0 + signs[index] * face_stripes)
+                grey[index, face_frames, S // 2 :, :, 0] += self.face_signal * (1.0 + signs[index] * face_stripes)
         eeg = band_mean + band_std * z
         face = np.clip(np.repeat(grey, 3, axis=-1), 0, 255).astype("uint8")
         face_present = (rng.random((num_samples, T)) >= self.missing_face_rate).astype("float32")
@@ -158,8 +160,7 @@ class PlantedWindowTask:
             "chance_inside_window_fraction": float(np.mean(lengths) / self.num_frames),
         }
 
-    def fit_and_select(self, model, train, validation, max_epochs, batch_size, seed=0, stop_at_accuracy=None,
-                       log=None):
+    def fit_and_select(self, model, train, validation, max_epochs, batch_size, seed=0, stop_at_accuracy=None, log=None):
         """Train `model` epoch by epoch and keep the epoch with the best validation accuracy.
 
         Ties go to the epoch with fewer glimpses (the same answer for less reading), then to the earlier
@@ -182,8 +183,11 @@ class PlantedWindowTask:
         import tensorflow as tf
 
         inputs, labels, _ = train
-        dataset = (tf.data.Dataset.from_tensor_slices((inputs, labels))
-                   .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True).batch(batch_size))
+        dataset = (
+            tf.data.Dataset.from_tensor_slices((inputs, labels))
+            .shuffle(len(labels), seed=seed, reshuffle_each_iteration=True)
+            .batch(batch_size)
+        )
         history = []
         best_weights, best_key = None, None
         for epoch in range(max_epochs):

@@ -39,6 +39,7 @@ def main(argv=None):
         sys.modules["emorecog"] = None
     try:
         import emorecog  # noqa: F401
+
         raise SystemExit("emorecog is importable in this interpreter; the check would prove nothing")
     except ImportError:
         pass
@@ -69,25 +70,30 @@ def main(argv=None):
         signature_fn = loaded.signatures[signature]
         specs = signature_fn.structured_input_signature[1]
         columns = _rest_columns(body, list(specs))
-        outputs = signature_fn(**{key: tf.constant(_rest_array(columns[key], spec.dtype), dtype=spec.dtype)
-                                  for key, spec in specs.items()})
+        outputs = signature_fn(
+            **{key: tf.constant(_rest_array(columns[key], spec.dtype), dtype=spec.dtype) for key, spec in specs.items()}
+        )
     else:
         raise SystemExit("give --tfrecord FILE, --inputs-npz FILE or --request-json FILE")
     outputs = {key: value.numpy() for key, value in outputs.items()}
     if args.out_npz:
         np.savez(args.out_npz, **outputs)
     count = int(outputs["glimpse_count"][0])
-    print(json.dumps({
-        "export_dir": export_dir,
-        "signature": signature,
-        "emorecog_importable": False,
-        "emorecog_blocked_from_site_packages": emorecog_spec is not None,
-        "tensorflow_version": tf.__version__,
-        "probabilities": outputs["probabilities"][0].tolist(),
-        "class_id": int(outputs["class_id"][0]),
-        "glimpse_count": count,
-        "glimpse_frames": outputs["glimpse_frames"][0][:count].tolist(),
-    }))
+    print(
+        json.dumps(
+            {
+                "export_dir": export_dir,
+                "signature": signature,
+                "emorecog_importable": False,
+                "emorecog_blocked_from_site_packages": emorecog_spec is not None,
+                "tensorflow_version": tf.__version__,
+                "probabilities": outputs["probabilities"][0].tolist(),
+                "class_id": int(outputs["class_id"][0]),
+                "glimpse_count": count,
+                "glimpse_frames": outputs["glimpse_frames"][0][:count].tolist(),
+            }
+        )
+    )
 
 
 def _rest_columns(body, input_names):
@@ -125,7 +131,8 @@ def _latest_version(path):
     (not through the emorecog package, which must stay unimportable here)."""
     package_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     spec = importlib.util.spec_from_file_location(
-        "tf_serving_saved_model", os.path.join(package_dir, "serving", "saved_model.py"))
+        "tf_serving_saved_model", os.path.join(package_dir, "serving", "saved_model.py")
+    )
     saved_model = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(saved_model)
     try:

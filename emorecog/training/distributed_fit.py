@@ -36,8 +36,9 @@ def fit_distributed(model, strategy, dataset, epochs, initial_epoch, steps_per_e
         return {name: strategy.reduce("MEAN", value, axis=None) for name, value in per_replica.items()}
 
     step = tf.function(one_step, autograph=False)
-    callback_list = keras.callbacks.CallbackList(callbacks, model=model, epochs=epochs, steps=steps_per_epoch,
-                                                 add_history=True)
+    callback_list = keras.callbacks.CallbackList(
+        callbacks, model=model, epochs=epochs, steps=steps_per_epoch, add_history=True
+    )
     model.stop_training = False
     logs = {}
     callback_list.on_train_begin()

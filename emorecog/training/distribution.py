@@ -23,9 +23,11 @@ def distribution_strategy(name):
         return tf.distribute.MirroredStrategy()
     if name == "multiworker":
         if "TF_CONFIG" not in os.environ:
-            raise ValueError("--strategy multiworker needs the TF_CONFIG environment variable "
-                             '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
-                             '"task": {"type": "worker", "index": 0}})')
+            raise ValueError(
+                "--strategy multiworker needs the TF_CONFIG environment variable "
+                '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, '
+                '"task": {"type": "worker", "index": 0}})'
+            )
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r}: expected default, mirrored or multiworker")
 

@@ -2,8 +2,17 @@
 
 import keras
 
-SHOWN_KEYS = ("loss", "classification_loss", "accuracy", "reward", "glimpses", "val_accuracy", "val_f1_macro",
-              "val_glimpses", "train_samples_per_second")
+SHOWN_KEYS = (
+    "loss",
+    "classification_loss",
+    "accuracy",
+    "reward",
+    "glimpses",
+    "val_accuracy",
+    "val_f1_macro",
+    "val_glimpses",
+    "train_samples_per_second",
+)
 
 
 class EpochProgressLog(keras.callbacks.Callback):

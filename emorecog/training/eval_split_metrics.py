@@ -3,8 +3,7 @@
 import keras
 import numpy as np
 
-from emorecog.evaluation import metrics
-from emorecog.evaluation import model_outputs
+from emorecog.evaluation import metrics, model_outputs
 
 
 class EvalSplitMetrics(keras.callbacks.Callback):

@@ -11,23 +11,23 @@ from emorecog import features
 class GlimpseImageSummary(keras.callbacks.Callback):
     """Each epoch, writes for a few fixed eval samples two images to TensorBoard (run "images"):
 
-        glimpses/eeg_bands/<k>   the mean band image of the glimpsed frames, one panel per band (theta,
-                                 alpha, beta), each on a head outline with the electrodes and their names,
-                                 pixels outside the electrodes' hull masked, a colourbar in the unit of the
-                                 ingest's baseline normalisation (drawn as by `emorecog show-images`,
-                                 rendered to PNG)
-        glimpses/face/<k>        the glimpsed frames' face crops side by side (black where no face)
+            glimpses/eeg_bands/<k>   the mean band image of the glimpsed frames, one panel per band (theta,
+                                     alpha, beta), each on a head outline with the electrodes and their names,
+                                     pixels outside the electrodes' hull masked, a colourbar in the unit of the
+                                     ingest's baseline normalisation (drawn as by `emorecog show-images`,
+                                     rendered to PNG)
+            glimpses/face/<k>        the glimpsed frames' face crops side by side (black where no face)
 
-    in glimpse order, so they show where the temporal attention went as training proceeds. Only these few
-    samples are drawn, and as one mean image each rather than one per glimpse, so the figures cost a
-fraction of a second per epoch.
+        in glimpse order, so they show where the temporal attention went as training proceeds. Only these few
+        samples are drawn, and as one mean image each rather than one per glimpse, so the figures cost a
+    fraction of a second per epoch.
 
-    Args:
-        log_dir: the TensorBoard log directory of the run.
-        sample_inputs: dict of NumPy model inputs for the chosen samples (batch first).
-        sample_names: one caption per sample, e.g. "s01-trial05".
-        max_glimpses: at most this many glimpses per image.
-        layout: the `BandImageLayout` of the EEG band images (head geometry, hull, unit).
+        Args:
+            log_dir: the TensorBoard log directory of the run.
+            sample_inputs: dict of NumPy model inputs for the chosen samples (batch first).
+            sample_names: one caption per sample, e.g. "s01-trial05".
+            max_glimpses: at most this many glimpses per image.
+            layout: the `BandImageLayout` of the EEG band images (head geometry, hull, unit).
     """
 
     def __init__(self, log_dir, sample_inputs, sample_names, max_glimpses, layout):
@@ -56,13 +56,21 @@ fraction of a second per epoch.
                 chosen = chosen[chosen >= 0]
                 if chosen.size == 0:
                     continue
-                png = glimpse_band_images_png(self.sample_inputs[features.EEG_KEY][row], chosen, self.layout,
-                                              title=f"{name}, epoch {epoch + 1}")
-                tf.summary.image(f"glimpses/eeg_bands/{name}", tf.image.decode_png(png, channels=4)[None],
-                                 step=epoch, description=f"EEG band images of the glimpsed frames {chosen.tolist()}")
-                tf.summary.image(f"glimpses/face/{name}", face_strip(self.sample_inputs[features.FACE_KEY][row],
-                                                                     chosen)[None],
-                                 step=epoch, description=f"face crops of frames {chosen.tolist()}")
+                png = glimpse_band_images_png(
+                    self.sample_inputs[features.EEG_KEY][row], chosen, self.layout, title=f"{name}, epoch {epoch + 1}"
+                )
+                tf.summary.image(
+                    f"glimpses/eeg_bands/{name}",
+                    tf.image.decode_png(png, channels=4)[None],
+                    step=epoch,
+                    description=f"EEG band images of the glimpsed frames {chosen.tolist()}",
+                )
+                tf.summary.image(
+                    f"glimpses/face/{name}",
+                    face_strip(self.sample_inputs[features.FACE_KEY][row], chosen)[None],
+                    step=epoch,
+                    description=f"face crops of frames {chosen.tolist()}",
+                )
         self._writer.flush()
 
     def on_train_end(self, logs=None):
@@ -82,8 +90,9 @@ def glimpse_band_images_png(eeg, frames, layout, title):
     from emorecog.evaluation import plots
 
     mean_image = np.asarray(eeg, dtype=np.float64)[frames].mean(axis=0)
-    figure = plots.plot_band_images(mean_image[None], layout, ["mean of the glimpsed frames"],
-                                    f"{title}: glimpsed frames {frames.tolist()}")
+    figure = plots.plot_band_images(
+        mean_image[None], layout, ["mean of the glimpsed frames"], f"{title}: glimpsed frames {frames.tolist()}"
+    )
     return plots.figure_png(figure, dpi=80)
 
 

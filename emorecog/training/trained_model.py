@@ -8,9 +8,10 @@ def load_trained_model(model_dir):
     """(Keras model, training_config dict) of a Trainer output folder (`<run_dir>/model`)."""
     import keras
 
+    import emorecog.models.full_sequence_model  # noqa: F401
+
     # Importing the model modules registers their classes (and, through them, the layers) with Keras.
     import emorecog.models.glimpse_model  # noqa: F401
-    import emorecog.models.full_sequence_model  # noqa: F401
     import emorecog.models.skim_only_model  # noqa: F401
 
     path = os.path.join(model_dir, "model.keras")

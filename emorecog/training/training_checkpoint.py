@@ -54,8 +54,11 @@ class TrainingCheckpoint(keras.callbacks.Callback):
             raise KeyError(f"TrainingCheckpoint monitors '{self.monitor}' but the epoch logs hold {sorted(logs)}")
         value = float(logs[self.monitor])
         glimpses = float(logs.get("val_glimpses", 0.0))
-        if not math.isnan(value) and (self.best_value is None or (value, -glimpses) > (
-                self.best_value, -(self.best_glimpses if self.best_glimpses is not None else math.inf))):
+        if not math.isnan(value) and (
+            self.best_value is None
+            or (value, -glimpses)
+            > (self.best_value, -(self.best_glimpses if self.best_glimpses is not None else math.inf))
+        ):
             self.best_value, self.best_epoch, self.best_glimpses = value, epoch + 1, glimpses
             _save_weights_atomically(self.model, os.path.join(self.checkpoint_dir, BEST_WEIGHTS))
         weights_name = f"epoch-{epoch + 1:04d}.weights.h5"
@@ -94,7 +97,8 @@ def load_state(checkpoint_dir, fingerprint):
         differing = sorted(key for key in set(saved) | set(fingerprint) if saved.get(key) != fingerprint.get(key))
         raise ValueError(
             f"{checkpoint_dir} holds checkpoints of a different training set-up (differs in {differing}); "
-            "train into another --out, or pass --restart to discard them")
+            "train into another --out, or pass --restart to discard them"
+        )
     return state
 
 

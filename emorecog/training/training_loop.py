@@ -84,19 +84,20 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     from emorecog.datasets import tfrecord_reader
     from emorecog.evaluation.band_image_layout import BandImageLayout
     from emorecog.models.builder import build_model
-    from emorecog.training import distribution
+    from emorecog.training import distribution, training_checkpoint
     from emorecog.training.distributed_fit import fit_distributed
     from emorecog.training.epoch_progress_log import EpochProgressLog
     from emorecog.training.epoch_seeds import EpochSeeds
     from emorecog.training.epoch_timer import EpochTimer
     from emorecog.training.eval_split_metrics import EvalSplitMetrics
     from emorecog.training.glimpse_image_summary import GlimpseImageSummary
-    from emorecog.training import training_checkpoint
 
     data = read_training_data(data_dir)
     if data.num_train_samples == 0 or data.num_eval_samples == 0:
-        raise ValueError(f"{data_dir}: the train and eval splits must both hold samples "
-                         f"(train {data.num_train_samples}, eval {data.num_eval_samples})")
+        raise ValueError(
+            f"{data_dir}: the train and eval splits must both hold samples "
+            f"(train {data.num_train_samples}, eval {data.num_eval_samples})"
+        )
     _, _, is_chief = distribution.worker_role()
     checkpoint_dir = os.path.join(run_dir, CHECKPOINTS_DIR)
     log_dir = os.path.join(run_dir, LOGS_DIR)
@@ -113,21 +114,29 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     strategy = distribution.distribution_strategy(training_config.strategy)
     global_batch = training_config.batch_size * strategy.num_replicas_in_sync
     with strategy.scope():
-        model = build_model(model_config, data.sample_shape, eeg_band_mean=data.eeg_band_mean,
-                            eeg_band_std=data.eeg_band_std, training_config=training_config)
+        model = build_model(
+            model_config,
+            data.sample_shape,
+            eeg_band_mean=data.eeg_band_mean,
+            eeg_band_std=data.eeg_band_std,
+            training_config=training_config,
+        )
         model.optimizer.build(model.trainable_variables)
         initial_epoch = 0
         if state is not None:
             training_checkpoint.restore(model, checkpoint_dir, state)
             initial_epoch = state["epochs_done"]
-            log(f"resuming {run_dir} after epoch {initial_epoch} (best eval macro F1 so far "
-                f"{state['best_value']:.4f} at epoch {state['best_epoch']})")
+            log(
+                f"resuming {run_dir} after epoch {initial_epoch} (best eval macro F1 so far "
+                f"{state['best_value']:.4f} at epoch {state['best_epoch']})"
+            )
 
     train_dataset = None
     if initial_epoch < training_config.epochs:
         train_dataset = _train_dataset(data_dir, training_config, model_config, global_batch, initial_epoch)
-    eval_dataset = tfrecord_reader.make_dataset(data_dir, "eval", training_config.eval_batch_size,
-                                                target=training_config.target)
+    eval_dataset = tfrecord_reader.make_dataset(
+        data_dir, "eval", training_config.eval_batch_size, target=training_config.target
+    )
     callbacks = [
         EpochSeeds(model_config.seed),  # first: before anything of the epoch draws a random number
         EpochTimer(data.num_train_samples),
@@ -135,35 +144,53 @@ def run_training(data_dir, run_dir, model_config, training_config, output_dir, r
     ]
     if is_chief and training_config.image_summary_samples:
         sample_inputs, sample_names = _image_summary_samples(data_dir, training_config)
-        callbacks.append(GlimpseImageSummary(log_dir, sample_inputs, sample_names,
-                                             training_config.image_summary_glimpses, BandImageLayout.read(data_dir)))
+        callbacks.append(
+            GlimpseImageSummary(
+                log_dir,
+                sample_inputs,
+                sample_names,
+                training_config.image_summary_glimpses,
+                BandImageLayout.read(data_dir),
+            )
+        )
     if is_chief:
         callbacks.append(keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch"))
     checkpoint = training_checkpoint.TrainingCheckpoint(
-        checkpoint_dir if is_chief else os.path.join(output_dir, "worker-checkpoints"), fingerprint, state=state)
+        checkpoint_dir if is_chief else os.path.join(output_dir, "worker-checkpoints"), fingerprint, state=state
+    )
     callbacks.append(checkpoint)
     callbacks.append(EpochProgressLog(log, training_config.epochs))
 
     started = time.perf_counter()
     if initial_epoch < training_config.epochs:
-        log(f"training {model_config.variant} on {data.num_train_samples} train / {data.num_eval_samples} eval "
+        log(
+            f"training {model_config.variant} on {data.num_train_samples} train / {data.num_eval_samples} eval "
             f"samples, target {training_config.target}, epochs {initial_epoch + 1}..{training_config.epochs}, "
             f"global batch {global_batch}, strategy {training_config.strategy} "
-            f"({strategy.num_replicas_in_sync} replica(s))")
+            f"({strategy.num_replicas_in_sync} replica(s))"
+        )
         steps_per_epoch = math.ceil(data.num_train_samples / global_batch)
         try:
             if strategy.num_replicas_in_sync > 1:
-                fit_distributed(model, strategy, train_dataset, training_config.epochs, initial_epoch,
-                                steps_per_epoch, callbacks)
+                fit_distributed(
+                    model, strategy, train_dataset, training_config.epochs, initial_epoch, steps_per_epoch, callbacks
+                )
             else:
-                model.fit(train_dataset, epochs=training_config.epochs, initial_epoch=initial_epoch,
-                          steps_per_epoch=steps_per_epoch, callbacks=callbacks, verbose=0)
+                model.fit(
+                    train_dataset,
+                    epochs=training_config.epochs,
+                    initial_epoch=initial_epoch,
+                    steps_per_epoch=steps_per_epoch,
+                    callbacks=callbacks,
+                    verbose=0,
+                )
         except tf.errors.DataLossError as error:
             # The files matched their SHA-256 when training started: one changed while being read.
             raise tfrecord_reader.CorruptRecordFileError(
                 f"{data_dir}: a record file of Split-train or Split-eval became unreadable during training "
                 f"({error.message.strip().splitlines()[0]}); it was intact when training started, so it changed "
-                "since: run emorecog ingest again") from None
+                "since: run emorecog ingest again"
+            ) from None
     else:
         log(f"{run_dir} already finished {initial_epoch} epochs; nothing to train")
     seconds = time.perf_counter() - started
@@ -187,9 +214,14 @@ def _train_dataset(data_dir, training_config, model_config, global_batch, initia
     from emorecog.training.epoch_seeds import epoch_seed
 
     dataset = tfrecord_reader.make_dataset(
-        data_dir, "train", global_batch, target=training_config.target, shuffle=True,
+        data_dir,
+        "train",
+        global_batch,
+        target=training_config.target,
+        shuffle=True,
         shuffle_buffer=training_config.shuffle_buffer,
-        pass_seeds=[epoch_seed(model_config.seed, epoch) for epoch in range(initial_epoch, training_config.epochs)])
+        pass_seeds=[epoch_seed(model_config.seed, epoch) for epoch in range(initial_epoch, training_config.epochs)],
+    )
     options = tf.data.Options()
     # Records are few and large: shard by element so every worker gets data whatever the file count.
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
@@ -199,12 +231,20 @@ def _train_dataset(data_dir, training_config, model_config, global_batch, initia
 def _image_summary_samples(data_dir, training_config):
     from emorecog.datasets import tfrecord_reader
 
-    dataset = tfrecord_reader.make_dataset(data_dir, "eval", training_config.image_summary_samples,
-                                           target=training_config.target, with_context=True, verify="none")
+    dataset = tfrecord_reader.make_dataset(
+        data_dir,
+        "eval",
+        training_config.image_summary_samples,
+        target=training_config.target,
+        with_context=True,
+        verify="none",
+    )
     inputs, _, context = next(iter(dataset))
     inputs = {key: value.numpy() for key, value in inputs.items()}
-    names = [f"{subject.decode()}-trial{int(trial):02d}"
-             for subject, trial in zip(context[features.SUBJECT_KEY].numpy(), context[features.TRIAL_KEY].numpy())]
+    names = [
+        f"{subject.decode()}-trial{int(trial):02d}"
+        for subject, trial in zip(context[features.SUBJECT_KEY].numpy(), context[features.TRIAL_KEY].numpy())
+    ]
     return inputs, names
 
 
@@ -236,8 +276,12 @@ def _write_outputs(output_dir, model, model_config, training_config, data, histo
         "training_config.json": training_config.to_dict(),
         "history.json": history,
         "training_summary.json": summary,
-        "eeg_normalisation.json": {"source": "train split (stats.json)", "band_mean": data.eeg_band_mean,
-                                   "band_std": data.eeg_band_std, "bands": list(features.EEG_BANDS)},
+        "eeg_normalisation.json": {
+            "source": "train split (stats.json)",
+            "band_mean": data.eeg_band_mean,
+            "band_std": data.eeg_band_std,
+            "bands": list(features.EEG_BANDS),
+        },
     }
     preprocessing = preprocessing_settings(data.data_dir)
     if preprocessing is not None:

@@ -137,30 +137,52 @@ class SynthConfig:
             if not condition:
                 raise ValueError(f"SynthConfig: {message}")
 
-        for name in ("subjects", "trials", "duration_s", "fps", "width", "height", "seed", "look_away_episodes",
-                     "subjects_without_video", "missing_trial_videos", "video_quality"):
+        for name in (
+            "subjects",
+            "trials",
+            "duration_s",
+            "fps",
+            "width",
+            "height",
+            "seed",
+            "look_away_episodes",
+            "subjects_without_video",
+            "missing_trial_videos",
+            "video_quality",
+        ):
             value = getattr(self, name)
             require(isinstance(value, int) and not isinstance(value, bool), f"{name} must be an int, got {value!r}")
         require(1 <= self.subjects <= 99, f"subjects must be 1..99 (names s01..s99), got {self.subjects}")
         require(1 <= self.trials <= 99, f"trials must be 1..99 (video names _trial01.._trial99), got {self.trials}")
-        require(self.fps >= 1 and self.width >= 32 and self.height >= 32,
-                f"fps >= 1 and frames of at least 32 x 32 pixels needed, got {self.fps} fps, "
-                f"{self.width}x{self.height}")
+        require(
+            self.fps >= 1 and self.width >= 32 and self.height >= 32,
+            f"fps >= 1 and frames of at least 32 x 32 pixels needed, got {self.fps} fps, {self.width}x{self.height}",
+        )
         require(0.0 <= float(self.difficulty) <= 1.0, f"difficulty must be in [0, 1], got {self.difficulty}")
         require(self.seed >= 0, f"seed must be >= 0, got {self.seed}")
-        require(float(self.event_window_s) >= 4 * WINDOW_EDGE_S,
-                f"event_window_s must be >= {4 * WINDOW_EDGE_S} s, got {self.event_window_s}")
-        require(self.event_window_max_s is None or float(self.event_window_max_s) >= float(self.event_window_s),
-                f"event_window_max_s ({self.event_window_max_s}) must be >= event_window_s ({self.event_window_s})")
-        require(self.duration_s >= self.longest_event_window_s + 2 * WINDOW_MARGIN_S,
-                f"duration_s ({self.duration_s}) must exceed the longest event window ({self.longest_event_window_s}) + "
-                f"{2 * WINDOW_MARGIN_S} s")
+        require(
+            float(self.event_window_s) >= 4 * WINDOW_EDGE_S,
+            f"event_window_s must be >= {4 * WINDOW_EDGE_S} s, got {self.event_window_s}",
+        )
+        require(
+            self.event_window_max_s is None or float(self.event_window_max_s) >= float(self.event_window_s),
+            f"event_window_max_s ({self.event_window_max_s}) must be >= event_window_s ({self.event_window_s})",
+        )
+        require(
+            self.duration_s >= self.longest_event_window_s + 2 * WINDOW_MARGIN_S,
+            f"duration_s ({self.duration_s}) must exceed the longest event window ({self.longest_event_window_s}) + "
+            f"{2 * WINDOW_MARGIN_S} s",
+        )
         require(self.look_away_episodes >= 0, "look_away_episodes must be >= 0")
-        require(0 <= self.subjects_without_video <= self.subjects,
-                f"subjects_without_video must be in 0..subjects, got {self.subjects_without_video}")
+        require(
+            0 <= self.subjects_without_video <= self.subjects,
+            f"subjects_without_video must be in 0..subjects, got {self.subjects_without_video}",
+        )
         with_video = (self.subjects - self.subjects_without_video) * self.trials
-        require(0 <= self.missing_trial_videos <= with_video,
-                f"missing_trial_videos must be in 0..{with_video}, got {self.missing_trial_videos}")
+        require(
+            0 <= self.missing_trial_videos <= with_video,
+            f"missing_trial_videos must be in 0..{with_video}, got {self.missing_trial_videos}",
+        )
         require(1 <= self.video_quality <= 100, f"video_quality must be 1..100, got {self.video_quality}")
 
     @classmethod
@@ -231,8 +253,9 @@ def _place_look_aways(rng, config, window_start_s, window_end_s):
     return sorted(episodes)
 
 
-def _write_trial_video(path, config, face, rng, window_start_s, window_end_s, valence_high, arousal_high,
-                      blink_times_s):
+def _write_trial_video(
+    path, config, face, rng, window_start_s, window_end_s, valence_high, arousal_high, blink_times_s
+):
     """Render and write one trial's face video; returns (no-face frame indices, look-away episodes)."""
     import cv2
 
@@ -275,8 +298,9 @@ def _write_trial_video(path, config, face, rng, window_start_s, window_end_s, va
     x_ramp = np.linspace(-1.0, 1.0, width, dtype=np.float32)[None, :, None]
 
     # OpenCV's own MJPEG AVI writer: every frame a JPEG (exact seeking), no FFmpeg needed, same bytes each run.
-    writer = cv2.VideoWriter(path, cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*VIDEO_FOURCC), float(fps),
-                             (width, height))
+    writer = cv2.VideoWriter(
+        path, cv2.CAP_OPENCV_MJPEG, cv2.VideoWriter_fourcc(*VIDEO_FOURCC), float(fps), (width, height)
+    )
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot open an {VIDEO_FOURCC} AVI writer for {path}")
     writer.set(cv2.VIDEOWRITER_PROP_QUALITY, config.video_quality)
@@ -289,9 +313,18 @@ def _write_trial_video(path, config, face, rng, window_start_s, window_end_s, va
             centre = (centre_x[index], centre_y[index])
             if kind_of_frame.get(index) == "out_of_frame":
                 centre = (centre_x[index] + 2.0 * width, centre_y[index])  # stepped out of the picture
-            frame = face.draw(height, width, centre, scale=scale[index], roll_deg=roll[index], yaw=yaw[index],
-                              mouth_curve=mouth[index], eye_open=eye_open[index], brow_raise=brow[index],
-                              turned_away=kind_of_frame.get(index) == "turned_away")
+            frame = face.draw(
+                height,
+                width,
+                centre,
+                scale=scale[index],
+                roll_deg=roll[index],
+                yaw=yaw[index],
+                mouth_curve=mouth[index],
+                eye_open=eye_open[index],
+                brow_raise=brow[index],
+                turned_away=kind_of_frame.get(index) == "turned_away",
+            )
             lit = frame.astype(np.float32)
             lit *= brightness[index] * (1.0 + side_light[index] * x_ramp)
             lit += noise_bank[noise_choice[index]]
@@ -321,18 +354,21 @@ def _planted_effects_description(config):
             },
             "arousal": {
                 "effect": f"beta burst {BETA_BURST_BAND_HZ[0]:g}-{BETA_BURST_BAND_HZ[1]:g} Hz on frontal and "
-                          "central channels",
+                "central channels",
                 "channels": list(AROUSAL_CHANNELS),
                 "amplitude_factor_high": 1.0 + EFFECT_ASYMMETRY * effect,
                 "amplitude_factor_low": 1.0 - EFFECT_ASYMMETRY * effect,
             },
-            "blinks": {"weights": BLINK_WEIGHTS, "also_on": ["vEOG (x2.5)", "hEOG (x0.1)"],
-                       "times": "blinks_s per trial, seconds from the stimulus start"},
+            "blinks": {
+                "weights": BLINK_WEIGHTS,
+                "also_on": ["vEOG (x2.5)", "hEOG (x0.1)"],
+                "times": "blinks_s per trial, seconds from the stimulus start",
+            },
         },
         "face": {
             "valence": f"mouth curvature +-{effect:.2f} (smile for high, frown for low) inside the window",
             "arousal": f"eye opening 1 +-{0.5 * effect:.2f} and brows +-{0.8 * effect:.2f} (wide/raised for "
-                       "high, narrow/lowered for low) inside the window",
+            "high, narrow/lowered for low) inside the window",
             "blinks": "eyes drawn closed within 0.08 s of each EEG blink peak",
             "no_face_frames": "look-away episodes outside the window: head turned away or out of frame",
         },
@@ -379,8 +415,10 @@ def write_synthetic_folder(out_dir, write_into, overwrite=False):
             if marker is None or marker.get("written_by") != SYNTH_WRITER:
                 raise refuse_foreign_folder(out_dir, "emorecog synth writes a folder of its own")
             if not overwrite:
-                raise FileExistsError(f"{out_dir} already exists (a synthetic dataset folder of emorecog synth); "
-                                      "replace it with --force (overwrite=True)")
+                raise FileExistsError(
+                    f"{out_dir} already exists (a synthetic dataset folder of emorecog synth); "
+                    "replace it with --force (overwrite=True)"
+                )
             refuse_foreign_content(out_dir, marker.get("files", []), SYNTH_WRITER)
         remove_abandoned_staging(out_dir)
         staging = new_staging_folder(out_dir)
@@ -398,12 +436,14 @@ def _write_into(root, config, progress, workers):
     for directory in (PYTHON_DATA_DIR, FACE_VIDEO_DIR, METADATA_DIR):
         os.makedirs(os.path.join(root, directory))
     subjects = [subject_name(number) for number in range(1, config.subjects + 1)]
-    with_video = subjects[:config.subjects - config.subjects_without_video]
+    with_video = subjects[: config.subjects - config.subjects_without_video]
     pairs = [(subject, trial) for subject in with_video for trial in range(1, config.trials + 1)]
     dataset_rng = _rng(config, _DATASET)
     dropped = sorted(pairs[i] for i in dataset_rng.choice(len(pairs), size=config.missing_trial_videos, replace=False))
-    jobs = [(root, config, number, subject in with_video, [t for s, t in dropped if s == subject])
-            for number, subject in enumerate(subjects, start=1)]
+    jobs = [
+        (root, config, number, subject in with_video, [t for s, t in dropped if s == subject])
+        for number, subject in enumerate(subjects, start=1)
+    ]
 
     results = {}
     total = config.subjects * config.trials
@@ -437,10 +477,16 @@ def _write_into(root, config, progress, workers):
         "sampling_rate_hz": SAMPLING_RATE_HZ,
         "baseline_s": BASELINE_SECONDS,
         "time_reference": "event_window_s, blinks_s and video frames count from the start of the stimulus part "
-                          "(EEG sample 384 of each trial in the data file); frame k is at k / fps seconds",
-        "video": {"codec": VIDEO_FOURCC, "container": "avi", "fps": config.fps,
-                  "frames_per_trial": config.frames_per_trial, "width": config.width, "height": config.height,
-                  "covers": "the stimulus part only (no baseline)"},
+        "(EEG sample 384 of each trial in the data file); frame k is at k / fps seconds",
+        "video": {
+            "codec": VIDEO_FOURCC,
+            "container": "avi",
+            "fps": config.fps,
+            "frames_per_trial": config.frames_per_trial,
+            "width": config.width,
+            "height": config.height,
+            "covers": "the stimulus part only (no baseline)",
+        },
         "planted_effects": _planted_effects_description(config),
         "subjects": truth_subjects,
     }
@@ -471,46 +517,71 @@ def _write_subject(root, config, number, has_video, dropped_trials):
         if config.event_window_max_s is not None:
             window_s = float(np.round(eeg_rng.uniform(config.event_window_s, config.event_window_max_s), 3))
         window_length = int(round(window_s * SAMPLING_RATE_HZ))
-        window_start_s = float(np.round(eeg_rng.uniform(
-            WINDOW_MARGIN_S, config.duration_s - window_s - WINDOW_MARGIN_S), 3))
+        window_start_s = float(
+            np.round(eeg_rng.uniform(WINDOW_MARGIN_S, config.duration_s - window_s - WINDOW_MARGIN_S), 3)
+        )
         window_start = BASELINE_SAMPLES + int(round(window_start_s * SAMPLING_RATE_HZ))
         labels = LabelRule().labels(ratings[trial - 1])
         data[trial - 1], blink_times_s = physiology.trial(
-            eeg_rng, config.samples_per_trial, window_start, window_length,
-            valence_high=bool(labels[0]), arousal_high=bool(labels[1]), effect=config.effect)
+            eeg_rng,
+            config.samples_per_trial,
+            window_start,
+            window_length,
+            valence_high=bool(labels[0]),
+            arousal_high=bool(labels[1]),
+            effect=config.effect,
+        )
         presentation_index = int(presentation[trial - 1])
         video_path, no_face_frames, episodes = None, [], []
         if has_video and trial not in dropped_trials:
             video_path = face_video_name(subject, presentation_index)
             stimulus_blinks = [t for t in blink_times_s if 0.0 <= t < config.duration_s]
             no_face_frames, episodes = _write_trial_video(
-                os.path.join(root, video_path), config, face, _rng(config, number, trial, _TRIAL_VIDEO),
-                window_start_s, round(window_start_s + window_s, 3), bool(labels[0]), bool(labels[1]),
-                stimulus_blinks)
-        truth_trials.append({
-            "trial": trial,
-            "presentation_index": presentation_index,
-            "event_window_s": [window_start_s, round(window_start_s + window_s, 3)],
-            "ratings": dict(zip(LABEL_COLUMNS, (float(r) for r in ratings[trial - 1]))),
-            "labels": {"valence": labels[0], "arousal": labels[1]},
-            "face_video": video_path,
-            "video_dropped": has_video and trial in dropped_trials,
-            "no_face_frames": no_face_frames,
-            "look_away_episodes": episodes,
-            "blinks_s": [round(t, 4) for t in blink_times_s],
-        })
+                os.path.join(root, video_path),
+                config,
+                face,
+                _rng(config, number, trial, _TRIAL_VIDEO),
+                window_start_s,
+                round(window_start_s + window_s, 3),
+                bool(labels[0]),
+                bool(labels[1]),
+                stimulus_blinks,
+            )
+        truth_trials.append(
+            {
+                "trial": trial,
+                "presentation_index": presentation_index,
+                "event_window_s": [window_start_s, round(window_start_s + window_s, 3)],
+                "ratings": dict(zip(LABEL_COLUMNS, (float(r) for r in ratings[trial - 1]))),
+                "labels": {"valence": labels[0], "arousal": labels[1]},
+                "face_video": video_path,
+                "video_dropped": has_video and trial in dropped_trials,
+                "no_face_frames": no_face_frames,
+                "look_away_episodes": episodes,
+                "blinks_s": [round(t, 4) for t in blink_times_s],
+            }
+        )
 
     with open(os.path.join(root, PYTHON_DATA_DIR, f"{subject}.dat"), "wb") as handle:
         dump_python2_pickle({"data": data, "labels": ratings.astype(np.float64)}, handle)
 
     start_times_s = first_start_s + np.concatenate(
-        [[0.0], np.cumsum(BASELINE_SECONDS + config.duration_s + gaps_s[:-1])])
+        [[0.0], np.cumsum(BASELINE_SECONDS + config.duration_s + gaps_s[:-1])]
+    )
     video_of_presentation = {int(p): t + 1 for t, p in enumerate(presentation)}
     rows = []
     for presentation_index in range(1, config.trials + 1):
         trial = video_of_presentation[presentation_index]
-        rows.append([number, presentation_index, trial, int(round(start_times_s[presentation_index - 1] * 1e6)),
-                     *(f"{value:.2f}" for value in ratings[trial - 1]), int(familiarity[trial - 1])])
+        rows.append(
+            [
+                number,
+                presentation_index,
+                trial,
+                int(round(start_times_s[presentation_index - 1] * 1e6)),
+                *(f"{value:.2f}" for value in ratings[trial - 1]),
+                int(familiarity[trial - 1]),
+            ]
+        )
     truth = {
         "has_video": has_video,
         "appearance": face.to_dict(),

@@ -72,8 +72,19 @@ class SyntheticFace:
     def to_dict(self):
         return dataclasses.asdict(self)
 
-    def draw(self, height, width, center, scale=1.0, roll_deg=0.0, yaw=0.0, mouth_curve=0.0, eye_open=1.0,
-             brow_raise=0.0, turned_away=False):
+    def draw(
+        self,
+        height,
+        width,
+        center,
+        scale=1.0,
+        roll_deg=0.0,
+        yaw=0.0,
+        mouth_curve=0.0,
+        eye_open=1.0,
+        brow_raise=0.0,
+        turned_away=False,
+    ):
         """Draw the person on their background.
 
         Args:
@@ -101,27 +112,56 @@ class SyntheticFace:
         def point(dx, dy):
             """Face-relative offset (fractions of the face width/height) -> fixed-point pixel position."""
             x, y = dx * face_w, dy * face_h
-            return (int(round((cx + x * cos_a - y * sin_a) * _SUBPIXEL)),
-                    int(round((cy + x * sin_a + y * cos_a) * _SUBPIXEL)))
+            return (
+                int(round((cx + x * cos_a - y * sin_a) * _SUBPIXEL)),
+                int(round((cy + x * sin_a + y * cos_a) * _SUBPIXEL)),
+            )
 
         def axes(ax, ay):
             return (max(1, int(round(ax * face_w * _SUBPIXEL))), max(1, int(round(ay * face_h * _SUBPIXEL))))
 
         def ellipse(dx, dy, ax, ay, colour, thickness=-1, start=0, end=360, extra_deg=0.0):
-            cv2.ellipse(frame, point(dx, dy), axes(ax, ay), roll_deg + extra_deg, start, end, colour, thickness,
-                        cv2.LINE_AA, _SUBPIXEL_BITS)
+            cv2.ellipse(
+                frame,
+                point(dx, dy),
+                axes(ax, ay),
+                roll_deg + extra_deg,
+                start,
+                end,
+                colour,
+                thickness,
+                cv2.LINE_AA,
+                _SUBPIXEL_BITS,
+            )
 
         def line_width(fraction):
             return max(1, int(round(fraction * face_w)))
 
         # shoulders and neck (they stay upright: only the head tilts)
         shoulders = (int(round(cx * _SUBPIXEL)), int(round((cy + face_h * 1.05) * _SUBPIXEL)))
-        cv2.ellipse(frame, shoulders, (int(face_w * 1.15 * _SUBPIXEL), int(face_h * 0.5 * _SUBPIXEL)), 0, 180, 360,
-                    self.shirt, -1, cv2.LINE_AA, _SUBPIXEL_BITS)
-        neck = np.array([[cx - face_w * 0.2, cy + face_h * 0.3], [cx + face_w * 0.2, cy + face_h * 0.3],
-                         [cx + face_w * 0.2, cy + face_h * 0.8], [cx - face_w * 0.2, cy + face_h * 0.8]])
-        cv2.fillPoly(frame, [np.round(neck * _SUBPIXEL).astype(np.int32)], _scaled(self.skin, 0.85), cv2.LINE_AA,
-                     _SUBPIXEL_BITS)
+        cv2.ellipse(
+            frame,
+            shoulders,
+            (int(face_w * 1.15 * _SUBPIXEL), int(face_h * 0.5 * _SUBPIXEL)),
+            0,
+            180,
+            360,
+            self.shirt,
+            -1,
+            cv2.LINE_AA,
+            _SUBPIXEL_BITS,
+        )
+        neck = np.array(
+            [
+                [cx - face_w * 0.2, cy + face_h * 0.3],
+                [cx + face_w * 0.2, cy + face_h * 0.3],
+                [cx + face_w * 0.2, cy + face_h * 0.8],
+                [cx - face_w * 0.2, cy + face_h * 0.8],
+            ]
+        )
+        cv2.fillPoly(
+            frame, [np.round(neck * _SUBPIXEL).astype(np.int32)], _scaled(self.skin, 0.85), cv2.LINE_AA, _SUBPIXEL_BITS
+        )
 
         if turned_away:  # the back of the head, hair down to the collar (ears or a bare neck look face-like)
             ellipse(0, 0.0, 0.55 if self.hair_style == "long" else 0.52, 0.56, self.hair)
@@ -150,18 +190,45 @@ class SyntheticFace:
                 ellipse(ex, ey, 0.1, 0.045 * eye_open, (245, 245, 245))
                 iris = min(0.05 * face_w, 0.045 * eye_open * face_h)
                 iris_centre = point(ex, ey)
-                cv2.circle(frame, iris_centre, max(1, int(round(iris * _SUBPIXEL))), self.eye_colour, -1,
-                           cv2.LINE_AA, _SUBPIXEL_BITS)
-                cv2.circle(frame, iris_centre, max(1, int(round(iris * 0.45 * _SUBPIXEL))), (20, 20, 20), -1,
-                           cv2.LINE_AA, _SUBPIXEL_BITS)
+                cv2.circle(
+                    frame,
+                    iris_centre,
+                    max(1, int(round(iris * _SUBPIXEL))),
+                    self.eye_colour,
+                    -1,
+                    cv2.LINE_AA,
+                    _SUBPIXEL_BITS,
+                )
+                cv2.circle(
+                    frame,
+                    iris_centre,
+                    max(1, int(round(iris * 0.45 * _SUBPIXEL))),
+                    (20, 20, 20),
+                    -1,
+                    cv2.LINE_AA,
+                    _SUBPIXEL_BITS,
+                )
             if self.glasses:
                 ellipse(ex, ey, 0.15, 0.085, (30, 30, 30), thickness=line_width(0.02))
         if self.glasses:
-            cv2.line(frame, point(feature_shift - 0.05, -0.05), point(feature_shift + 0.05, -0.05), (30, 30, 30),
-                     line_width(0.02), cv2.LINE_AA, _SUBPIXEL_BITS)
+            cv2.line(
+                frame,
+                point(feature_shift - 0.05, -0.05),
+                point(feature_shift + 0.05, -0.05),
+                (30, 30, 30),
+                line_width(0.02),
+                cv2.LINE_AA,
+                _SUBPIXEL_BITS,
+            )
 
-        nose = np.array([point(feature_shift * 1.3, -0.02), point(feature_shift * 1.3 - 0.07, 0.12),
-                         point(feature_shift * 1.3 + 0.07, 0.12)], np.int32)
+        nose = np.array(
+            [
+                point(feature_shift * 1.3, -0.02),
+                point(feature_shift * 1.3 - 0.07, 0.12),
+                point(feature_shift * 1.3 + 0.07, 0.12),
+            ],
+            np.int32,
+        )
         cv2.fillPoly(frame, [nose], _scaled(self.skin, 0.78), cv2.LINE_AA, _SUBPIXEL_BITS)
 
         curve = min(1.2, max(-1.2, float(mouth_curve)))

@@ -72,8 +72,9 @@ class MahnobLayout:
         if not (isinstance(self.post_stimulus_s, int) and self.post_stimulus_s >= 0):
             raise ValueError(f"MahnobLayout: post_stimulus_s must be an int >= 0, got {self.post_stimulus_s!r}")
         if self.sampling_rate % SAMPLING_RATE_HZ:
-            raise ValueError(f"MahnobLayout: sampling_rate must be a multiple of {SAMPLING_RATE_HZ}, "
-                             f"got {self.sampling_rate!r}")
+            raise ValueError(
+                f"MahnobLayout: sampling_rate must be a multiple of {SAMPLING_RATE_HZ}, got {self.sampling_rate!r}"
+            )
         if self.sessions_without_ratings < 0:
             raise ValueError("MahnobLayout: sessions_without_ratings must be >= 0")
 
@@ -106,14 +107,15 @@ def _write_into(root, config, layout, progress):
     sessions_root = os.path.join(root, SESSIONS_DIR)
     os.makedirs(sessions_root)
     numbers = list(range(1, config.subjects + 1))
-    with_video = numbers[:config.subjects - config.subjects_without_video]
+    with_video = numbers[: config.subjects - config.subjects_without_video]
     pairs = [(number, session) for number in with_video for session in range(1, config.trials + 1)]
     dropped = {pairs[i] for i in _rng(config, 4).choice(len(pairs), size=config.missing_trial_videos, replace=False)}
     total = config.subjects * config.trials
     truth_subjects = {}
     for number in numbers:
-        truth_subjects[f"P{number:02d}"] = _write_subject(sessions_root, config, layout, number,
-                                                          number in with_video, dropped)
+        truth_subjects[f"P{number:02d}"] = _write_subject(
+            sessions_root, config, layout, number, number in with_video, dropped
+        )
         if progress is not None:
             progress(number * config.trials, total)
     first_unrated = 2 * total + 2
@@ -128,7 +130,7 @@ def _write_into(root, config, layout, progress):
         "config": dataclasses.asdict(config),
         "mahnob_layout": dataclasses.asdict(layout),
         "time_reference": "event_window_s counts from the stimulus start (the first Status event); the video "
-                          "starts with the recording, pre_stimulus_s before the stimulus",
+        "starts with the recording, pre_stimulus_s before the stimulus",
         "planted_effects": _planted_effects_description(config),
         "subjects": truth_subjects,
     }
@@ -161,9 +163,15 @@ def _write_subject(sessions_root, config, layout, number, has_video, dropped):
         # The physiology renders DEAP-like trials whose stimulus starts at sample BASELINE_SAMPLES; here the
         # recording's stimulus starts pre_stimulus_s in, and its blink times are shifted back accordingly.
         window_start = int(round((layout.pre_stimulus_s + window_start_s) * SAMPLING_RATE_HZ))
-        data, blink_times_s = physiology.trial(rng, samples, window_start, int(round(window_s * SAMPLING_RATE_HZ)),
-                                               valence_high=bool(labels[0]), arousal_high=bool(labels[1]),
-                                               effect=config.effect)
+        data, blink_times_s = physiology.trial(
+            rng,
+            samples,
+            window_start,
+            int(round(window_s * SAMPLING_RATE_HZ)),
+            valence_high=bool(labels[0]),
+            arousal_high=bool(labels[1]),
+            effect=config.effect,
+        )
         blinks_in_recording = [t + BASELINE_SAMPLES / SAMPLING_RATE_HZ for t in blink_times_s]
         bdf_name = f"Part_{number}_S_Trial{session}_emotion.bdf"
         _write_bdf(os.path.join(folder, bdf_name), data, layout, channel_names, geneva_row, stimulus_s)
@@ -171,23 +179,34 @@ def _write_subject(sessions_root, config, layout, number, has_video, dropped):
         if has_video and (number, session) not in dropped:
             video = f"P{number}-Rec1-2009.07.09.17.53.46_C1 trigger _C_Section_{session}.avi"
             video_config = dataclasses.replace(config, duration_s=int(np.ceil(recording_s)))
-            _write_trial_video(os.path.join(folder, video), video_config, face, _rng(config, number, session, 3),
-                               layout.pre_stimulus_s + window_start_s,
-                               round(layout.pre_stimulus_s + window_start_s + window_s, 3), bool(labels[0]),
-                               bool(labels[1]), blinks_in_recording)
+            _write_trial_video(
+                os.path.join(folder, video),
+                video_config,
+                face,
+                _rng(config, number, session, 3),
+                layout.pre_stimulus_s + window_start_s,
+                round(layout.pre_stimulus_s + window_start_s + window_s, 3),
+                bool(labels[0]),
+                bool(labels[1]),
+                blinks_in_recording,
+            )
         _write_session_xml(os.path.join(folder, SESSION_FILE), number, ratings[session - 1], stimulus_s, bdf_name)
-        trials.append({
-            "trial": identifier,
-            "session": session,
-            "event_window_s": [window_start_s, round(window_start_s + window_s, 3)],
-            "stimulus_s": stimulus_s,
-            "ratings": {"feltVlnc": float(ratings[session - 1][0]), "feltArsl": float(ratings[session - 1][1]),
-                        "feltCtrl": float(ratings[session - 1][2])},
-            "labels": {"valence": labels[0], "arousal": labels[1]},
-            "face_video": None if video is None else os.path.join(SESSIONS_DIR, str(identifier), video),
-        })
-    return {"has_video": has_video, "appearance": face.to_dict(), "physiology": physiology.to_dict(),
-            "trials": trials}
+        trials.append(
+            {
+                "trial": identifier,
+                "session": session,
+                "event_window_s": [window_start_s, round(window_start_s + window_s, 3)],
+                "stimulus_s": stimulus_s,
+                "ratings": {
+                    "feltVlnc": float(ratings[session - 1][0]),
+                    "feltArsl": float(ratings[session - 1][1]),
+                    "feltCtrl": float(ratings[session - 1][2]),
+                },
+                "labels": {"valence": labels[0], "arousal": labels[1]},
+                "face_video": None if video is None else os.path.join(SESSIONS_DIR, str(identifier), video),
+            }
+        )
+    return {"has_video": has_video, "appearance": face.to_dict(), "physiology": physiology.to_dict(), "trials": trials}
 
 
 def _write_bdf(path, data, layout, channel_names, geneva_row, stimulus_s):
@@ -208,18 +227,22 @@ def _write_bdf(path, data, layout, channel_names, geneva_row, stimulus_s):
     status = np.zeros(resampled.shape[1])
     start = layout.pre_stimulus_s * rate
     end = start + int(round(stimulus_s * rate))
-    status[start:start + STATUS_PULSE_SAMPLES] = 1
-    status[end:end + STATUS_PULSE_SAMPLES] = 2
+    status[start : start + STATUS_PULSE_SAMPLES] = 1
+    status[end : end + STATUS_PULSE_SAMPLES] = 2
     digital = (-8388608, 8388607)
-    signals.append(edfio.BdfSignal(status, rate, label="Status", physical_dimension="Boolean",
-                                   physical_range=digital, digital_range=digital))
+    signals.append(
+        edfio.BdfSignal(
+            status, rate, label="Status", physical_dimension="Boolean", physical_range=digital, digital_range=digital
+        )
+    )
     edfio.Bdf(signals, data_record_duration=1).write(path)
 
 
 def _bdf_signal(edfio, values, rate, label, unit):
     bound = float(np.ceil(np.max(np.abs(values)) * 1.1 + 1.0))
-    return edfio.BdfSignal(np.asarray(values, dtype=np.float64), rate, label=label, physical_dimension=unit,
-                           physical_range=(-bound, bound))
+    return edfio.BdfSignal(
+        np.asarray(values, dtype=np.float64), rate, label=label, physical_dimension=unit, physical_range=(-bound, bound)
+    )
 
 
 def _write_session_xml(path, subject_number, ratings, stimulus_s, bdf_name):
@@ -228,11 +251,20 @@ def _write_session_xml(path, subject_number, ratings, stimulus_s, bdf_name):
 
     attributes = {"cutNr": "1", "isStim": "1" if ratings is not None else "0", "mediaFile": "synthetic.avi"}
     if ratings is not None:
-        attributes.update({"feltVlnc": str(int(ratings[0])), "feltArsl": str(int(ratings[1])),
-                           "feltCtrl": str(int(ratings[2])), "feltPred": "5", "feltEmo": "0",
-                           "cutLenSec": f"{stimulus_s:g}"})
+        attributes.update(
+            {
+                "feltVlnc": str(int(ratings[0])),
+                "feltArsl": str(int(ratings[1])),
+                "feltCtrl": str(int(ratings[2])),
+                "feltPred": "5",
+                "feltEmo": "0",
+                "cutLenSec": f"{stimulus_s:g}",
+            }
+        )
     text = " ".join(f"{name}={quoteattr(value)}" for name, value in attributes.items())
-    track = (f'\n  <track type="Physiological" filename={quoteattr(bdf_name)}/>' if bdf_name else "")
+    track = f'\n  <track type="Physiological" filename={quoteattr(bdf_name)}/>' if bdf_name else ""
     with open(path, "w", encoding="utf-8") as handle:
-        handle.write(f'<?xml version="1.0" encoding="utf-8"?>\n<session {text}>\n  <subject id="{subject_number}" '
-                     f'/>{track}\n</session>\n')
+        handle.write(
+            f'<?xml version="1.0" encoding="utf-8"?>\n<session {text}>\n  <subject id="{subject_number}" '
+            f"/>{track}\n</session>\n"
+        )

@@ -36,12 +36,51 @@ from emorecog.datasets.deap import (
 
 VALENCE_LEFT = ("F3", "AF3", "F7", "FC5")
 VALENCE_RIGHT = ("F4", "AF4", "F8", "FC6")
-AROUSAL_CHANNELS = ("Fp1", "Fp2", "AF3", "AF4", "F3", "F4", "Fz", "F7", "F8",
-                    "FC1", "FC2", "FC5", "FC6", "C3", "C4", "Cz")
-BLINK_WEIGHTS = {"Fp1": 1.0, "Fp2": 1.0, "AF3": 0.6, "AF4": 0.6, "F3": 0.3, "F4": 0.3, "Fz": 0.3, "F7": 0.35,
-                 "F8": 0.35, "FC1": 0.1, "FC2": 0.1, "FC5": 0.1, "FC6": 0.1}
-ALPHA_REGION_WEIGHTS = {"O": 1.0, "PO": 0.9, "P": 0.75, "CP": 0.5, "C": 0.4, "T": 0.35, "FC": 0.3, "F": 0.25,
-                        "AF": 0.2, "Fp": 0.15}
+AROUSAL_CHANNELS = (
+    "Fp1",
+    "Fp2",
+    "AF3",
+    "AF4",
+    "F3",
+    "F4",
+    "Fz",
+    "F7",
+    "F8",
+    "FC1",
+    "FC2",
+    "FC5",
+    "FC6",
+    "C3",
+    "C4",
+    "Cz",
+)
+BLINK_WEIGHTS = {
+    "Fp1": 1.0,
+    "Fp2": 1.0,
+    "AF3": 0.6,
+    "AF4": 0.6,
+    "F3": 0.3,
+    "F4": 0.3,
+    "Fz": 0.3,
+    "F7": 0.35,
+    "F8": 0.35,
+    "FC1": 0.1,
+    "FC2": 0.1,
+    "FC5": 0.1,
+    "FC6": 0.1,
+}
+ALPHA_REGION_WEIGHTS = {
+    "O": 1.0,
+    "PO": 0.9,
+    "P": 0.75,
+    "CP": 0.5,
+    "C": 0.4,
+    "T": 0.35,
+    "FC": 0.3,
+    "F": 0.25,
+    "AF": 0.2,
+    "Fp": 0.15,
+}
 EFFECT_ASYMMETRY = 0.8  # k above
 VALENCE_BURST_UV = 4.0  # A above
 AROUSAL_BURST_UV = 4.0  # B above
@@ -67,12 +106,13 @@ def _band_gain(low, high, order=4):
     def gain(frequencies):
         f = np.maximum(frequencies, 1e-3)
         return 1.0 / np.sqrt((1.0 + (low / f) ** (2 * order)) * (1.0 + (f / high) ** (2 * order)))
+
     return gain
 
 
 def _eeg_background_gain(frequencies):
     f = np.maximum(frequencies, 1e-3)
-    return f ** -0.9 * _band_gain(4.0, 45.0)(frequencies)
+    return f**-0.9 * _band_gain(4.0, 45.0)(frequencies)
 
 
 def _slow_envelope(rng, samples, cutoff_hz, depth):
@@ -89,12 +129,12 @@ def _blink_waveform(duration_s=0.35):
 def window_envelope(samples, start_sample, length_samples):
     """1 inside [start, start + length), raised-cosine edges of WINDOW_EDGE_S inside it, 0 outside."""
     envelope = np.zeros(samples)
-    envelope[start_sample:start_sample + length_samples] = 1.0
+    envelope[start_sample : start_sample + length_samples] = 1.0
     edge = int(round(WINDOW_EDGE_S * SAMPLING_RATE_HZ))
     ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(edge) + 0.5) / edge)
-    envelope[start_sample:start_sample + edge] = ramp
+    envelope[start_sample : start_sample + edge] = ramp
     end = start_sample + length_samples
-    envelope[end - edge:end] = ramp[::-1]
+    envelope[end - edge : end] = ramp[::-1]
     return envelope
 
 
@@ -175,7 +215,8 @@ class SyntheticPhysiology:
         eeg *= self.background_uv
 
         alpha_source = _spectral_noise(
-            rng, (samples,), _band_gain(self.alpha_peak_hz - 1.0, self.alpha_peak_hz + 1.0, order=3))
+            rng, (samples,), _band_gain(self.alpha_peak_hz - 1.0, self.alpha_peak_hz + 1.0, order=3)
+        )
         alpha_source *= _slow_envelope(rng, samples, 0.3, 0.5)
         alpha_weights = np.array([ALPHA_REGION_WEIGHTS[_channel_region(name)] for name in EEG_CHANNELS])
         eeg += self.alpha_uv * alpha_weights[:, None] * alpha_source[None, :]
@@ -185,8 +226,10 @@ class SyntheticPhysiology:
         # the event window: label-dependent bursts, added after the reference
         envelope = window_envelope(samples, window_start, window_length)
         channel_index = {name: index for index, name in enumerate(EEG_CHANNELS)}
-        alpha_burst = _spectral_noise(
-            rng, (samples,), _band_gain(self.alpha_peak_hz - 1.5, self.alpha_peak_hz + 1.5, order=3)) * envelope
+        alpha_burst = (
+            _spectral_noise(rng, (samples,), _band_gain(self.alpha_peak_hz - 1.5, self.alpha_peak_hz + 1.5, order=3))
+            * envelope
+        )
         beta_burst = _spectral_noise(rng, (samples,), _band_gain(*BETA_BURST_BAND_HZ, order=3)) * envelope
         jitter = rng.uniform(0.85, 1.15, size=num_eeg)
         valence_sign = 1.0 if valence_high else -1.0
@@ -224,7 +267,7 @@ class SyntheticPhysiology:
         position = int(rng.exponential(mean_gap))
         while position + len(waveform) < samples:
             amplitude = rng.uniform(0.7, 1.2)
-            train[position:position + len(waveform)] += amplitude * waveform
+            train[position : position + len(waveform)] += amplitude * waveform
             peaks.append(position + peak_offset)
             position += min_gap + int(rng.exponential(mean_gap))
         return train, peaks
@@ -238,34 +281,54 @@ class SyntheticPhysiology:
         while position < samples:
             gaze = 0.6 * gaze + rng.normal(0.0, 40.0)
             length = int(rng.uniform(0.3, 2.0) * SAMPLING_RATE_HZ)
-            steps[position:position + length] = gaze
+            steps[position : position + length] = gaze
             position += length
         kernel = np.ones(4) / 4.0
-        channels["hEOG"] = np.convolve(steps, kernel, mode="same") + 0.1 * self.blink_uv * blink_train \
+        channels["hEOG"] = (
+            np.convolve(steps, kernel, mode="same") + 0.1 * self.blink_uv * blink_train + rng.normal(0.0, 3.0, samples)
+        )
+        channels["vEOG"] = (
+            2.5 * self.blink_uv * blink_train
+            + 0.3 * np.convolve(np.roll(steps, int(rng.integers(samples))), kernel, mode="same")
             + rng.normal(0.0, 3.0, samples)
-        channels["vEOG"] = 2.5 * self.blink_uv * blink_train + 0.3 * np.convolve(
-            np.roll(steps, int(rng.integers(samples))), kernel, mode="same") + rng.normal(0.0, 3.0, samples)
+        )
         emg_band = _band_gain(20.0, 60.0, order=3)
-        channels["zEMG"] = rng.uniform(3.0, 8.0) * _spectral_noise(rng, (samples,), emg_band) * _slow_envelope(
-            rng, samples, 0.5, 0.6)
-        channels["tEMG"] = rng.uniform(3.0, 8.0) * _spectral_noise(rng, (samples,), emg_band) * _slow_envelope(
-            rng, samples, 0.3, 0.4)
+        channels["zEMG"] = (
+            rng.uniform(3.0, 8.0) * _spectral_noise(rng, (samples,), emg_band) * _slow_envelope(rng, samples, 0.5, 0.6)
+        )
+        channels["tEMG"] = (
+            rng.uniform(3.0, 8.0) * _spectral_noise(rng, (samples,), emg_band) * _slow_envelope(rng, samples, 0.3, 0.4)
+        )
         # GSR: tonic level with drift plus skin conductance responses (1-3 s rise, slow decay)
         gsr = self.gsr_level * (1.0 + 0.02 * _spectral_noise(rng, (samples,), _band_gain(0.001, 0.05, order=1)))
         for onset in np.sort(rng.uniform(0.0, t[-1], size=int(rng.integers(1, 5)))):
             dt = np.clip(t - onset, 0.0, None)
             gsr -= rng.uniform(0.01, 0.05) * self.gsr_level * (1.0 - np.exp(-dt / 1.0)) * np.exp(-dt / 8.0)
         channels["GSR"] = gsr
-        breath_rate = self.breaths_per_minute / 60.0 * (
-            1.0 + 0.1 * _spectral_noise(rng, (samples,), _band_gain(0.001, 0.05, order=1)))
+        breath_rate = (
+            self.breaths_per_minute
+            / 60.0
+            * (1.0 + 0.1 * _spectral_noise(rng, (samples,), _band_gain(0.001, 0.05, order=1)))
+        )
         breath_phase = 2.0 * np.pi * np.cumsum(breath_rate) / SAMPLING_RATE_HZ + rng.uniform(0, 2 * np.pi)
-        channels["Respiration"] = rng.uniform(500.0, 1500.0) * (np.sin(breath_phase) + 0.15 * np.sin(
-            2 * breath_phase)) + rng.normal(0.0, 10.0, samples)
-        heart_rate = self.heart_rate_bpm / 60.0 * (1.0 + 0.03 * np.sin(breath_phase) + 0.03 * _spectral_noise(
-            rng, (samples,), _band_gain(0.001, 0.1, order=1)))
+        channels["Respiration"] = rng.uniform(500.0, 1500.0) * (
+            np.sin(breath_phase) + 0.15 * np.sin(2 * breath_phase)
+        ) + rng.normal(0.0, 10.0, samples)
+        heart_rate = (
+            self.heart_rate_bpm
+            / 60.0
+            * (
+                1.0
+                + 0.03 * np.sin(breath_phase)
+                + 0.03 * _spectral_noise(rng, (samples,), _band_gain(0.001, 0.1, order=1))
+            )
+        )
         beat_phase = 2.0 * np.pi * np.cumsum(heart_rate) / SAMPLING_RATE_HZ + rng.uniform(0, 2 * np.pi)
         pulse = np.sin(beat_phase) + 0.45 * np.sin(2 * beat_phase + 0.8) + 0.15 * np.sin(3 * beat_phase + 1.6)
         channels["Plethysmograph"] = rng.uniform(1000.0, 3000.0) * pulse * (1.0 + 0.1 * np.sin(breath_phase))
-        channels["Temperature"] = self.temperature_c + 0.1 * _spectral_noise(
-            rng, (samples,), _band_gain(0.001, 0.02, order=1)) + rng.normal(0.0, 0.005, samples)
+        channels["Temperature"] = (
+            self.temperature_c
+            + 0.1 * _spectral_noise(rng, (samples,), _band_gain(0.001, 0.02, order=1))
+            + rng.normal(0.0, 0.005, samples)
+        )
         return np.stack([channels[name] for name in PERIPHERAL_CHANNELS])
