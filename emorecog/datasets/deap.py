@@ -619,7 +619,9 @@ class DeapDataset:
         data = self._checked_data(path, content)
         labels = self._checked_labels(path, content, data.shape[0])
         self._check_ratings_agree(subject, path, labels)
-        self._labels_cache[subject] = labels
+        # A copy: a view would keep the subject's whole memory-mapped file alive after the next subject
+        # replaces it, and the pages read stay in the worker's resident memory (RSS grew with the subjects).
+        self._labels_cache[subject] = np.array(labels)
         self._open_subject = (subject, data, labels, path)
         return data, labels, path
 

@@ -227,6 +227,8 @@ def load_safe_pickle(path):
                 f"{path}: not a valid pickle at byte {machine.opcode_offset} ({type(error).__name__}: "
                 f"{_shortened(str(error))})"
             ) from error
+        finally:
+            machine.release()
 
 
 class _DeapPickleMachine:
@@ -293,6 +295,15 @@ class _DeapPickleMachine:
         }
 
     # -- the loop --------------------------------------------------------------------------------------
+    def release(self):
+        """Drop every reference the machine holds. Its dispatch table refers to the machine itself (a cycle
+        only the garbage collector frees), so without this its memo would keep the file's memory maps, and
+        the pages read through them, alive long after the arrays are gone."""
+        self.memo.clear()
+        self.stack = []
+        self.marks = []
+        self.dispatch = {}
+
     def run(self):
         while True:
             self.opcode_offset = self.handle.tell()
