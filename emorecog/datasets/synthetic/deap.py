@@ -210,11 +210,12 @@ class SynthConfig:
         return self.duration_s * self.fps
 
 
-def _rng(config, *key):
+def seeded_rng(config, *key):
+    """The generator of one purpose (`key`) of a synthetic dataset: independent streams from `config.seed`."""
     return np.random.default_rng(np.random.SeedSequence(entropy=config.seed, spawn_key=key))
 
 
-def _draw_ratings(rng, trials):
+def draw_ratings(rng, trials):
     """float64 [trials, 4] ratings (valence, arousal, dominance, liking) with balanced high/low labels."""
     ratings = np.empty((trials, len(LABEL_COLUMNS)))
     for column in (0, 1):  # valence, arousal: half high, half low, shuffled
@@ -253,9 +254,7 @@ def _place_look_aways(rng, config, window_start_s, window_end_s):
     return sorted(episodes)
 
 
-def _write_trial_video(
-    path, config, face, rng, window_start_s, window_end_s, valence_high, arousal_high, blink_times_s
-):
+def write_trial_video(path, config, face, rng, window_start_s, window_end_s, valence_high, arousal_high, blink_times_s):
     """Render and write one trial's face video; returns (no-face frame indices, look-away episodes)."""
     import cv2
 
@@ -335,7 +334,8 @@ def _write_trial_video(
     return [int(i) for i in np.flatnonzero(no_face)], episodes
 
 
-def _planted_effects_description(config):
+def planted_effects_description(config):
+    """What the generator planted and where, for ground_truth.json (shared by the DEAP and MAHNOB layouts)."""
     effect = config.effect
     return {
         "label_rule": LabelRule().describe(),
@@ -438,7 +438,7 @@ def _write_into(root, config, progress, workers):
     subjects = [subject_name(number) for number in range(1, config.subjects + 1)]
     with_video = subjects[: config.subjects - config.subjects_without_video]
     pairs = [(subject, trial) for subject in with_video for trial in range(1, config.trials + 1)]
-    dataset_rng = _rng(config, _DATASET)
+    dataset_rng = seeded_rng(config, _DATASET)
     dropped = sorted(pairs[i] for i in dataset_rng.choice(len(pairs), size=config.missing_trial_videos, replace=False))
     jobs = [
         (root, config, number, subject in with_video, [t for s, t in dropped if s == subject])
@@ -487,7 +487,7 @@ def _write_into(root, config, progress, workers):
             "height": config.height,
             "covers": "the stimulus part only (no baseline)",
         },
-        "planted_effects": _planted_effects_description(config),
+        "planted_effects": planted_effects_description(config),
         "subjects": truth_subjects,
     }
     with open(os.path.join(root, GROUND_TRUTH_FILE), "w") as handle:
@@ -497,11 +497,11 @@ def _write_into(root, config, progress, workers):
 def _write_subject(root, config, number, has_video, dropped_trials):
     """Write one subject's .dat and videos; returns (participant_ratings rows, ground-truth entry)."""
     subject = subject_name(number)
-    traits_rng = _rng(config, number, _SUBJECT_TRAITS)
+    traits_rng = seeded_rng(config, number, _SUBJECT_TRAITS)
     physiology = SyntheticPhysiology.random(traits_rng)
     face = SyntheticFace.random(traits_rng)
-    ratings_rng = _rng(config, number, _SUBJECT_RATINGS)
-    ratings = _draw_ratings(ratings_rng, config.trials)
+    ratings_rng = seeded_rng(config, number, _SUBJECT_RATINGS)
+    ratings = draw_ratings(ratings_rng, config.trials)
     presentation = ratings_rng.permutation(config.trials) + 1  # presentation index of video id t + 1
     familiarity = ratings_rng.integers(1, 6, size=config.trials)
     gaps_s = ratings_rng.uniform(10.0, 20.0, size=config.trials)
@@ -512,7 +512,7 @@ def _write_subject(root, config, number, has_video, dropped_trials):
     data = np.empty((config.trials, 40, config.samples_per_trial))
     truth_trials = []
     for trial in range(1, config.trials + 1):
-        eeg_rng = _rng(config, number, trial, _TRIAL_EEG)
+        eeg_rng = seeded_rng(config, number, trial, _TRIAL_EEG)
         window_s = float(config.event_window_s)
         if config.event_window_max_s is not None:
             window_s = float(np.round(eeg_rng.uniform(config.event_window_s, config.event_window_max_s), 3))
@@ -536,11 +536,11 @@ def _write_subject(root, config, number, has_video, dropped_trials):
         if has_video and trial not in dropped_trials:
             video_path = face_video_name(subject, presentation_index)
             stimulus_blinks = [t for t in blink_times_s if 0.0 <= t < config.duration_s]
-            no_face_frames, episodes = _write_trial_video(
+            no_face_frames, episodes = write_trial_video(
                 os.path.join(root, video_path),
                 config,
                 face,
-                _rng(config, number, trial, _TRIAL_VIDEO),
+                seeded_rng(config, number, trial, _TRIAL_VIDEO),
                 window_start_s,
                 round(window_start_s + window_s, 3),
                 bool(labels[0]),

@@ -35,11 +35,11 @@ from emorecog.datasets.synthetic.deap import (
     GROUND_TRUTH_FORMAT,
     WINDOW_MARGIN_S,
     SynthConfig,
-    _draw_ratings,
-    _planted_effects_description,
-    _rng,
-    _write_trial_video,
+    draw_ratings,
+    planted_effects_description,
+    seeded_rng,
     write_synthetic_folder,
+    write_trial_video,
 )
 from emorecog.datasets.synthetic.face import SyntheticFace
 from emorecog.datasets.synthetic.physiology import SyntheticPhysiology
@@ -109,7 +109,9 @@ def _write_into(root, config, layout, progress):
     numbers = list(range(1, config.subjects + 1))
     with_video = numbers[: config.subjects - config.subjects_without_video]
     pairs = [(number, session) for number in with_video for session in range(1, config.trials + 1)]
-    dropped = {pairs[i] for i in _rng(config, 4).choice(len(pairs), size=config.missing_trial_videos, replace=False)}
+    dropped = {
+        pairs[i] for i in seeded_rng(config, 4).choice(len(pairs), size=config.missing_trial_videos, replace=False)
+    }
     total = config.subjects * config.trials
     truth_subjects = {}
     for number in numbers:
@@ -131,7 +133,7 @@ def _write_into(root, config, layout, progress):
         "mahnob_layout": dataclasses.asdict(layout),
         "time_reference": "event_window_s counts from the stimulus start (the first Status event); the video "
         "starts with the recording, pre_stimulus_s before the stimulus",
-        "planted_effects": _planted_effects_description(config),
+        "planted_effects": planted_effects_description(config),
         "subjects": truth_subjects,
     }
     with open(os.path.join(root, GROUND_TRUTH_FILE), "w") as handle:
@@ -141,10 +143,10 @@ def _write_into(root, config, layout, progress):
 def _write_subject(sessions_root, config, layout, number, has_video, dropped):
     import mne
 
-    traits_rng = _rng(config, number, 0)
+    traits_rng = seeded_rng(config, number, 0)
     physiology = SyntheticPhysiology.random(traits_rng)
     face = SyntheticFace.random(traits_rng)
-    ratings = np.clip(np.round(_draw_ratings(_rng(config, number, 1), config.trials)), 1, 9)
+    ratings = np.clip(np.round(draw_ratings(seeded_rng(config, number, 1), config.trials)), 1, 9)
     channel_names = mne.channels.make_standard_montage("biosemi32").ch_names
     geneva_row = {name.lower(): index for index, name in enumerate(EEG_CHANNELS)}
     trials = []
@@ -152,8 +154,10 @@ def _write_subject(sessions_root, config, layout, number, has_video, dropped):
         identifier = session_id(number, session, config.trials)
         folder = os.path.join(sessions_root, str(identifier))
         os.makedirs(folder)
-        rng = _rng(config, number, session, 2)
-        stimulus_s = config.duration_s + float(_rng(config, number, session, _SESSION_LENGTH).choice(STIMULUS_EXTRA_S))
+        rng = seeded_rng(config, number, session, 2)
+        stimulus_s = config.duration_s + float(
+            seeded_rng(config, number, session, _SESSION_LENGTH).choice(STIMULUS_EXTRA_S)
+        )
         recording_s = layout.pre_stimulus_s + stimulus_s + layout.post_stimulus_s
         samples = int(round(recording_s * SAMPLING_RATE_HZ))
         window_s = float(config.event_window_s)
@@ -179,11 +183,11 @@ def _write_subject(sessions_root, config, layout, number, has_video, dropped):
         if has_video and (number, session) not in dropped:
             video = f"P{number}-Rec1-2009.07.09.17.53.46_C1 trigger _C_Section_{session}.avi"
             video_config = dataclasses.replace(config, duration_s=int(np.ceil(recording_s)))
-            _write_trial_video(
+            write_trial_video(
                 os.path.join(folder, video),
                 video_config,
                 face,
-                _rng(config, number, session, 3),
+                seeded_rng(config, number, session, 3),
                 layout.pre_stimulus_s + window_start_s,
                 round(layout.pre_stimulus_s + window_start_s + window_s, 3),
                 bool(labels[0]),
