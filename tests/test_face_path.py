@@ -9,11 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from emorecog.preprocessing.face_crops import FaceCrops, crop_and_resize, crop_faces
+from emorecog.preprocessing.face_crops import FaceCrops, crop_and_resize, crop_faces, encode_jpeg
 from emorecog.preprocessing.face_detector import FaceDetector
 from emorecog.preprocessing.trial_preprocessor import PreprocessConfig, TrialPreprocessor
 from emorecog.preprocessing.video_frames import (
     iter_frames,
+    iter_video_frames,
     probe_video,
     read_trial_frames,
     read_video_header,
@@ -230,7 +231,10 @@ class CountingCapture:
         return done
 
     def grab(self):
-        CountingCapture.decoded += 1
+        if self._raw:
+            CountingCapture.demuxed += 1
+        else:
+            CountingCapture.decoded += 1
         return self._capture.grab()
 
     def read(self):
@@ -256,7 +260,7 @@ def test_a_trial_video_is_decoded_once(tmp_path, monkeypatch, codec):
     monkeypatch.setattr(cv2, "VideoCapture", CountingCapture)
     monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded_jpegs.append(1) or real_imdecode(*args))
     CountingCapture.decoded = CountingCapture.demuxed = 0
-    frames, info = read_trial_frames(path, 3.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
+    frames, info = read_trial_frames(path, 3.0, 8, consume=lambda frames: [read_barcode(f.rgb) for f in frames])
     assert frames == list(select_frame_indices(200, 50.0, 8, 3.0)) and info.num_frames == 200
     if codec == "XVID":
         assert CountingCapture.decoded == 200 + 1 and CountingCapture.demuxed == 0  # + the read that finds the end
@@ -281,9 +285,31 @@ def test_mjpeg_frames_decoded_from_packets_match_ffmpegs_decode(tmp_path):
         assert np.abs(packet_frame.astype(int) - ffmpeg_frame).mean() < 3
 
 
+def test_mjpeg_frames_are_decoded_reduced_while_the_frame_keeps_the_asked_side(tmp_path):
+    path = write_video(tmp_path / "mjpeg.avi", num_frames=50, fps=25, size=(720, 576), face=None, codec="MJPG")
+    frames, _ = read_trial_frames(path, 2.0, 8, min_reduced_side=256, consume=list)
+    full = list(iter_frames(path, select_frame_indices(50, 25.0, 8, 2.0)))
+    assert {frame.reduction for frame in frames} == {2} and frames[0].rgb.shape == (288, 360, 3)
+    for frame, full_frame in zip(frames, full):
+        np.testing.assert_array_equal(frame.full_resolution(), full_frame)  # the same packet, decoded again
+        assert read_barcode(cv2.resize(frame.rgb, (720, 576))) == read_barcode(full_frame)
+    smaller, _ = read_trial_frames(path, 2.0, 8, min_reduced_side=100, consume=list)
+    assert smaller[0].reduction == 4 and smaller[0].rgb.shape == (144, 180, 3)
+    unreduced, _ = read_trial_frames(path, 2.0, 8, min_reduced_side=400, consume=list)
+    assert unreduced[0].reduction == 1 and unreduced[0].rgb.shape == (576, 720, 3)
+
+
+def test_only_mjpeg_is_decoded_reduced(tmp_path):
+    path = write_video(tmp_path / "xvid.avi", num_frames=50, fps=25, size=(720, 576), face=None)
+    frames, _ = read_trial_frames(path, 2.0, 8, min_reduced_side=64, consume=list)
+    assert frames[0].reduction == 1 and frames[0].rgb.shape == (576, 720, 3)
+    with pytest.raises(ValueError, match="reduction must be one of"):
+        list(iter_video_frames(path, [0], reduction=3))
+
+
 def test_dv_video_takes_the_frame_by_frame_path(tmp_path):
     path = write_video(tmp_path / "camera.avi", num_frames=60, fps=25, size=(720, 576), face=None, codec="dvsd")
-    frames, info = read_trial_frames(path, 2.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
+    frames, info = read_trial_frames(path, 2.0, 8, consume=lambda frames: [read_barcode(f.rgb) for f in frames])
     assert frames == list(select_frame_indices(60, 25.0, 8, 2.0)) and info.num_frames == 60
 
 
@@ -294,7 +320,9 @@ def test_a_header_that_overstates_the_frame_count_is_corrected_by_counting(tmp_p
     truncated.write_bytes(data[: int(len(data) * 0.8)])
     counted = probe_video(truncated).num_frames
     assert read_video_header(truncated).num_frames != counted  # the header is wrong
-    frames, info = read_trial_frames(str(truncated), 1.0, 8, consume=lambda frames: [read_barcode(f) for f in frames])
+    frames, info = read_trial_frames(
+        str(truncated), 1.0, 8, consume=lambda frames: [read_barcode(f.rgb) for f in frames]
+    )
     assert info.num_frames == counted
     assert frames == list(select_frame_indices(counted, 50.0, 8, 1.0))
     with pytest.raises(ValueError, match=r"s04_trial09\.avi is shorter than the trial"):
@@ -355,8 +383,79 @@ def test_missing_face_reuses_the_last_box_for_a_short_gap(detector):
 def test_gap_zero_never_reuses_a_box(detector):
     face = cv2.cvtColor(draw_face(background(320, 240), 160, 120, 60), cv2.COLOR_BGR2RGB)
     empty = cv2.cvtColor(background(320, 240), cv2.COLOR_BGR2RGB)
-    crops = crop_faces([face, empty, face], detector, face_size=32, max_gap_frames=0)
+    crops = crop_faces([face, empty, face], detector, face_size=32, max_gap_frames=0, detection_interval=1)
     assert crops.face_present.tolist() == [1, 0, 1]
+    # searched every other frame, a face lost for one frame between two agreeing detections is not seen
+    every_other = crop_faces([face, empty, face], detector, face_size=32, max_gap_frames=0, detection_interval=2)
+    assert every_other.face_present.tolist() == [1, 1, 1] and every_other.interpolated.tolist() == [0, 1, 0]
+
+
+class CountingDetector:
+    """The real detector, counting the frames it is run on."""
+
+    def __init__(self, detector):
+        self.detector, self.calls = detector, 0
+
+    def detect(self, frame):
+        self.calls += 1
+        return self.detector.detect(frame)
+
+
+def drifting_face_frames(num_frames, width=320, height=240, absent=()):
+    """RGB frames of a face moving 2 px a frame to the right; frames in `absent` are empty."""
+    frames = []
+    for number in range(num_frames):
+        frame = background(width, height)
+        if number not in absent:
+            draw_face(frame, 120 + 2 * number, 120, 60)
+        frames.append(cv2.cvtColor(frame, cv2.COLOR_BGR2RGB))
+    return frames
+
+
+def test_detection_interval_interpolates_between_agreeing_detections(detector):
+    frames = drifting_face_frames(9)
+    every_frame = crop_faces(frames, detector, face_size=32, detection_interval=1)
+    counting = CountingDetector(detector)
+    every_other = crop_faces(frames, counting, face_size=32, detection_interval=2)
+    assert counting.calls == 5  # frames 0, 2, 4, 6, 8
+    assert every_other.detected.tolist() == [True, False] * 4 + [True]
+    assert every_other.interpolated.tolist() == [False, True] * 4 + [False]
+    assert every_other.face_present.tolist() == [1] * 9 and every_other.detection_rate == 1.0
+    np.testing.assert_array_equal(every_other.squares[::2], every_frame.squares[::2])
+    # interpolated squares: where the detector itself puts the face, within 2 % of the side
+    side = every_frame.squares[:, 2].mean()
+    assert np.abs(every_other.squares[1::2] - every_frame.squares[1::2]).max() < 0.02 * side
+
+
+def test_detection_interval_detects_every_frame_around_a_change(detector):
+    frames = drifting_face_frames(11, absent=(4, 5))  # a face lost for two frames
+    counting = CountingDetector(detector)
+    crops = crop_faces(frames, counting, face_size=32, max_gap_frames=0, detection_interval=2)
+    assert crops.face_present.tolist() == [1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1]
+    assert crops.detected.tolist() == [1, 0, 1, 1, 0, 0, 1, 0, 1, 0, 1]  # 3 and 5 searched: 4 is empty
+    assert crops.interpolated.tolist() == [0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0]
+    assert counting.calls == 8
+    shorter = crop_faces(frames[:6], detector, face_size=32, max_gap_frames=0, detection_interval=4)
+    assert shorter.face_present.tolist() == [1, 1, 1, 1, 0, 0]  # the frames after the last search: searched
+
+
+def test_a_crop_is_never_enlarged_by_the_reduced_decode(tmp_path, detector):
+    """A small face in a reduced frame is cut from the full-resolution decode; a large one from the reduced frame."""
+    for radius, reduced_crops in ((35, False), (85, True)):
+        path = write_video(
+            tmp_path / f"face-{radius}.avi", 25, 25, size=(320, 240), face=(160, 120, radius), codec="MJPG"
+        )
+        frames, _ = read_trial_frames(path, 1.0, 8, min_reduced_side=100, consume=list)
+        crops = crop_faces(frames, detector, face_size=64)
+        assert crops.face_present.all() and {frame.reduction for frame in frames} == {2}
+        for frame, square, jpeg in zip(frames, crops.squares, crops.jpegs):
+            assert (square[2] / 2 >= 64) == reduced_crops
+            full = crop_and_resize(frame.full_resolution(), square, 64)
+            if not reduced_crops:  # exactly the crop of the full-resolution frame
+                assert jpeg == encode_jpeg(full, 90)
+            else:  # the same picture as from the full-resolution frame, up to resampling
+                assert np.abs(decode_jpeg(jpeg).astype(int) - full).mean() < 4
+        assert crops.full_resolution_crops == (0 if reduced_crops else len(frames))
 
 
 def test_crop_settings_are_checked(detector):

@@ -8,8 +8,10 @@ EEG path (paper section III.B):
     `interpolation_operator(...)(energy)` here.
 Face path:
     `read_trial_frames` (one decoding pass: frames chosen by timestamp with the trial aligned to the
-    video's end by default, the frame count checked while decoding) -> `crop_faces` (BlazeFace, square
-    crop, JPEG)
+    video's end by default, the frame count checked while decoding; MJPEG frames decoded at half size or
+    less while the frame's shorter side keeps 4 S pixels) -> `crop_faces` (BlazeFace on every
+    `face_detection_interval`-th frame, squares interpolated between agreeing detections, square crop
+    never enlarged by the reduction, JPEG)
     -> face: T JPEG byte strings, face_present int64 [T]. A trial without video gets T black JPEGs and
     face_present all 0 (EEG-only).
 
@@ -37,7 +39,11 @@ from emorecog.preprocessing.wavelet_denoise import THRESHOLD_RULES, wavelet_deno
 
 # Bump when the preprocessing code changes what it writes for the same config: the config hash changes
 # with it, so an ExampleGen cache made by older code is not reused.
-PREPROCESSING_VERSION = 3
+PREPROCESSING_VERSION = 4
+# MJPEG frames are decoded at a reduced scale while their shorter side keeps this many crop sides (S): a
+# face whose crop square spans a quarter of the frame's height (DEAP's frontal camera: ~0.45) is then
+# still cut from >= S pixels; a smaller one is cut from the frame decoded again at full resolution.
+REDUCED_DECODE_CROPS_PER_SIDE = 4
 # Band energies are stored to this many significant decimal digits (relative rounding <= 5e-5, far below
 # the variation between frames): written as JSON numbers in a REST request they then take ~7 characters
 # instead of ~10, a quarter of a 60 s trial's `serve_compact` body.
@@ -64,7 +70,10 @@ class PreprocessConfig:
             MNE reads (.elc, .sfp, .bvef, ...) with positions on a centred sphere; also names the channels
             MAHNOB-HCI and manifest recordings are read by.
         face_margin: crop side / largest side of the detected face box.
-        face_max_gap_frames: missed detections that reuse the last box before face_present drops to 0.
+        face_max_gap_frames: frames without a located face that reuse the last box before face_present
+            drops to 0.
+        face_detection_interval: run the face detector on every n-th frame and interpolate the crop square
+            between two agreeing detections (1: detect on every frame; see `face_crops`).
         face_min_confidence: BlazeFace detection threshold.
         jpeg_quality: JPEG quality of the face crops (1..100).
         video_alignment: how the trial maps onto its video when the dataset does not say where the stimulus
@@ -92,6 +101,7 @@ class PreprocessConfig:
     montage: str = "biosemi32"
     face_margin: float = 1.4
     face_max_gap_frames: int = 4
+    face_detection_interval: int = 2
     face_min_confidence: float = 0.5
     jpeg_quality: int = 90
     video_alignment: str = "end"
@@ -120,7 +130,16 @@ class PreprocessConfig:
         return {band: tuple(getattr(self, f"{band}_hz")) for band in features.EEG_BANDS}
 
     def __post_init__(self):
-        for name in ("fps", "image_size", "face_size", "denoise_level", "band_filter_order", "eeg_rate_hz"):
+        positive_ints = (
+            "fps",
+            "image_size",
+            "face_size",
+            "denoise_level",
+            "band_filter_order",
+            "eeg_rate_hz",
+            "face_detection_interval",
+        )
+        for name in positive_ints:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise ValueError(f"PreprocessConfig.{name} must be a positive int, got {value!r}")
@@ -392,6 +411,7 @@ class TrialPreprocessor:
                 margin=config.face_margin,
                 max_gap_frames=config.face_max_gap_frames,
                 jpeg_quality=config.jpeg_quality,
+                detection_interval=config.face_detection_interval,
             )
 
         crops, info = read_trial_frames(
@@ -403,6 +423,7 @@ class TrialPreprocessor:
             consume=crop,
             start_seconds=start_seconds,
             trial_seconds=trial_seconds,
+            min_reduced_side=REDUCED_DECODE_CROPS_PER_SIDE * config.face_size,
         )
         report = {
             "has_face_video": True,
@@ -412,8 +433,10 @@ class TrialPreprocessor:
             "video_seconds": round(info.duration_seconds, 3),
             "detection_rate": crops.detection_rate,
             "frames_detected": int(crops.detected.sum()),
+            "frames_interpolated": int(crops.interpolated.sum()),
             "frames_with_face": crops.frames_with_face,
             "frames_gap_filled": crops.frames_gap_filled,
+            "full_resolution_crops": crops.full_resolution_crops,
         }
         return list(crops.jpegs), crops.face_present, report
 
@@ -452,8 +475,10 @@ class TrialPreprocessor:
             "face_video": None,
             "detection_rate": 0.0,
             "frames_detected": 0,
+            "frames_interpolated": 0,
             "frames_with_face": 0,
             "frames_gap_filled": 0,
+            "full_resolution_crops": 0,
         }
         return [self._blank_jpeg] * num_frames, np.zeros(num_frames, dtype=np.int64), report
 

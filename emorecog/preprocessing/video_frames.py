@@ -13,8 +13,12 @@ OpenCV's FFmpeg backend, and every frame is decoded once. For MJPEG, where every
 own, the file is demuxed without decoding (each packet is one frame) and only the selected frames are
 decoded, by libjpeg through `cv2.imdecode`: 480 decodes instead of 3000 for a DEAP-size trial. libjpeg
 and FFmpeg upsample chroma differently, so pixel values can differ by a few levels from FFmpeg's decode
-of the same frame. DV and other intra-only codecs without a standalone decoder in OpenCV take the
-frame-by-frame path.
+of the same frame. libjpeg can also decode a JPEG at 1/2, 1/4 or 1/8 of its size for a fraction of the
+cost (it skips the high-frequency coefficients): `read_trial_frames(..., min_reduced_side=N)` decodes each
+chosen MJPEG frame at the smallest of these scales whose shorter side keeps >= N pixels, and every
+`VideoFrame` can still be decoded at full resolution (`full_resolution()`) where a small face needs it.
+DV and other intra-only codecs without a standalone decoder in OpenCV take the frame-by-frame path, at
+full resolution.
 
 Trial alignment. A trial of D seconds (DEAP: 60) maps onto the video as
     "end" (default)  the last D seconds: offset = num_frames / src_fps - D. DEAP's face videos start
@@ -45,6 +49,32 @@ import numpy as np
 ALIGNMENTS = ("end", "start")
 # Four-character codes of MJPEG streams: every packet is a complete JPEG image.
 JPEG_FOURCCS = ("MJPG", "mjpg", "JPEG", "jpeg")
+# The scales (1 / reduction) at which libjpeg decodes directly, and OpenCV's flag for each.
+JPEG_REDUCTIONS = (1, 2, 4, 8)
+
+
+@dataclasses.dataclass(frozen=True)
+class VideoFrame:
+    """One decoded video frame.
+
+    Args:
+        rgb: uint8 [height / reduction, width / reduction, 3], RGB.
+        reduction: 1, or 2, 4, 8 for an MJPEG frame decoded at that fraction of its size.
+        packet: the frame's JPEG bytes when reduced (to decode it again at full size), else None.
+        path, index: the file and the source frame index, for error messages.
+    """
+
+    rgb: np.ndarray
+    reduction: int = 1
+    packet: np.ndarray = None
+    path: str = "video"
+    index: int = 0
+
+    def full_resolution(self):
+        """The frame at the video's own resolution (decoded again from its packet if it was reduced)."""
+        if self.reduction == 1:
+            return self.rgb
+        return _decode_packet(self.packet, self.path, self.index, reduction=1)
 
 
 class FrameCountMismatch(ValueError):
@@ -140,9 +170,17 @@ def read_video_header(path, source_fps=None):
 
 
 def read_trial_frames(
-    path, duration_seconds, fps, source_fps=None, alignment="end", consume=list, start_seconds=None, trial_seconds=None
+    path,
+    duration_seconds,
+    fps,
+    source_fps=None,
+    alignment="end",
+    consume=list,
+    start_seconds=None,
+    trial_seconds=None,
+    min_reduced_side=None,
 ):
-    """Decode a trial's frames once: `consume(frames)` over the RGB frames chosen by timestamp.
+    """Decode a trial's frames once: `consume(frames)` over the `VideoFrame`s chosen by timestamp.
 
     Args:
         path: video file.
@@ -150,9 +188,12 @@ def read_trial_frames(
         fps: output frame rate.
         source_fps: the camera's true rate, or None for the container's.
         alignment: "end" or "start".
-        consume: a function taking the frame iterator (e.g. a face cropper) and returning a result. It is
-            called again with the re-selected frames if the video's frame count differs from its header.
+        consume: a function taking the `VideoFrame` iterator (e.g. a face cropper) and returning a result.
+            It is called again with the re-selected frames if the video's frame count differs from its
+            header.
         start_seconds, trial_seconds: see `select_frame_indices`.
+        min_reduced_side: decode MJPEG frames at the smallest libjpeg scale (1/2, 1/4, 1/8) whose shorter
+            side keeps at least this many pixels; None: full resolution.
 
     Returns:
         (result of `consume`, `VideoInfo` whose `num_frames` was counted while decoding).
@@ -161,6 +202,7 @@ def read_trial_frames(
         FileNotFoundError / ValueError: missing, unreadable, corrupt or too short video (file named).
     """
     info = read_video_header(path, source_fps)
+    reduction = jpeg_reduction(info.width, info.height, min_reduced_side)
     assumed = info.num_frames
     if assumed <= 0:  # no count in the header: count first
         assumed = probe_video(path, source_fps).num_frames
@@ -176,12 +218,19 @@ def read_trial_frames(
             trial_seconds=trial_seconds,
         )
         try:
-            result = consume(iter_frames(path, indices, expected_frame_count=assumed))
+            result = consume(iter_video_frames(path, indices, expected_frame_count=assumed, reduction=reduction))
         except FrameCountMismatch as mismatch:
             assumed = mismatch.counted
             continue
         return result, dataclasses.replace(info, num_frames=assumed)
     raise ValueError(f"face video {path}: its frame count changes between two reads")
+
+
+def jpeg_reduction(width, height, min_reduced_side):
+    """The largest of `JPEG_REDUCTIONS` that keeps the shorter side >= min_reduced_side (1 if None)."""
+    if min_reduced_side is None or width <= 0 or height <= 0:
+        return 1
+    return max(r for r in JPEG_REDUCTIONS if r == 1 or min(width, height) // r >= min_reduced_side)
 
 
 def select_frame_indices(
@@ -242,15 +291,26 @@ def select_frame_indices(
 def iter_frames(path, frame_indices, expected_frame_count=None):
     """Decode a video once and yield the RGB frames at `frame_indices` (non-decreasing; repeats allowed).
 
+    `iter_video_frames` at full resolution, as arrays: uint8 [height, width, 3]. Same arguments and errors.
+    """
+    for frame in iter_video_frames(path, frame_indices, expected_frame_count):
+        yield frame.rgb
+
+
+def iter_video_frames(path, frame_indices, expected_frame_count=None, reduction=1):
+    """Decode a video once and yield the `VideoFrame`s at `frame_indices` (non-decreasing; repeats allowed).
+
     Args:
         path: video file.
         frame_indices: int array [T] of source frame indices, e.g. from `select_frame_indices`.
         expected_frame_count: if given, the video is read to its end after the last wanted frame and
             `FrameCountMismatch` is raised (after the last frame was yielded) when it holds another number
             of frames; a video that ends before a wanted frame raises it too.
+        reduction: one of `JPEG_REDUCTIONS`: MJPEG frames are decoded at 1 / reduction of their size (other
+            codecs always at full size).
 
     Yields:
-        uint8 [height, width, 3] RGB frames, T of them, in order.
+        `VideoFrame`s, T of them, in order.
 
     Raises:
         ValueError: the indices decrease, the video ends before the last wanted frame, a frame does not
@@ -262,20 +322,21 @@ def iter_frames(path, frame_indices, expected_frame_count=None):
     indices = np.asarray(frame_indices, dtype=np.int64)
     if indices.size and (indices[0] < 0 or np.any(np.diff(indices) < 0)):
         raise ValueError("frame_indices must be non-negative and non-decreasing")
+    if reduction not in JPEG_REDUCTIONS:
+        raise ValueError(f"reduction must be one of {JPEG_REDUCTIONS}, got {reduction!r}")
     capture = cv2.VideoCapture(path)
     try:
         if not capture.isOpened():
             raise ValueError(f"face video {path} cannot be opened: unreadable, corrupt or not a video file")
         fourcc = int(capture.get(cv2.CAP_PROP_FOURCC) or 0).to_bytes(4, "little").decode("latin-1")
         # Raw (demux-only) reading of JPEG packets; if OpenCV cannot switch to it, decode frame by frame.
+        # Either way grab() only advances (demux, or demux + decode) and retrieve() is paid for wanted frames.
         packets = fourcc in JPEG_FOURCCS and capture.set(cv2.CAP_PROP_FORMAT, -1)
-        advance = capture.read if packets else capture.grab
-        position = -1  # index of the frame last read
+        position = -1  # index of the frame last grabbed
         frame = None
         for wanted in indices:
             while position < wanted:
-                read = advance()
-                if not (read[0] if packets else read):
+                if not capture.grab():
                     if expected_frame_count is not None:
                         raise FrameCountMismatch(path, position + 1, expected_frame_count)
                     raise ValueError(
@@ -284,12 +345,13 @@ def iter_frames(path, frame_indices, expected_frame_count=None):
                     )
                 position += 1
                 frame = None
-                packet = read[1] if packets else None
             if frame is None:
-                frame = _decode_packet(packet, path, wanted) if packets else _retrieve(capture, path, wanted)
+                frame = (
+                    _retrieve_packet(capture, path, wanted, reduction) if packets else _retrieve(capture, path, wanted)
+                )
             yield frame
         if expected_frame_count is not None:
-            while advance()[0] if packets else advance():
+            while capture.grab():
                 position += 1
             if position + 1 != expected_frame_count:
                 raise FrameCountMismatch(path, position + 1, expected_frame_count)
@@ -297,10 +359,34 @@ def iter_frames(path, frame_indices, expected_frame_count=None):
         capture.release()
 
 
-def _decode_packet(packet, path, index):
+# libjpeg's scaled decoding, by reduction
+_IMREAD_FLAGS = {
+    1: "IMREAD_COLOR",
+    2: "IMREAD_REDUCED_COLOR_2",
+    4: "IMREAD_REDUCED_COLOR_4",
+    8: "IMREAD_REDUCED_COLOR_8",
+}
+
+
+def _retrieve_packet(capture, path, index, reduction):
+    ok, packet = capture.retrieve()
+    if not ok:
+        raise ValueError(f"face video {path}: frame {int(index)} cannot be read (corrupt packet)")
+    packet = np.asarray(packet, dtype=np.uint8).reshape(-1)
+    rgb = _decode_packet(packet, path, index, reduction)
+    return VideoFrame(rgb, reduction, packet if reduction > 1 else None, path, int(index))
+
+
+def _decode_packet(packet, path, index, reduction):
     import cv2
 
-    bgr = cv2.imdecode(np.asarray(packet, dtype=np.uint8).reshape(-1), cv2.IMREAD_COLOR)
+    scaled_decoding = {
+        1: cv2.IMREAD_COLOR,
+        2: cv2.IMREAD_REDUCED_COLOR_2,
+        4: cv2.IMREAD_REDUCED_COLOR_4,
+        8: cv2.IMREAD_REDUCED_COLOR_8,
+    }
+    bgr = cv2.imdecode(packet, scaled_decoding[reduction])
     if bgr is None:
         raise ValueError(f"face video {path}: frame {int(index)} cannot be decoded (corrupt JPEG packet)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
@@ -312,4 +398,4 @@ def _retrieve(capture, path, index):
     ok, bgr = capture.retrieve()
     if not ok:
         raise ValueError(f"face video {path}: frame {int(index)} cannot be decoded")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return VideoFrame(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), path=path, index=int(index))
