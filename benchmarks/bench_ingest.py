@@ -5,7 +5,8 @@ its process tree (the main process + Beam's worker processes) are its own. On sy
 for the run (full: DEAP-size trials, 60 s + 3 s baseline, face video 720 x 576 at 50 fps, MJPEG as
 `emorecog synth --deap-size` writes it; quick: small ones):
 
-with face (full: 2 subjects x 4 trials):
+with face (full: 3 subjects x 8 trials, enough for the multi-process runs' start-up of ~10 s, most of it
+the workers importing MediaPipe, which imports TensorFlow, and exiting, not to decide the ratios alone):
 - `serial_loop`: every trial through the library in one process (read, `TrialPreprocessor.process`,
   `features.encode_example`, one GZIP member per record), no Beam: the reference for the runners;
 - `beam_in_process`: ExampleGen with one in-process worker;
@@ -23,7 +24,8 @@ EEG only (full: 1, 2 and 4 subjects x 40 trials without video):
 Multi-process runs pay a start-up (worker processes importing NumPy, SciPy, Beam; MediaPipe and
 TensorFlow when the first face trial arrives). From the progress events of a run (trials done over time)
 a straight line gives the steady rate R and the start-up S = wall - trials / R; the trials needed before
-the whole run reaches `GOAL_MULTIPROCESS_RATIO` x the serial rate r are n = k r S / (1 - k r / R).
+the whole run reaches `GOAL_MULTIPROCESS_RATIO` x the serial rate r are n = k r S / (1 - k r / R). The
+same line projects each runner's wall time S + n / R to the 880 face trials of the full DEAP.
 
 Goals (issue 11): with face, default runner >= 5x the baseline's trials/s, and its steady rate >= 1.7x the
 serial loop; EEG only: steady rate >= 10 trials/s on 2 cores, Beam in-process >= 0.8x the serial loop,
@@ -45,6 +47,7 @@ GOAL_EEG_TRIALS_PER_SECOND = 10.0
 GOAL_EEG_IN_PROCESS_RATIO = 0.8
 GOAL_MEMORY_GROWTH = 1.2
 GOAL_EEG_PEAK_BYTES = 1.5e9
+DEAP_FACE_TRIALS = 880  # s01..s22 x 40 trials have face video
 
 _EXAMPLE_GEN_CHILD = """
 import json, os, sys, time
@@ -94,6 +97,13 @@ def steady_state(events, written, seconds):
     if rate <= 0:
         return None, None
     return rate, max(0.0, seconds - written / rate)
+
+
+def projected_seconds(run, trials):
+    """Wall seconds of `run` (an `example_gen_run` result) for `trials` trials: start-up + trials / steady rate."""
+    if not run.get("steady_trials_per_second"):
+        return None
+    return run["startup_seconds"] + trials / run["steady_trials_per_second"]
 
 
 def trials_to_amortise(serial_rate, steady_rate, startup_seconds, ratio=GOAL_MULTIPROCESS_RATIO):
@@ -247,7 +257,7 @@ def run(quick=False):
         face_config = SynthConfig(subjects=2, trials=3, duration_s=10, fps=25, width=320, height=240)
         eeg_configs = [SynthConfig(subjects=n, trials=6, duration_s=10, subjects_without_video=n) for n in (1, 2, 4)]
     else:
-        face_config = SynthConfig.deap_size(subjects=2, trials=4)
+        face_config = SynthConfig.deap_size(subjects=3, trials=8)
         eeg_configs = [SynthConfig.deap_size(subjects=n, subjects_without_video=n) for n in (1, 2, 4)]
     results = {}
     with tempfile.TemporaryDirectory() as directory:
@@ -296,6 +306,11 @@ def run(quick=False):
         face_ratios["multiprocess_vs_baseline_multiprocess"] = round(
             multi_face["trials_per_second"] / face["baseline_multiprocess"]["trials_per_second"], 2
         )
+        new, old = (projected_seconds(run, DEAP_FACE_TRIALS) for run in (multi_face, face["baseline_multiprocess"]))
+        if new and old:
+            face_ratios[f"projected_seconds_for_{DEAP_FACE_TRIALS}_trials"] = round(new)
+            face_ratios[f"baseline_projected_seconds_for_{DEAP_FACE_TRIALS}_trials"] = round(old)
+            face_ratios[f"projected_vs_baseline_at_{DEAP_FACE_TRIALS}_trials"] = round(old / new, 2)
     results["with_face_ratios"] = face_ratios
     results["per_stage_profile"] = profile
 
