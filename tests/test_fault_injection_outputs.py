@@ -12,6 +12,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import textwrap
 
 import pytest
@@ -321,6 +322,20 @@ def test_the_lock_file_is_replaced_safely_between_holders(tmp_path):
         OutputLock(tmp_path / "out").acquire()
     os.close(stale)
     second.release()
+
+
+def test_ingest_leaves_no_empty_log_behind(deap, tmp_path, monkeypatch):
+    """The default Beam log is made in the temporary folder; one nothing was written to goes again."""
+    temporary = tmp_path / "tmp"
+    temporary.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(temporary))
+    result = CliRunner().invoke(cli, ["ingest", "--deap", str(deap), "--out", str(tmp_path / "out"), "--workers", "1"])
+    assert result.exit_code == 0, result.output
+    for name in os.listdir(temporary):
+        if name.startswith("emorecog-ingest-"):  # kept only with something in it, and named to the user
+            assert os.path.getsize(temporary / name) > 0 and f"Beam log: {temporary / name}" in result.output
+    if "Beam log:" not in result.output:
+        assert not [name for name in os.listdir(temporary) if name.startswith("emorecog-ingest-")]
 
 
 def test_the_beam_log_never_goes_into_the_dataset(deap, tmp_path):

@@ -114,9 +114,9 @@ def command(
         flags = beam_runner.beam_pipeline_flags(runner, workers, beam_options)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    if beam_log is None:
-        handle, beam_log = tempfile.mkstemp(prefix="emorecog-ingest-", suffix=".log")
-        os.close(handle)
+    own_log = beam_log is None
+    if own_log:
+        beam_log = new_beam_log("emorecog-ingest-")
 
     display = ProgressDisplay()
     click.echo(f"ExampleGen: {source_path} ({source_format}) -> {output_dir} ({' '.join(flags)})")
@@ -148,8 +148,28 @@ def command(
 
     for line in summary_lines(tfrecord_reader.read_stats(output_dir), output_dir):
         click.echo(line)
-    if not run.skipped:
+    # the log this command made in the temporary folder goes again when nothing was written to it
+    kept = not own_log or keep_unless_empty(beam_log)
+    if kept and not run.skipped:
         click.echo(f"Beam log: {beam_log}")
+
+
+def new_beam_log(prefix):
+    """A new empty file in the temporary folder for the Beam and worker logs of one run; returns its path."""
+    handle, path = tempfile.mkstemp(prefix=prefix, suffix=".log")
+    os.close(handle)
+    return path
+
+
+def keep_unless_empty(path):
+    """Remove `path` if it is an empty file (a log nothing was written to); True if it is still there."""
+    try:
+        if os.path.getsize(path) == 0:
+            os.remove(path)
+            return False
+    except OSError:
+        return False
+    return True
 
 
 def _parse_folds(folds):

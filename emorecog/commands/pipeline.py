@@ -1,8 +1,5 @@
 """`emorecog pipeline`: ExampleGen -> Trainer -> Evaluator -> Pusher, skipping unchanged components."""
 
-import os
-import tempfile
-
 import click
 
 from emorecog.commands.shared_options import (
@@ -70,15 +67,15 @@ def command(
     SavedModel for TF Serving).
     """
     from emorecog import splits
-    from emorecog.commands.ingest import ProgressDisplay
+    from emorecog.commands.ingest import ProgressDisplay, keep_unless_empty, new_beam_log
+    from emorecog.components.example_gen import ExampleGenError
     from emorecog.pipelines.local_pipeline import run_local_pipeline
 
     try:
         split_config = splits.SplitConfig(mode=split_mode)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
-    handle, beam_log = tempfile.mkstemp(prefix="emorecog-pipeline-beam-", suffix=".log")
-    os.close(handle)
+    beam_log = new_beam_log("emorecog-pipeline-beam-")
     display = ProgressDisplay()
 
     def progress(done, total):
@@ -87,23 +84,28 @@ def command(
             display.finish()
 
     source_format, source_path = source
-    result = run_local_pipeline(
-        source_path,
-        pipeline_root,
-        model_config,
-        training_config,
-        preprocess_config=preprocess_config,
-        split_config=split_config,
-        model_name=model_name,
-        serving_base=serving_base,
-        runner=runner,
-        num_workers=workers,
-        beam_options=beam_options,
-        progress=progress,
-        beam_log=beam_log,
-        log=click.echo,
-        source_format=source_format,
-    )
+    try:
+        result = run_local_pipeline(
+            source_path,
+            pipeline_root,
+            model_config,
+            training_config,
+            preprocess_config=preprocess_config,
+            split_config=split_config,
+            model_name=model_name,
+            serving_base=serving_base,
+            runner=runner,
+            num_workers=workers,
+            beam_options=beam_options,
+            progress=progress,
+            beam_log=beam_log,
+            log=click.echo,
+            source_format=source_format,
+        )
+    except ExampleGenError as error:
+        raise ExampleGenError(f"{error} (Beam log: {beam_log})") from error
+    if keep_unless_empty(beam_log):
+        click.echo(f"Beam log: {beam_log}")
     click.echo("")
     for name, state, path in result.steps():
         click.echo(f"{name:<11} {state:<28} {path}")
