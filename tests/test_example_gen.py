@@ -807,6 +807,7 @@ def test_ingest_progress_is_one_line_per_tenth_in_a_log_and_one_redrawn_bar_on_a
         for done in (0, 0, 3, 10, 11, 20, 20):
             display.update(done, 20)
         display.finish()
+        display.update(20, 20)  # the watcher's last reports while Beam stops its workers: no second bar
         text = stream.getvalue()
         counts = re.findall(r"(\d+)/20 trials \|[^|]*\| +[\d.?]+ trials/s +elapsed \d+:\d+ +ETA", text)
         assert counts[-1] == "20" and counts[0] == "0"

@@ -195,8 +195,12 @@ class ProgressDisplay:
     def __init__(self, stream=None):
         self.stream = stream or sys.stdout
         self.bar = None
+        self.finished = False
 
     def update(self, done, total):
+        # the pipeline's watcher keeps reporting the last count until Beam has stopped its workers
+        if self.finished:
+            return
         if self.bar is None:
             interactive = self.stream.isatty()
             self.bar = tqdm.tqdm(
@@ -213,6 +217,8 @@ class ProgressDisplay:
             self.bar.update(done - self.bar.n)
 
     def finish(self):
+        """Close the bar; later updates are ignored."""
+        self.finished = True
         if self.bar is not None:
             self.bar.close()
             self.bar = None
