@@ -299,6 +299,17 @@ def test_mjpeg_frames_are_decoded_reduced_while_the_frame_keeps_the_asked_side(t
     assert unreduced[0].reduction == 1 and unreduced[0].rgb.shape == (576, 720, 3)
 
 
+def test_a_corrupt_jpeg_packet_is_an_error_naming_the_file_and_frame(tmp_path):
+    path = write_video(tmp_path / "s06_trial02.avi", num_frames=50, fps=25, size=(320, 240), face=None, codec="MJPG")
+    data = bytearray(open(path, "rb").read())
+    starts = [i for i in range(len(data) - 2) if data[i : i + 3] == b"\xff\xd8\xff"]  # each frame's JPEG SOI
+    data[starts[20] : starts[20] + 2] = b"\x00\x00"  # source frame 20 is no JPEG any more
+    open(path, "wb").write(bytes(data))
+    for min_reduced_side in (None, 100):
+        with pytest.raises(ValueError, match=r"s06_trial02\.avi: frame 20 cannot be decoded \(corrupt JPEG packet\)"):
+            read_trial_frames(path, 2.0, 8, source_fps=25, min_reduced_side=min_reduced_side, consume=list)
+
+
 def test_only_mjpeg_is_decoded_reduced(tmp_path):
     path = write_video(tmp_path / "xvid.avi", num_frames=50, fps=25, size=(720, 576), face=None)
     frames, _ = read_trial_frames(path, 2.0, 8, min_reduced_side=64, consume=list)
