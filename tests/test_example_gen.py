@@ -828,6 +828,7 @@ def test_ingest_command_reports_bad_input_and_bad_options(tiny_deap, tmp_path):
         main, ["ingest", "--deap", str(tiny_deap), "--out", str(tmp_path / "o"), "--workers", "1", "--on-error", "stop"]
     )
     assert result.exit_code == 1 and path in result.output and "on_error='stop'" in result.output
+    assert re.search(r"\(Beam log: \S+emorecog-ingest-\S+\.log\)", result.output)  # the failed run names its log
     assert not (tmp_path / "o").exists()
     result = CliRunner().invoke(
         main, ["ingest", "--deap", str(tiny_deap), "--out", str(tmp_path / "o"), "--folds", "loso", "--fold", "0"]

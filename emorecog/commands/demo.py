@@ -40,6 +40,7 @@ def command(workdir, epochs, target):
     fresh Python process in which emorecog cannot be imported, and predicts one test trial. A rerun reuses
     every step whose inputs did not change.
     """
+    from emorecog.commands.ingest import ProgressDisplay
     from emorecog.datasets.synthetic.deap import SynthConfig, write_synthetic_deap
     from emorecog.models.model_config import ModelConfig
     from emorecog.output_folders import claim_folder
@@ -73,7 +74,7 @@ def command(workdir, epochs, target):
         model_name=DEMO_MODEL_NAME,
         beam_log=beam_log,
         log=click.echo,
-        progress=_ingest_progress(),
+        progress=ProgressDisplay().update,
     )
     timings["pipeline (ingest, train, evaluate, export)"] = time.perf_counter() - step
     for name, state, path in result.steps():
@@ -129,19 +130,6 @@ def _synthetic_matches(deap_dir, synth_config):
         return False
     with open(path) as handle:
         return json.load(handle).get("config") == json.loads(json.dumps(dataclasses.asdict(synth_config)))
-
-
-def _ingest_progress():
-    from emorecog.commands.ingest import ProgressDisplay
-
-    display = ProgressDisplay()
-
-    def progress(done, total):
-        display.update(done, total)
-        if done == total:
-            display.finish()
-
-    return progress
 
 
 def _predict_in_clean_process(model_dir, examples_dir):

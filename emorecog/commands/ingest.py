@@ -114,62 +114,77 @@ def command(
         flags = beam_runner.beam_pipeline_flags(runner, workers, beam_options)
     except ValueError as error:
         raise click.UsageError(str(error)) from error
-    own_log = beam_log is None
-    if own_log:
-        beam_log = new_beam_log("emorecog-ingest-")
-
     display = ProgressDisplay()
     click.echo(f"ExampleGen: {source_path} ({source_format}) -> {output_dir} ({' '.join(flags)})")
-    try:
-        run = example_gen.run_example_gen(
-            source_path,
-            output_dir,
-            source_format=source_format,
-            preprocess_config=preprocess_config,
-            split_config=split_config,
-            label_rule=label_rule,
-            on_error=on_error,
-            skip_eeg_only=skip_eeg_only,
-            records_per_shard=records_per_shard,
-            runner=runner,
-            num_workers=workers,
-            beam_options=beam_options,
-            force=force,
-            progress=display.update,
-            beam_log=beam_log,
-        )
-    except example_gen.ExampleGenError as error:
-        raise example_gen.ExampleGenError(f"{error} (Beam log: {beam_log})") from error
-    finally:
-        display.finish()
+    with BeamLog(beam_log, "emorecog-ingest-") as log_file:
+        try:
+            run = example_gen.run_example_gen(
+                source_path,
+                output_dir,
+                source_format=source_format,
+                preprocess_config=preprocess_config,
+                split_config=split_config,
+                label_rule=label_rule,
+                on_error=on_error,
+                skip_eeg_only=skip_eeg_only,
+                records_per_shard=records_per_shard,
+                runner=runner,
+                num_workers=workers,
+                beam_options=beam_options,
+                force=force,
+                progress=display.update,
+                beam_log=log_file.path,
+            )
+        finally:
+            display.finish()
     if run.skipped:
         click.echo(f"unchanged: {output_dir} was made from the same inputs and options (--force to rerun)")
     from emorecog.datasets import tfrecord_reader
 
     for line in summary_lines(tfrecord_reader.read_stats(output_dir), output_dir):
         click.echo(line)
-    # the log this command made in the temporary folder goes again when nothing was written to it
-    kept = not own_log or keep_unless_empty(beam_log)
-    if kept and not run.skipped:
-        click.echo(f"Beam log: {beam_log}")
+    if log_file.kept and not run.skipped:
+        click.echo(f"Beam log: {log_file.path}")
 
 
-def new_beam_log(prefix):
-    """A new empty file in the temporary folder for the Beam and worker logs of one run; returns its path."""
-    handle, path = tempfile.mkstemp(prefix=prefix, suffix=".log")
-    os.close(handle)
-    return path
+class BeamLog:
+    """Where the Beam and worker logs of one run go: the file the user named, or a new one in the temporary folder.
+
+    Use as a context manager around the run: an `ExampleGenError` leaving it names the log; after a run that
+    succeeded, a log made here that nothing was written to is removed again (`kept` is then False).
+
+    Args:
+        path: the user's log file, or None to make one.
+        prefix: the name prefix of a made log file.
+    """
+
+    def __init__(self, path, prefix):
+        self.made_here = path is None
+        if self.made_here:
+            handle, path = tempfile.mkstemp(prefix=prefix, suffix=".log")
+            os.close(handle)
+        self.path = path
+        self.kept = True
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, error, traceback):
+        from emorecog.components.example_gen import ExampleGenError
+
+        if isinstance(error, ExampleGenError):
+            raise ExampleGenError(f"{error} (Beam log: {self.path})") from error
+        if error is None and self.made_here and _is_empty_file(self.path):
+            os.remove(self.path)
+            self.kept = False
+        return False
 
 
-def keep_unless_empty(path):
-    """Remove `path` if it is an empty file (a log nothing was written to); True if it is still there."""
+def _is_empty_file(path):
     try:
-        if os.path.getsize(path) == 0:
-            os.remove(path)
-            return False
+        return os.path.getsize(path) == 0
     except OSError:
         return False
-    return True
 
 
 def _parse_folds(folds):
@@ -215,9 +230,11 @@ class ProgressDisplay:
             )
         if done > self.bar.n:
             self.bar.update(done - self.bar.n)
+        if done >= total:
+            self.finish()
 
     def finish(self):
-        """Close the bar; later updates are ignored."""
+        """Close the bar (done by the update that reaches the total); later updates are ignored."""
         self.finished = True
         if self.bar is not None:
             self.bar.close()

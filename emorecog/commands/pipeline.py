@@ -67,24 +67,16 @@ def command(
     SavedModel for TF Serving).
     """
     from emorecog import splits
-    from emorecog.commands.ingest import ProgressDisplay, keep_unless_empty, new_beam_log
-    from emorecog.components.example_gen import ExampleGenError
+    from emorecog.commands.ingest import BeamLog, ProgressDisplay
     from emorecog.pipelines.local_pipeline import run_local_pipeline
 
     try:
         split_config = splits.SplitConfig(mode=split_mode)
     except (TypeError, ValueError) as error:
         raise click.UsageError(str(error)) from error
-    beam_log = new_beam_log("emorecog-pipeline-beam-")
     display = ProgressDisplay()
-
-    def progress(done, total):
-        display.update(done, total)
-        if done == total:
-            display.finish()
-
     source_format, source_path = source
-    try:
+    with BeamLog(None, "emorecog-pipeline-beam-") as log_file:
         result = run_local_pipeline(
             source_path,
             pipeline_root,
@@ -97,15 +89,13 @@ def command(
             runner=runner,
             num_workers=workers,
             beam_options=beam_options,
-            progress=progress,
-            beam_log=beam_log,
+            progress=display.update,
+            beam_log=log_file.path,
             log=click.echo,
             source_format=source_format,
         )
-    except ExampleGenError as error:
-        raise ExampleGenError(f"{error} (Beam log: {beam_log})") from error
-    if keep_unless_empty(beam_log):
-        click.echo(f"Beam log: {beam_log}")
+    if log_file.kept:
+        click.echo(f"Beam log: {log_file.path}")
     click.echo("")
     for name, state, path in result.steps():
         click.echo(f"{name:<11} {state:<28} {path}")
