@@ -5,8 +5,8 @@ its process tree (the main process + Beam's worker processes) are its own. On sy
 for the run (full: DEAP-size trials, 60 s + 3 s baseline, face video 720 x 576 at 50 fps, MJPEG as
 `emorecog synth --deap-size` writes it; quick: small ones):
 
-with face (full: 3 subjects x 8 trials, enough for the multi-process runs' start-up of ~10 s, most of it
-the workers importing MediaPipe, which imports TensorFlow, and exiting, not to decide the ratios alone):
+with face (full: 3 subjects x 8 trials; the multi-process runs' start-up, workers importing Beam, SciPy
+and MediaPipe and stopping at the end, is a few seconds of that, reported as `startup_seconds`):
 - `serial_loop`: every trial through the library in one process (read, `TrialPreprocessor.process`,
   `features.encode_example`, one GZIP member per record), no Beam: the reference for the runners;
 - `beam_in_process`: ExampleGen with one in-process worker;
@@ -21,8 +21,8 @@ EEG only (full: 1, 2 and 4 subjects x 40 trials without video):
 - `serial_loop`, `beam_in_process` (80 trials) and `beam_multiprocess` (2 workers) on 40, 80 and 160
   trials: trials/s and the process tree's peak RSS for 1x, 2x, 4x the trials.
 
-Multi-process runs pay a start-up (worker processes importing NumPy, SciPy, Beam; MediaPipe and
-TensorFlow when the first face trial arrives). From the progress events of a run (trials done over time)
+Multi-process runs pay a start-up (worker processes importing NumPy, SciPy, Beam; MediaPipe when the
+first face trial arrives). From the progress events of a run (trials done over time)
 a straight line gives the steady rate R and the start-up S = wall - trials / R; the trials needed before
 the whole run reaches `GOAL_MULTIPROCESS_RATIO` x the serial rate r are n = k r S / (1 - k r / R). The
 same line projects each runner's wall time S + n / R to the 880 face trials of the full DEAP.

@@ -4,6 +4,8 @@ rule, and the face half of `TrialPreprocessor`."""
 import dataclasses
 import json
 import os
+import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -399,6 +401,31 @@ def test_gap_zero_never_reuses_a_box(detector):
     # searched every other frame, a face lost for one frame between two agreeing detections is not seen
     every_other = crop_faces([face, empty, face], detector, face_size=32, max_gap_frames=0, detection_interval=2)
     assert every_other.face_present.tolist() == [1, 1, 1] and every_other.interpolated.tolist() == [0, 1, 0]
+
+
+DETECT_WITHOUT_TENSORFLOW = """
+import sys
+import cv2
+from emorecog.preprocessing.face_detector import FaceDetector
+frame = cv2.cvtColor(cv2.imread(sys.argv[1]), cv2.COLOR_BGR2RGB)
+with FaceDetector() as detector:
+    before = detector.detect(frame)
+    loaded = "tensorflow" in sys.modules
+    import tensorflow as tf
+    after = detector.detect(frame)
+print(loaded, before is not None, int(tf.constant(2) + 1), before == after)
+"""
+
+
+def test_the_detector_does_not_load_tensorflow_into_a_process_without_it(tmp_path):
+    # ExampleGen's workers never need TensorFlow; MediaPipe's package would import it for doc decorators
+    image = tmp_path / "face.png"
+    cv2.imwrite(str(image), draw_face(background(320, 240), 160, 120, 60))
+    result = subprocess.run(
+        [sys.executable, "-c", DETECT_WITHOUT_TENSORFLOW, str(image)], capture_output=True, text=True, check=True
+    )
+    # TensorFlow stays out while the detector works, and imports normally afterwards
+    assert result.stdout.split() == ["False", "True", "3", "True"]
 
 
 class CountingDetector:

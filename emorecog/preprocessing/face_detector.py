@@ -5,8 +5,35 @@ Nothing is downloaded: the short-range graph (`face_detection_short_range.tflite
 """
 
 import dataclasses
+import sys
 
 import numpy as np
+
+
+def import_mediapipe_face_detection():
+    """MediaPipe's `face_detection` solution module, imported without loading TensorFlow if it is not loaded.
+
+    mediapipe 0.10.21's package `__init__` imports its Tasks API, whose `optional_dependencies` module imports
+    `tensorflow.tools.docs` for API-documentation decorators when TensorFlow is installed; MediaPipe does not
+    depend on TensorFlow and uses no-op decorators when that import raises ModuleNotFoundError. ExampleGen's
+    worker processes never need TensorFlow, and loading it there cost each worker about 3 s (2.4 s to import,
+    about 1 s to exit), a quarter of a 24-trial ingest with face. So while MediaPipe is first imported into a
+    process without TensorFlow, `sys.modules["tensorflow"]` holds None, which makes `import tensorflow` raise
+    ModuleNotFoundError (the interpreter's documented meaning of None there); the marker is removed at once,
+    and a later `import tensorflow` in the same process works as usual. A process that has TensorFlow already,
+    or has imported MediaPipe before, imports it normally.
+    """
+    if "tensorflow" in sys.modules or "mediapipe" in sys.modules:
+        from mediapipe.python.solutions import face_detection
+
+        return face_detection
+    sys.modules["tensorflow"] = None
+    try:
+        from mediapipe.python.solutions import face_detection
+    finally:
+        if "tensorflow" in sys.modules and sys.modules["tensorflow"] is None:
+            del sys.modules["tensorflow"]
+    return face_detection
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,8 +74,7 @@ class FaceDetector:
     """
 
     def __init__(self, min_confidence=0.5, full_range=False):
-        from mediapipe.python.solutions import face_detection
-
+        face_detection = import_mediapipe_face_detection()
         self.min_confidence = min_confidence
         self.full_range = full_range
         self._graph = face_detection.FaceDetection(
