@@ -86,9 +86,7 @@ def run(quick=False):
         }
         for stage in ("train", "evaluate", "ingest")
     }
-    goals = {
-        stage: all(ratio <= GOAL_GROWTH for ratio in ratios[stage].values()) for stage in ("train", "evaluate")
-    }
+    goals = {stage: all(ratio <= GOAL_GROWTH for ratio in ratios[stage].values()) for stage in ("train", "evaluate")}
     return {
         "goal": f"training and evaluation peak RSS at 2x and 4x the records <= {GOAL_GROWTH}x the peak at 1x",
         "goal_met": all(goals.values()),
