@@ -1,7 +1,10 @@
 """Evaluation: metrics against hand-computed values and sklearn, the blessing rule, plots, the Evaluator."""
 
+import csv
+import io
 import json
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -425,6 +428,31 @@ def test_evaluator_rerun_is_skipped_and_cli_reports(evaluated):
     assert result.exit_code == 0, result.output
     assert "unchanged, skipped" in result.output
     assert "majority baseline (class" in result.output and "blessed:" in result.output
+
+
+def test_evaluate_batch_size_changes_batches_not_predictions(evaluated, tmp_path):
+    from click.testing import CliRunner
+
+    from emorecog.cli import main as cli
+
+    _, examples_dir, run_dir, run = evaluated
+    copied_run = tmp_path / "run"
+    shutil.copytree(os.path.join(run_dir, "model"), copied_run / "model")
+    arguments = ["evaluate", "--run", str(copied_run), "--data", examples_dir, "--split", "test", "--batch-size", "2"]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code == 0, result.output
+    evaluation_dir = copied_run / "evaluation" / "test"
+    with open(evaluation_dir / "emorecog_metadata.json") as handle:
+        assert json.load(handle)["parameters"]["batch_size"] == 2
+    with open(run.artifact("predictions.csv")) as before, open(evaluation_dir / "predictions.csv") as after:
+        assert _predicted_classes(after.read()) == _predicted_classes(before.read())
+    assert "Error: Invalid value for '--batch-size'" in CliRunner().invoke(cli, [*arguments[:-1], "0"]).output
+
+
+def _predicted_classes(predictions_csv):
+    rows = list(csv.DictReader(io.StringIO(predictions_csv)))
+    assert rows
+    return [(row["subject"], row["trial"], row["class_id"]) for row in rows]
 
 
 def test_evaluator_on_the_eval_split_reuses_it_for_the_blessing(evaluated):

@@ -39,9 +39,17 @@ import click
     show_default=True,
     help="Blessing: how much the eval macro F1 and balanced accuracy must beat the majority baseline.",
 )
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Samples per inference batch. About three batches are in memory at once (a decoded 60 s trial "
+    "is ~12 MB); the scores do not depend on it.",
+)
 @click.option("--plot-trials", type=int, default=4, show_default=True, help="Trials drawn in the plots.")
 @click.option("--force", is_flag=True, help="Evaluate again even if nothing changed.")
-def command(run_dir, data_dir, split, ground_truth, min_margin, plot_trials, force):
+def command(run_dir, data_dir, split, ground_truth, min_margin, batch_size, plot_trials, force):
     """Score a trained run next to the majority-class baseline and decide its blessing.
 
     Writes RUN/evaluation/SPLIT/: metrics.json (CR = accuracy, macro F1, balanced accuracy, confusion
@@ -57,6 +65,7 @@ def command(run_dir, data_dir, split, ground_truth, min_margin, plot_trials, for
         data_dir,
         split=split,
         blessing_rule=BlessingRule(min_margin=min_margin),
+        batch_size=batch_size,
         plot_trials=plot_trials,
         ground_truth=ground_truth,
         force=force,
