@@ -60,7 +60,6 @@ def measure(directory, multiple, config):
 
     deap = write_synthetic_deap(os.path.join(directory, f"deap-{multiple}x"), config, workers=None)
     data = os.path.join(directory, f"records-{multiple}x")
-    run_dir = os.path.join(directory, f"run-{multiple}x")
     ingest_peak, _ = run_command(["ingest", "--deap", deap, "--out", data, "--workers", "2"], directory)
     with open(os.path.join(data, "stats.json")) as handle:
         splits = json.load(handle)["splits"]
@@ -87,11 +86,9 @@ def measure(directory, multiple, config):
     return measured
 
 
-def _growth(runs, peak_of):
-    return {
-        f"peak_{multiple}x_over_1x": round(peak_of(runs[f"{multiple}x"]) / peak_of(runs["1x"]), 3)
-        for multiple in MULTIPLES[1:]
-    }
+def _growth(peaks):
+    """{"peak_2x_over_1x": ..., "peak_4x_over_1x": ...} of peaks keyed "1x", "2x", "4x"."""
+    return {f"peak_{multiple}x_over_1x": round(peaks[f"{multiple}x"] / peaks["1x"], 3) for multiple in MULTIPLES[1:]}
 
 
 def run(quick=False):
@@ -107,12 +104,12 @@ def run(quick=False):
         }
     ratios = {
         setting: {
-            stage: _growth(runs, lambda run, setting=setting, stage=stage: run[setting][f"{stage}_peak_tree_rss_mb"])
+            stage: _growth({name: run[setting][f"{stage}_peak_tree_rss_mb"] for name, run in runs.items()})
             for stage in ("train", "evaluate")
         }
         for setting in BATCH_SETTINGS
     }
-    ratios["ingest"] = _growth(runs, lambda run: run["ingest_peak_tree_rss_mb"])
+    ratios["ingest"] = _growth({name: run["ingest_peak_tree_rss_mb"] for name, run in runs.items()})
     goals = {
         stage: all(ratio <= GOAL_GROWTH for ratio in ratios[GOAL_SETTING][stage].values())
         for stage in ("train", "evaluate")

@@ -18,6 +18,8 @@ import os
 from emorecog.components import component
 
 EVALUATION_SUBDIR = "evaluation"
+# Samples per inference batch unless the caller says otherwise (the CLI's default too).
+DEFAULT_BATCH_SIZE = 8
 
 SPEC = component.ComponentSpec(
     name="Evaluator",
@@ -71,7 +73,14 @@ def _training_history(model_dir):
 
 
 def run_evaluator(
-    run_dir, data_dir, split="test", blessing_rule=None, batch_size=8, plot_trials=4, ground_truth=None, force=False
+    run_dir,
+    data_dir,
+    split="test",
+    blessing_rule=None,
+    batch_size=DEFAULT_BATCH_SIZE,
+    plot_trials=4,
+    ground_truth=None,
+    force=False,
 ):
     """Evaluate the Trainer output of `run_dir` on `split` into <run_dir>/evaluation/<split>/.
 

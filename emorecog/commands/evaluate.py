@@ -4,6 +4,8 @@ import json
 
 import click
 
+from emorecog.components.evaluator import DEFAULT_BATCH_SIZE, run_evaluator
+
 
 @click.command(name="evaluate")
 @click.option(
@@ -42,7 +44,7 @@ import click
 @click.option(
     "--batch-size",
     type=click.IntRange(min=1),
-    default=8,
+    default=DEFAULT_BATCH_SIZE,
     show_default=True,
     help="Samples per inference batch. About three batches are in memory at once (a decoded 60 s trial "
     "is ~12 MB); the scores do not depend on it.",
@@ -57,7 +59,6 @@ def command(run_dir, data_dir, split, ground_truth, min_margin, batch_size, plot
     blessing.json (eval macro F1 and balanced accuracy must beat the baseline's) and plots/*.png
     (glimpse timeline with the planted window on synthetic data, band and layer attention, confusion matrix).
     """
-    from emorecog.components.evaluator import run_evaluator
     from emorecog.evaluation.blessing_rule import BlessingRule
 
     run = run_evaluator(

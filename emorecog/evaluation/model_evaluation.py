@@ -31,7 +31,7 @@ def evaluate_model(
     target,
     output_dir,
     blessing_rule,
-    batch_size=8,
+    batch_size,
     plot_trials=4,
     ground_truth_path=None,
     training_history=None,
